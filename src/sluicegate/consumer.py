@@ -1,0 +1,159 @@
+"""The consumer: claim a batch, persist it in one transaction, only then acknowledge it.
+
+Runs in a child process forked by the agent, one per queue, holding that queue's worker lock.
+Every event it is handed ends up persisted (or dead-lettered after repeated refusals) and then
+acknowledged; if the process dies in between, the entry stays pending and is delivered again, and
+the repository's ON CONFLICT makes the second write a no-op.
+"""
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sluicegate.backoff import Backoff
+from sluicegate.errors import LockLostError, RejectedEventError, TransientStoreError
+from sluicegate.events import Delivery
+from sluicegate.logs import get_logger
+from sluicegate.queue_reader import QueueReader
+from sluicegate.registry import WorkerLock
+from sluicegate.repository import Repository
+from sluicegate.settings import Settings
+from sluicegate.signals import SignalInbox
+
+T = TypeVar("T")
+TRANSIENT = (TransientStoreError, RedisConnectionError, RedisTimeoutError, BusyLoadingError)
+
+
+class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised out of a retry loop when the consumer was told to stop; the batch stays pending."""
+
+
+class Consumer:
+    def __init__(self, settings: Settings, reader: QueueReader, repository: Repository,
+                 lock: WorkerLock, inbox: SignalInbox, parent_pid: int | None = None) -> None:
+        self.settings = settings
+        self.reader = reader
+        self.repository = repository
+        self.lock = lock
+        self.inbox = inbox
+        self.parent_pid = parent_pid
+        self.stop_requested = False
+        self.log = get_logger(queue=reader.queue, pid=os.getpid())
+        self._next_heartbeat = 0.0
+        self._next_maintenance = 0.0
+
+    def run(self) -> None:
+        """Consume until told to stop, the parent dies, the lock is lost, or idle for a TTL."""
+        self.log.info("consumer-started", consumer=self.reader.consumer)
+        idle_since = time.monotonic()
+        try:
+            while not self._should_stop():
+                if self._do_one_round():
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > self.settings.queue_agent_worker_ttl_s:
+                    self.log.info("consumer-idle-exit")
+                    return
+        except Stopping:
+            self.log.info("consumer-stopping-with-batch-pending")
+        except LockLostError as error:
+            self.log.warning("consumer-lock-lost", reason=str(error))
+
+    def _do_one_round(self) -> bool:
+        """Heartbeat, reclaim if due, then read and process one batch; True if there was work."""
+        self._retry(self._heartbeat_if_due)
+        batch = self._retry(self._maintenance_if_due)
+        if not batch:
+            block_ms = int(self.settings.queue_batch_timeout_s * 1000)
+            batch = self._retry(lambda: self.reader.read_new(self.settings.queue_batch_size,
+                                                              block_ms))
+        if batch:
+            self.process(batch)
+        return bool(batch)
+
+    def process(self, batch: Sequence[Delivery]) -> None:
+        """Persist then acknowledge; a refused batch is split to find the poison events."""
+        try:
+            inserted = self._retry(lambda: self.repository.persist([d.event for d in batch]))
+        except RejectedEventError:
+            self._process_one_by_one(batch)
+            return
+        self._retry(lambda: self.reader.ack(batch, inserted, len(batch) - inserted))
+
+    def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
+        for delivery in batch:
+            try:
+                inserted = self._retry(lambda d=delivery: self.repository.persist([d.event]))
+            except RejectedEventError as error:
+                self._retry(lambda d=delivery, e=error: self._refuse(d, str(e)))
+                continue
+            self._retry(lambda d=delivery, n=inserted: self.reader.ack([d], n, 1 - n))
+
+    def _refuse(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter after DEAD_LETTER_AFTER deliveries; before that, leave it pending to retry."""
+        deliveries = self.reader.delivery_counts([delivery]).get(delivery.entry_id, 0)
+        if deliveries >= self.settings.dead_letter_after:
+            self.reader.dead_letter(delivery, reason, deliveries)
+            self.log.warning("event-dead-lettered", event_id=delivery.event.event_id,
+                             reason=reason, deliveries=deliveries)
+        else:
+            self.log.warning("event-refused", event_id=delivery.event.event_id,
+                             reason=reason, deliveries=deliveries)
+
+    def _heartbeat_if_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self.lock.heartbeat()
+            self._next_heartbeat = now + self.settings.heartbeat_interval_s
+
+    def _maintenance_if_due(self) -> list[Delivery]:
+        """Every heartbeat interval: re-read our own pending entries, reclaim abandoned ones."""
+        now = time.monotonic()
+        if now < self._next_maintenance:
+            return []
+        self._next_maintenance = now + self.settings.heartbeat_interval_s
+        own = self.reader.read_own_pending(self.settings.queue_batch_size)
+        if own:
+            return own
+        claimed = self.reader.reclaim(self.settings.reclaim_min_idle_s,
+                                      self.settings.queue_batch_size)
+        if claimed:
+            self.reader.count_reclaimed(len(claimed))
+            self.log.info("entries-reclaimed", count=len(claimed))
+            self._next_maintenance = now  # there may be more
+        else:
+            self.reader.forget_idle_consumers(self.settings.reclaim_min_idle_s)
+        return claimed
+
+    def _retry(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""
+        backoff = Backoff()
+        while True:
+            try:
+                return operation()
+            except TRANSIENT as error:
+                delay_s = backoff.next_delay_s()
+                self.log.warning("transient-error", error=str(error), retry_in_s=round(delay_s, 3))
+                self.inbox.wait(delay_s)
+                if self._should_stop():
+                    raise Stopping from error
+                self._keep_lock_through_outage()
+
+    def _keep_lock_through_outage(self) -> None:
+        try:
+            self._heartbeat_if_due()
+        except TRANSIENT:
+            pass  # Redis itself is away; the lock's TTL covers short outages
+
+    def _should_stop(self) -> bool:
+        if any(signum in (signal.SIGTERM, signal.SIGINT) for signum in self.inbox.take()):
+            self.stop_requested = True
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            self.log.warning("consumer-parent-died", parent_pid=self.parent_pid)
+            self.stop_requested = True
+        return self.stop_requested

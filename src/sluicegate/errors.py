@@ -1,0 +1,29 @@
+"""Every exception sluicegate raises on purpose, in one place."""
+
+
+class SluicegateError(Exception):
+    """Base of every sluicegate error."""
+
+
+class ConfigurationError(SluicegateError):
+    """A setting is missing or wrong; the message says which and why."""
+
+
+class TransientStoreError(SluicegateError):
+    """The database is away or busy: back off and keep the batch pending, never dead-letter."""
+
+
+class RejectedEventError(SluicegateError):
+    """The database refuses this event for good (a poison event): it may be dead-lettered."""
+
+
+class DurabilityError(SluicegateError):
+    """Redis did not confirm that a write reached its append-only file."""
+
+
+class LockLostError(SluicegateError):
+    """Our worker-registry entry expired or was taken: stop consuming this queue."""
+
+
+class EmbeddedServerError(SluicegateError):
+    """The embedded Redis-compatible server could not be started or stopped."""

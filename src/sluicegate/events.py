@@ -1,0 +1,58 @@
+"""The event as it travels: minted id, JSON payload, accepted-at; and its stream-entry encoding."""
+
+import os
+import time
+from dataclasses import dataclass
+
+from sluicegate import keys
+
+
+def new_event_id() -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by acceptance and index well."""
+    unix_ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (unix_ms & (2**48 - 1)) << 80
+    value |= 0x7 << 76  # version 7
+    value |= (rand >> 68) << 64  # 12 bits rand_a
+    value |= 0b10 << 62  # RFC 4122 variant
+    value |= rand & (2**62 - 1)  # 62 bits rand_b
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One accepted event. ``payload`` is the JSON text exactly as it will be stored."""
+
+    queue: str
+    event_id: str
+    payload: str
+    accepted_at_ms: int
+
+    def to_fields(self) -> dict[str, str | int]:
+        return {
+            keys.FIELD_EVENT_ID: self.event_id,
+            keys.FIELD_PAYLOAD: self.payload,
+            keys.FIELD_ACCEPTED_AT: self.accepted_at_ms,
+        }
+
+    @classmethod
+    def from_fields(cls, queue: str, fields: dict[bytes, bytes]) -> "Event":
+        return cls(
+            queue=queue,
+            event_id=fields[keys.FIELD_EVENT_ID.encode()].decode(),
+            payload=fields[keys.FIELD_PAYLOAD.encode()].decode(),
+            accepted_at_ms=int(fields[keys.FIELD_ACCEPTED_AT.encode()]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event handed to a consumer: the stream entry id is needed to ack it, never to dedupe."""
+
+    entry_id: str
+    event: Event

@@ -1,0 +1,47 @@
+"""Every Redis key name sluicegate uses.
+
+Per-queue keys carry the hash tag ``{queue}`` so that a queue's stream, dead letters, stats and
+worker lock live in one Redis Cluster slot and can share a MULTI transaction.
+"""
+
+import re
+
+PREFIX = "sluicegate"
+QUEUES_SET = f"{PREFIX}:queues"
+CONSUMER_GROUP = "consumers"
+
+QUEUE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+# Field names inside a stream entry.
+FIELD_EVENT_ID = "id"
+FIELD_PAYLOAD = "payload"
+FIELD_ACCEPTED_AT = "accepted_at_ms"
+FIELD_REASON = "reason"
+FIELD_DELIVERIES = "deliveries"
+FIELD_DEAD_AT = "dead_at_ms"
+
+# Field names inside the per-queue stats hash.
+STAT_PERSISTED = "persisted"
+STAT_DUPLICATES_SUPPRESSED = "duplicates_suppressed"
+STAT_DEAD_LETTERED = "dead_lettered"
+STAT_RECLAIMED = "reclaimed"
+
+
+def is_valid_queue_name(name: str) -> bool:
+    return QUEUE_NAME_PATTERN.fullmatch(name) is not None
+
+
+def stream_key(queue: str) -> str:
+    return f"{PREFIX}:{{{queue}}}:events"
+
+
+def dead_letter_key(queue: str) -> str:
+    return f"{PREFIX}:{{{queue}}}:dead"
+
+
+def stats_key(queue: str) -> str:
+    return f"{PREFIX}:{{{queue}}}:stats"
+
+
+def worker_key(queue: str) -> str:
+    return f"{PREFIX}:{{{queue}}}:worker"

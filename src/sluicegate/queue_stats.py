@@ -1,0 +1,60 @@
+"""A consistent snapshot of where a queue's events are: queued, in flight, dead-lettered."""
+
+from dataclasses import dataclass
+
+import redis
+from redis.exceptions import ResponseError
+
+from sluicegate import keys
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    queue: str
+    queued: int  # in the stream, never delivered
+    in_flight: int  # delivered to a consumer, not acknowledged
+    dead_lettered: int
+    persisted_acks: int  # events a consumer acknowledged after persisting (from the stats hash)
+    duplicates_suppressed: int
+    reclaimed: int
+
+    @property
+    def depth(self) -> int:
+        return self.queued + self.in_flight
+
+
+def list_queues(client: "redis.Redis") -> list[str]:
+    return sorted(member.decode() for member in client.smembers(keys.QUEUES_SET))  # type: ignore[union-attr]
+
+
+def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
+    """Read counts in one MULTI, so an ack between two reads cannot make an event vanish."""
+    stream = keys.stream_key(queue)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.xlen(stream)
+        pipe.xlen(keys.dead_letter_key(queue))
+        pipe.hgetall(keys.stats_key(queue))
+        pipe.xinfo_groups(stream)
+        try:
+            length, dead, stats, groups = pipe.execute()
+        except ResponseError:  # the stream does not exist (yet)
+            length, dead, stats, groups = 0, 0, {}, []
+    pending = sum(int(group["pending"]) for group in groups
+                  if _text(group["name"]) == keys.CONSUMER_GROUP)
+    return QueueSnapshot(
+        queue=queue,
+        queued=int(length) - pending,
+        in_flight=pending,
+        dead_lettered=int(dead),
+        persisted_acks=_stat(stats, keys.STAT_PERSISTED),
+        duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
+        reclaimed=_stat(stats, keys.STAT_RECLAIMED),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _stat(stats: dict[bytes, bytes], name: str) -> int:
+    return int(stats.get(name.encode(), 0))

@@ -1,0 +1,107 @@
+"""The API's side of a queue: append a batch atomically, then wait until it is durable.
+
+A Lua script appends the whole batch (all-or-nothing), creates the stream and its consumer group on
+first use and refuses a queue that is already at its depth limit. ``WAITAOF`` then runs on the
+same connection, so it waits for exactly these writes to reach the append-only file.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import redis.asyncio
+from redis.exceptions import ResponseError
+
+from sluicegate import keys
+from sluicegate.errors import ConfigurationError, DurabilityError
+from sluicegate.events import Event
+
+_ENQUEUE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[2], '0', 'MKSTREAM')
+  redis.call('SADD', KEYS[2], ARGV[3])
+end
+local depth = redis.call('XLEN', KEYS[1])
+if depth >= tonumber(ARGV[1]) then
+  return {0, depth}
+end
+for i = 4, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
+             'accepted_at_ms', ARGV[i + 2])
+end
+return {1, depth + (#ARGV - 3) / 3}
+"""
+
+
+class DurabilityMode(Enum):
+    """What a 202 promises; README "Durability" explains each one."""
+
+    WAITAOF = "waitaof"  # fsynced to the AOF, confirmed by WAITAOF
+    FSYNC_ALWAYS = "fsync-always"  # server fsyncs before it replies (appendfsync always)
+    MEMORY = "memory"  # in the server's memory only: a server crash can lose it
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    accepted: bool
+    depth: int
+
+
+class QueueWriter:
+    def __init__(self, client: "redis.asyncio.Redis", mode: DurabilityMode,
+                 max_depth: int, durability_timeout_s: float) -> None:
+        self._client = client
+        self._script = client.register_script(_ENQUEUE_LUA)
+        self.mode = mode
+        self._max_depth = max_depth
+        self._timeout_ms = int(durability_timeout_s * 1000)
+
+    async def enqueue(self, queue: str, events: Sequence[Event]) -> EnqueueResult:
+        """Append ``events`` to ``queue``; returns only once they are as durable as ``mode`` says."""
+        args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue]
+        for event in events:
+            args += [event.event_id, event.payload, event.accepted_at_ms]
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._script(keys=[keys.stream_key(queue), keys.QUEUES_SET], args=args,
+                               client=pipe)
+            if self.mode is DurabilityMode.WAITAOF:
+                pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
+            replies = await pipe.execute()
+        accepted, depth = int(replies[0][0]), int(replies[0][1])
+        if accepted and self.mode is DurabilityMode.WAITAOF and int(replies[1][0]) < 1:
+            raise DurabilityError(f"WAITAOF timed out after {self._timeout_ms} ms")
+        return EnqueueResult(accepted=bool(accepted), depth=depth)
+
+
+async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> DurabilityMode:
+    """Choose the strongest mode the server offers; refuse to start if ``aof`` cannot be honoured."""
+    if wanted == "none":
+        return DurabilityMode.MEMORY
+    info = await client.info("persistence")
+    aof_on = bool(int(info.get("aof_enabled", 0)))
+    if aof_on and await _supports_waitaof(client):
+        return DurabilityMode.WAITAOF
+    if aof_on and await _fsyncs_always(client):
+        return DurabilityMode.FSYNC_ALWAYS
+    if wanted == "aof":
+        raise ConfigurationError(
+            "DURABILITY=aof needs a Redis with appendonly yes and WAITAOF (7.2+) "
+            "or appendfsync always; this server offers neither"
+        )
+    return DurabilityMode.MEMORY
+
+
+async def _supports_waitaof(client: "redis.asyncio.Redis") -> bool:
+    try:
+        await client.execute_command("WAITAOF", 0, 0, 1)
+    except ResponseError:
+        return False
+    return True
+
+
+async def _fsyncs_always(client: "redis.asyncio.Redis") -> bool:
+    try:
+        config = await client.config_get("appendfsync")
+    except ResponseError:  # CONFIG is often disabled on managed servers
+        return False
+    return str(config.get("appendfsync", "")) == "always"

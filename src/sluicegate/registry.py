@@ -1,0 +1,100 @@
+"""The worker registry: one lock per queue, held by at most one consumer, kept alive by heartbeats.
+
+The lock's value is a JSON document (token, host, pid, queue, started-at). Heartbeat and release
+compare the whole value first, in Lua, so a process can never extend or delete a lock it lost.
+"""
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import redis
+
+from sluicegate import keys
+from sluicegate.errors import LockLostError
+
+_HEARTBEAT_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEntry:
+    token: str
+    queue: str
+    host: str
+    pid: int
+    started_at_ms: int
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> "WorkerEntry":
+        return cls(**json.loads(raw))
+
+
+def new_entry(queue: str, pid: int | None = None) -> WorkerEntry:
+    return WorkerEntry(
+        token=uuid.uuid4().hex,
+        queue=queue,
+        host=socket.gethostname(),
+        pid=pid if pid is not None else os.getpid(),
+        started_at_ms=time.time_ns() // 1_000_000,
+    )
+
+
+class WorkerLock:
+    def __init__(self, client: "redis.Redis", entry: WorkerEntry, ttl_s: float) -> None:
+        self._client = client
+        self.entry = entry
+        self._value = entry.encode()
+        self._key = keys.worker_key(entry.queue)
+        self._ttl_ms = int(ttl_s * 1000)
+        self._heartbeat = client.register_script(_HEARTBEAT_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
+
+    def acquire(self) -> bool:
+        return bool(self._client.set(self._key, self._value, nx=True, px=self._ttl_ms))
+
+    def heartbeat(self) -> None:
+        if not self._heartbeat(keys=[self._key], args=[self._value, self._ttl_ms]):
+            raise LockLostError(f"worker lock of queue {self.entry.queue!r} expired or was taken")
+
+    def release(self) -> bool:
+        """Delete the lock if it is still ours; True when it was."""
+        return bool(self._release(keys=[self._key], args=[self._value]))
+
+
+def holder(client: "redis.Redis", queue: str) -> WorkerEntry | None:
+    raw = client.get(keys.worker_key(queue))
+    return WorkerEntry.decode(raw) if raw else None  # type: ignore[arg-type]
+
+
+def release_entry(client: "redis.Redis", entry: WorkerEntry) -> bool:
+    """Release a lock on behalf of a process that can no longer do it (the agent for a killed child)."""
+    return WorkerLock(client, entry, ttl_s=1).release()
+
+
+def entries(client: "redis.Redis", queues: list[str]) -> list[tuple[WorkerEntry, int]]:
+    """Every live registry entry with its remaining time to live in ms."""
+    found = []
+    for queue in queues:
+        key = keys.worker_key(queue)
+        raw, ttl_ms = client.get(key), client.pttl(key)
+        if raw:
+            found.append((WorkerEntry.decode(raw), int(ttl_ms)))  # type: ignore[arg-type]
+    return found
