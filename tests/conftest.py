@@ -1,0 +1,61 @@
+"""Fixtures shared by every test: real servers on free ports, never stand-ins."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from sluicegate.embedded import EmbeddedServer
+from sluicegate.settings import Settings
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """A private Valkey/Redis server (AOF, appendfsync always) that a test may kill and restart."""
+    server = EmbeddedServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: EmbeddedServer) -> Settings:
+    """Settings for a fast test system: short TTLs and polls, SQLite in the test's folder."""
+    return Settings(
+        redis_url=redis_server.url,
+        sqlite_filepath=tmp_path / "events.db",
+        data_dir=tmp_path,
+        queue_poll_freq_s=0.1,
+        queue_batch_timeout_s=0.1,
+        queue_agent_worker_ttl_s=2.0,
+        shutdown_deadline_s=5.0,
+        dead_letter_after=2,
+    )
+
+
+@pytest.fixture
+def subprocess_env(settings: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for the agent or API run as a subprocess."""
+    return {
+        **os.environ,
+        "REDIS_URL": settings.redis_url or "",
+        "SQLITE_FILEPATH": str(settings.sqlite_filepath),
+        "SLUICEGATE_DATA_DIR": str(settings.data_dir),
+        "QUEUE_POLL_FREQ": str(settings.queue_poll_freq_s),
+        "QUEUE_BATCH_TIMEOUT": str(settings.queue_batch_timeout_s),
+        "QUEUE_AGENT_WORKER_TTL": str(settings.queue_agent_worker_ttl_s),
+        "SHUTDOWN_DEADLINE": str(settings.shutdown_deadline_s),
+        "DEAD_LETTER_AFTER": str(settings.dead_letter_after),
+    }
