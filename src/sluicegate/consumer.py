@@ -56,13 +56,19 @@ class Consumer:
             while not self._should_stop():
                 if self._do_one_round():
                     idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self.settings.queue_agent_worker_ttl_s:
+                elif self._idle_for_good(idle_since):
                     self.log.info("consumer-idle-exit")
                     return
         except Stopping:
             self.log.info("consumer-stopping-with-batch-pending")
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
+
+    def _idle_for_good(self, idle_since: float) -> bool:
+        """Idle for a TTL and nothing left, not even entries waiting to be reclaimed."""
+        if time.monotonic() - idle_since <= self.settings.queue_agent_worker_ttl_s:
+            return False
+        return self._retry(self.reader.length) == 0
 
     def _do_one_round(self) -> bool:
         """Heartbeat, reclaim if due, then read and process one batch; True if there was work."""

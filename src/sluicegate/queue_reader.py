@@ -48,6 +48,10 @@ class QueueReader:
             return []
         return self._deliveries(reply[0][1]) if reply else []
 
+    def length(self) -> int:
+        """Entries still in the stream: queued, or pending with some consumer."""
+        return int(self.client.xlen(self._stream))
+
     def reclaim(self, min_idle_s: float, count: int) -> list[Delivery]:
         """Take over entries another consumer left idle (it died, or lost its lock)."""
         try:
