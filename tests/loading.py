@@ -21,11 +21,12 @@ def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
 
     async def run() -> None:
         client = async_client(url)
-        writer = QueueWriter(client, DurabilityMode.WAITAOF, max_depth=10**9,
-                             durability_timeout_s=5)
+        writer = QueueWriter(
+            client, DurabilityMode.WAITAOF, max_depth=10**9, durability_timeout_s=5
+        )
         try:
             for start in range(0, len(events), batch):
-                chunk = events[start:start + batch]
+                chunk = events[start : start + batch]
                 result = await writer.enqueue(chunk[0].queue, chunk)
                 assert result.accepted
         finally:

@@ -19,8 +19,11 @@ class CommandProcess:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", command], env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "sluicegate", command],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -51,8 +54,11 @@ class CommandProcess:
             except ProcessLookupError:
                 pass
         self.process.wait(timeout=10)
-        wait_for(lambda: not any(is_alive(pid) for pid in self.child_pids()), timeout_s=10,
-                 message="killed consumers to disappear")
+        wait_for(
+            lambda: not any(is_alive(pid) for pid in self.child_pids()),
+            timeout_s=10,
+            message="killed consumers to disappear",
+        )
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -28,8 +28,9 @@ def inbox():
 
 
 def consume(settings, queue, inbox):
-    return consume_queue(settings, settings.redis_url, registry.new_entry(queue), inbox,
-                         parent_pid=None)
+    return consume_queue(
+        settings, settings.redis_url, registry.new_entry(queue), inbox, parent_pid=None
+    )
 
 
 def stored(settings) -> SqliteRepository:
@@ -81,8 +82,9 @@ def test_a_busy_lock_means_no_consuming(settings, redis_client, inbox):
 
 def test_entries_of_a_dead_consumer_are_reclaimed(settings, redis_client, inbox):
     ids = enqueue(settings.redis_url, make_events("q", 50))
-    redis_client.xreadgroup(keys.CONSUMER_GROUP, "dead-host:99", {keys.stream_key("q"): ">"},
-                            count=30)
+    redis_client.xreadgroup(
+        keys.CONSUMER_GROUP, "dead-host:99", {keys.stream_key("q"): ">"}, count=30
+    )
     consume(settings, "q", inbox)
     assert stored(settings).ids("q") == set(ids)
     state = snapshot(redis_client, "q")

@@ -37,6 +37,10 @@ def test_invalid_queue_names_are_refused():
 
 
 def test_per_queue_keys_share_one_cluster_slot():
-    tagged = [keys.stream_key("q1"), keys.dead_letter_key("q1"), keys.stats_key("q1"),
-              keys.worker_key("q1")]
-    assert {key[key.index("{"):key.index("}") + 1] for key in tagged} == {"{q1}"}
+    tagged = [
+        keys.stream_key("q1"),
+        keys.dead_letter_key("q1"),
+        keys.stats_key("q1"),
+        keys.worker_key("q1"),
+    ]
+    assert {key[key.index("{") : key.index("}") + 1] for key in tagged} == {"{q1}"}

@@ -52,12 +52,16 @@ def test_reclaim_takes_over_entries_of_a_dead_consumer(redis_server, redis_clien
     held = dead.read_new(5, block_ms=100)
     alive = QueueReader(redis_client, "q", "alive:2")
     assert alive.reclaim(min_idle_s=60, count=10) == []
-    claimed = wait_for(lambda: alive.reclaim(min_idle_s=0.2, count=10), timeout_s=5,
-                       message="entries to become idle")
+    claimed = wait_for(
+        lambda: alive.reclaim(min_idle_s=0.2, count=10),
+        timeout_s=5,
+        message="entries to become idle",
+    )
     assert claimed == held
     alive.forget_idle_consumers(idle_s=0)
-    names = [c["name"] for c in redis_client.xinfo_consumers(keys.stream_key("q"),
-                                                             keys.CONSUMER_GROUP)]
+    names = [
+        c["name"] for c in redis_client.xinfo_consumers(keys.stream_key("q"), keys.CONSUMER_GROUP)
+    ]
     assert names == [b"alive:2"]
 
 
@@ -70,7 +74,11 @@ def test_dead_letter_is_atomic_and_replayable(redis_server, redis_client):
     state = snapshot(redis_client, "q")
     assert (state.queued, state.in_flight, state.dead_lettered) == (0, 1, 1)
     [letter] = dead_letters.list_dead(redis_client, "q")
-    assert (letter.event, letter.reason, letter.deliveries) == (poison.event, "refused: bad payload", 5)
+    assert (letter.event, letter.reason, letter.deliveries) == (
+        poison.event,
+        "refused: bad payload",
+        5,
+    )
     assert dead_letters.replay(redis_client, "q", [letter.entry_id]) == 1
     assert dead_letters.replay(redis_client, "q", [letter.entry_id]) == 0
     state = snapshot(redis_client, "q")

@@ -39,5 +39,8 @@ def test_entries_of_dead_processes_expire_on_their_own(redis_client):
     assert lock.acquire()
     entries = registry.entries(redis_client, ["q", "other"])
     assert [entry for entry, _ in entries] == [lock.entry]
-    wait_for(lambda: registry.holder(redis_client, "q") is None, timeout_s=3,
-             message="the lock to expire")
+    wait_for(
+        lambda: registry.holder(redis_client, "q") is None,
+        timeout_s=3,
+        message="the lock to expire",
+    )

@@ -56,7 +56,10 @@ def test_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "sluicegate", "status"],
         env={"PATH": "/usr/bin:/bin", "QUEUE_BATCH_SIZE": "lots", "HOME": str(tmp_path)},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "QUEUE_BATCH_SIZE" in result.stderr

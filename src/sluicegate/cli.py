@@ -53,8 +53,10 @@ def _redis_url(settings: Settings) -> str:
     url_file = embedded_url_file(settings)
     if url_file.exists():
         return url_file.read_text().strip()
-    _fail("REDIS_URL is not set and no `sluicegate up` is running in "
-          f"{settings.data_dir}/ (start one, or set REDIS_URL)")
+    _fail(
+        "REDIS_URL is not set and no `sluicegate up` is running in "
+        f"{settings.data_dir}/ (start one, or set REDIS_URL)"
+    )
 
 
 @app.command()
@@ -104,15 +106,32 @@ def status(
     if as_json_output:
         typer.echo(orjson.dumps(as_json(statuses), option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table("queue", "queued", "in flight", "dead", "persisted", "redeliveries absorbed",
-                  "worker", title="sluicegate status")
+    table = Table(
+        "queue",
+        "queued",
+        "in flight",
+        "dead",
+        "persisted",
+        "redeliveries absorbed",
+        "worker",
+        title="sluicegate status",
+    )
     for item in statuses:
         snap = item.snapshot
-        worker = (f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"
-                  if item.worker else "—")
-        table.add_row(snap.queue, f"{snap.queued:,}", f"{snap.in_flight:,}",
-                      f"{snap.dead_lettered:,}", f"{item.persisted:,}",
-                      f"{snap.duplicates_suppressed:,}", worker)
+        worker = (
+            f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"
+            if item.worker
+            else "—"
+        )
+        table.add_row(
+            snap.queue,
+            f"{snap.queued:,}",
+            f"{snap.in_flight:,}",
+            f"{snap.dead_lettered:,}",
+            f"{item.persisted:,}",
+            f"{snap.duplicates_suppressed:,}",
+            worker,
+        )
     console.print(table)
 
 
@@ -128,12 +147,21 @@ def dlq_list(
         letters = dead_letters.list_dead(client, queue, limit)
     finally:
         client.close()
-    table = Table("entry", "event id", "deliveries", "dead at (UTC)", "reason",
-                  title=f"dead letters of {queue}")
+    table = Table(
+        "entry",
+        "event id",
+        "deliveries",
+        "dead at (UTC)",
+        "reason",
+        title=f"dead letters of {queue}",
+    )
     for letter in letters:
-        dead_at = datetime.fromtimestamp(letter.dead_at_ms / 1000, UTC).isoformat(timespec="seconds")
-        table.add_row(letter.entry_id, letter.event.event_id, str(letter.deliveries), dead_at,
-                      letter.reason)
+        dead_at = datetime.fromtimestamp(letter.dead_at_ms / 1000, UTC).isoformat(
+            timespec="seconds"
+        )
+        table.add_row(
+            letter.entry_id, letter.event.event_id, str(letter.deliveries), dead_at, letter.reason
+        )
     console.print(table)
 
 

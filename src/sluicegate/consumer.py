@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from redis.exceptions import BusyLoadingError
@@ -35,8 +36,15 @@ class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 
 class Consumer:
-    def __init__(self, settings: Settings, reader: QueueReader, repository: Repository,
-                 lock: WorkerLock, inbox: SignalInbox, parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: QueueReader,
+        repository: Repository,
+        lock: WorkerLock,
+        inbox: SignalInbox,
+        parent_pid: int | None = None,
+    ) -> None:
         self.settings = settings
         self.reader = reader
         self.repository = repository
@@ -76,8 +84,9 @@ class Consumer:
         batch = self._retry(self._maintenance_if_due)
         if not batch:
             block_ms = int(self.settings.queue_batch_timeout_s * 1000)
-            batch = self._retry(lambda: self.reader.read_new(self.settings.queue_batch_size,
-                                                              block_ms))
+            batch = self._retry(
+                partial(self.reader.read_new, self.settings.queue_batch_size, block_ms)
+            )
         if batch:
             self.process(batch)
         return bool(batch)
@@ -85,31 +94,39 @@ class Consumer:
     def process(self, batch: Sequence[Delivery]) -> None:
         """Persist then acknowledge; a refused batch is split to find the poison events."""
         try:
-            inserted = self._retry(lambda: self.repository.persist([d.event for d in batch]))
+            inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:
             self._process_one_by_one(batch)
             return
-        self._retry(lambda: self.reader.ack(batch, inserted, len(batch) - inserted))
+        self._retry(partial(self.reader.ack, batch, inserted, len(batch) - inserted))
 
     def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
         for delivery in batch:
             try:
-                inserted = self._retry(lambda d=delivery: self.repository.persist([d.event]))
+                inserted = self._retry(partial(self.repository.persist, [delivery.event]))
             except RejectedEventError as error:
-                self._retry(lambda d=delivery, e=error: self._refuse(d, str(e)))
+                self._retry(partial(self._refuse, delivery, str(error)))
                 continue
-            self._retry(lambda d=delivery, n=inserted: self.reader.ack([d], n, 1 - n))
+            self._retry(partial(self.reader.ack, [delivery], inserted, 1 - inserted))
 
     def _refuse(self, delivery: Delivery, reason: str) -> None:
-        """Dead-letter after DEAD_LETTER_AFTER deliveries; before that, leave it pending to retry."""
+        """Dead-letter after DEAD_LETTER_AFTER deliveries; until then leave it pending to retry."""
         deliveries = self.reader.delivery_counts([delivery]).get(delivery.entry_id, 0)
         if deliveries >= self.settings.dead_letter_after:
             self.reader.dead_letter(delivery, reason, deliveries)
-            self.log.warning("event-dead-lettered", event_id=delivery.event.event_id,
-                             reason=reason, deliveries=deliveries)
+            self.log.warning(
+                "event-dead-lettered",
+                event_id=delivery.event.event_id,
+                reason=reason,
+                deliveries=deliveries,
+            )
         else:
-            self.log.warning("event-refused", event_id=delivery.event.event_id,
-                             reason=reason, deliveries=deliveries)
+            self.log.warning(
+                "event-refused",
+                event_id=delivery.event.event_id,
+                reason=reason,
+                deliveries=deliveries,
+            )
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()
@@ -126,8 +143,9 @@ class Consumer:
         own = self.reader.read_own_pending(self.settings.queue_batch_size)
         if own:
             return own
-        claimed = self.reader.reclaim(self.settings.reclaim_min_idle_s,
-                                      self.settings.queue_batch_size)
+        claimed = self.reader.reclaim(
+            self.settings.reclaim_min_idle_s, self.settings.queue_batch_size
+        )
         if claimed:
             self.reader.count_reclaimed(len(claimed))
             self.log.info("entries-reclaimed", count=len(claimed))

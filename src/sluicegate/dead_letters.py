@@ -1,6 +1,7 @@
 """Reading and replaying the dead-letter stream of a queue (``sluicegate dlq``)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -30,8 +31,8 @@ class DeadLetter:
 
 
 def list_dead(client: "redis.Redis", queue: str, limit: int = 100) -> list[DeadLetter]:
-    rows = client.xrange(keys.dead_letter_key(queue), count=limit)
-    return [_decode(queue, entry_id, fields) for entry_id, fields in rows]  # type: ignore[union-attr]
+    rows: Any = client.xrange(keys.dead_letter_key(queue), count=limit)
+    return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
 
 
 def replay(client: "redis.Redis", queue: str, entry_ids: list[str]) -> int:

@@ -37,9 +37,12 @@ class QueueReader:
 
     def _read(self, start: str, count: int, block_ms: int | None) -> list[Delivery]:
         try:
-            reply = self.client.xreadgroup(
-                keys.CONSUMER_GROUP, self.consumer, {self._stream: start},
-                count=count, block=block_ms,
+            reply: Any = self.client.xreadgroup(
+                keys.CONSUMER_GROUP,
+                self.consumer,
+                {self._stream: start},
+                count=count,
+                block=block_ms,
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
@@ -55,9 +58,13 @@ class QueueReader:
     def reclaim(self, min_idle_s: float, count: int) -> list[Delivery]:
         """Take over entries another consumer left idle (it died, or lost its lock)."""
         try:
-            reply = self.client.xautoclaim(
-                self._stream, keys.CONSUMER_GROUP, self.consumer,
-                min_idle_time=int(min_idle_s * 1000), start_id="0-0", count=count,
+            reply: Any = self.client.xautoclaim(
+                self._stream,
+                keys.CONSUMER_GROUP,
+                self.consumer,
+                min_idle_time=int(min_idle_s * 1000),
+                start_id="0-0",
+                count=count,
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
@@ -91,8 +98,13 @@ class QueueReader:
         counts: dict[str, int] = {}
         with self.client.pipeline(transaction=False) as pipe:
             for delivery in deliveries:
-                pipe.xpending_range(self._stream, keys.CONSUMER_GROUP,
-                                    min=delivery.entry_id, max=delivery.entry_id, count=1)
+                pipe.xpending_range(
+                    self._stream,
+                    keys.CONSUMER_GROUP,
+                    min=delivery.entry_id,
+                    max=delivery.entry_id,
+                    count=1,
+                )
             for delivery, rows in zip(deliveries, pipe.execute(), strict=True):
                 counts[delivery.entry_id] = int(rows[0]["times_delivered"]) if rows else 0
         return counts

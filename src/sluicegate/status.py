@@ -24,15 +24,19 @@ def gather(client: "redis.Redis", repository: Repository) -> list[QueueStatus]:
     statuses = []
     for queue in queues:
         worker, ttl_ms = workers.get(queue, (None, 0))
-        statuses.append(QueueStatus(snapshot(client, queue), repository.count(queue), worker,
-                                    ttl_ms))
+        statuses.append(
+            QueueStatus(snapshot(client, queue), repository.count(queue), worker, ttl_ms)
+        )
     return statuses
 
 
 def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
     return [
-        {**asdict(status.snapshot), "persisted": status.persisted,
-         "worker": asdict(status.worker) if status.worker else None,
-         "worker_ttl_ms": status.worker_ttl_ms}
+        {
+            **asdict(status.snapshot),
+            "persisted": status.persisted,
+            "worker": asdict(status.worker) if status.worker else None,
+            "worker_ttl_ms": status.worker_ttl_ms,
+        }
         for status in statuses
     ]

@@ -57,15 +57,23 @@ class Supervisor:
             return self.settings.resolved_redis_url
         self.server = EmbeddedServer(self.settings.data_dir / "redis").start()
         embedded_url_file(self.settings).write_text(self.server.url)
-        self.log.info("start-embedded-redis", url=self.server.url, pid=self.server.process.pid
-                      if self.server.process else None, data_dir=str(self.server.data_dir))
+        self.log.info(
+            "start-embedded-redis",
+            url=self.server.url,
+            pid=self.server.process.pid if self.server.process else None,
+            data_dir=str(self.server.data_dir),
+        )
         return self.server.url
 
     def _spawn(self, name: str, redis_url: str) -> Part:
-        env = {**os.environ, "REDIS_URL": redis_url,
-               "DATABASE_URL": self.settings.resolved_database_url}
-        process = subprocess.Popen([sys.executable, "-m", "sluicegate", name], env=env,
-                                   start_new_session=True)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": self.settings.resolved_database_url,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", name], env=env, start_new_session=True
+        )
         self.log.info("start-node-process", part=name, child_pid=process.pid)
         return Part(name, process)
 
@@ -77,8 +85,7 @@ class Supervisor:
                 return False
             for part in self.parts:
                 if part.process.poll() is not None:
-                    self.log.error("part-exited", part=part.name,
-                                   exit_code=part.process.returncode)
+                    self.log.error("part-exited", part=part.name, exit_code=part.process.returncode)
                     return True
             self.inbox.wait(1.0)
 
