@@ -131,3 +131,16 @@ def test_durability_aof_is_refused_by_a_server_without_aof(redis_server, redis_c
 
     with pytest.raises(ConfigurationError, match="appendonly"):
         asyncio.run(run())
+
+
+def test_waitaof_is_not_used_when_the_server_never_fsyncs(redis_server, redis_client):
+    redis_client.config_set("appendfsync", "no")
+
+    async def run() -> DurabilityMode:
+        client = async_client(redis_server.url)
+        try:
+            return await detect_durability(client, "auto")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) is DurabilityMode.MEMORY

@@ -60,9 +60,13 @@ class Consumer:
         """Consume until told to stop, the parent dies, the lock is lost, or idle for a TTL."""
         self.log.info("consumer-started", consumer=self.reader.consumer)
         idle_since = time.monotonic()
+        batch: list[Delivery] = []
         try:
-            while not self._should_stop():
-                if self._do_one_round():
+            while not (self._should_stop() and not batch):
+                self._retry(self._heartbeat_if_due)
+                batch = batch or self._next_batch()
+                if batch:
+                    batch = self._process_reading_ahead(batch)
                     idle_since = time.monotonic()
                 elif self._idle_for_good(idle_since):
                     self.log.info("consumer-idle-exit")
@@ -78,21 +82,39 @@ class Consumer:
             return False
         return self._retry(self.reader.length) == 0
 
-    def _do_one_round(self) -> bool:
-        """Heartbeat, reclaim if due, then read and process one batch; True if there was work."""
-        self._retry(self._heartbeat_if_due)
+    def _next_batch(self) -> list[Delivery]:
+        """Our own pending or reclaimable entries when that check is due, else new ones."""
         batch = self._retry(self._maintenance_if_due)
-        if not batch:
-            block_ms = int(self.settings.queue_batch_timeout_s * 1000)
-            batch = self._retry(
-                partial(self.reader.read_new, self.settings.queue_batch_size, block_ms)
-            )
         if batch:
+            return batch
+        return self._retry(partial(self.reader.read_new, *self._read_args()))
+
+    def _read_args(self) -> tuple[int, int]:
+        return self.settings.queue_batch_size, int(self.settings.queue_batch_timeout_s * 1000)
+
+    def _process_reading_ahead(self, batch: Sequence[Delivery]) -> list[Delivery]:
+        """Process ``batch`` while the server reads the next one; returns that next batch.
+
+        No read ahead once a stop was asked for or maintenance is due. A stop that arrives
+        meanwhile finds the read-ahead batch processed too before the consumer leaves.
+        """
+        if self.stop_requested or self._maintenance_due():
             self.process(batch)
-        return bool(batch)
+            return []
+        ahead = self.reader.send_read(">", *self._read_args())
+        try:
+            self.process(batch)
+        except BaseException:
+            ahead.abandon()
+            raise
+        try:
+            return ahead.result()
+        except TRANSIENT as error:  # what it delivered stays pending with us: reread later
+            self.log.warning("read-ahead-failed", error=str(error))
+            return []
 
     def process(self, batch: Sequence[Delivery]) -> None:
-        """Persist then acknowledge; a refused batch is split to find the poison events."""
+        """Persist, then acknowledge; a refused batch is split to find the poison events."""
         try:
             inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:
@@ -136,9 +158,9 @@ class Consumer:
 
     def _maintenance_if_due(self) -> list[Delivery]:
         """Every heartbeat interval: re-read our own pending entries, reclaim abandoned ones."""
-        now = time.monotonic()
-        if now < self._next_maintenance:
+        if not self._maintenance_due():
             return []
+        now = time.monotonic()
         self._next_maintenance = now + self.settings.heartbeat_interval_s
         own = self.reader.read_own_pending(self.settings.queue_batch_size)
         if own:
@@ -153,6 +175,9 @@ class Consumer:
         else:
             self.reader.forget_idle_consumers(self.settings.reclaim_min_idle_s)
         return claimed
+
+    def _maintenance_due(self) -> bool:
+        return time.monotonic() >= self._next_maintenance
 
     def _retry(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""

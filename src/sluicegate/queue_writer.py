@@ -85,9 +85,11 @@ async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> Durab
         return DurabilityMode.MEMORY
     info = await client.info("persistence")
     aof_on = bool(int(info.get("aof_enabled", 0)))
-    if aof_on and await _supports_waitaof(client):
+    fsync = await _appendfsync(client)
+    # With appendfsync no, WAITAOF would wait for an fsync that only the kernel decides on.
+    if aof_on and fsync != "no" and await _supports_waitaof(client):
         return DurabilityMode.WAITAOF
-    if aof_on and await _fsyncs_always(client):
+    if aof_on and fsync == "always":
         return DurabilityMode.FSYNC_ALWAYS
     if wanted == "aof":
         raise ConfigurationError(
@@ -105,9 +107,10 @@ async def _supports_waitaof(client: "redis.asyncio.Redis") -> bool:
     return True
 
 
-async def _fsyncs_always(client: "redis.asyncio.Redis") -> bool:
+async def _appendfsync(client: "redis.asyncio.Redis") -> str | None:
+    """The server's appendfsync policy, or None where CONFIG is disabled (managed servers)."""
     try:
         config = await client.config_get("appendfsync")
-    except ResponseError:  # CONFIG is often disabled on managed servers
-        return False
-    return str(config.get("appendfsync", "")) == "always"
+    except ResponseError:
+        return None
+    return str(config.get("appendfsync", "")) or None
