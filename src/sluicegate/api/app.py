@@ -38,10 +38,10 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await state.writer()  # Redis away: fine, the next request retries
-        if state.fatal is not None:
-            raise state.fatal
         try:
+            await state.writer()  # Redis away: fine, the next request retries
+            if state.fatal is not None:
+                raise state.fatal
             yield
         finally:
             await state.client.aclose()
