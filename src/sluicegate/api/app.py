@@ -45,7 +45,7 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
             yield
         finally:
             await state.client.aclose()
-            get_logger().info("api-stopped")
+            get_logger().info("api-redis-closed")
 
     app = SluicegateApi(state, title="sluicegate", version=__version__,
                         description=_DESCRIPTION, lifespan=lifespan)

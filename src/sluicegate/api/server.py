@@ -109,17 +109,18 @@ def serve(settings: Settings, redis_url: str) -> int:
     configure_logging(settings.log_level)
     _route_uvicorn_logs(settings.log_level)
     server = build_server(settings, redis_url)
+    log = get_logger()
     try:
         server.run()
-    except SystemExit:  # uvicorn exits this way when startup fails
+    except SystemExit:  # uvicorn's way out when startup fails (lifespan error, port taken)
         if server.api_state.fatal is None:
-            get_logger().error("api-startup-failed")
+            log.error("api-exited", code=EXIT_FORCED, reason="startup failed")
             return EXIT_FORCED
     if server.api_state.fatal is not None:
-        get_logger().error("api-stopped", reason=str(server.api_state.fatal))
+        log.error("api-exited", code=EXIT_CONFIGURATION, reason=str(server.api_state.fatal))
         return EXIT_CONFIGURATION
     if server.force_exit:
-        get_logger().warning("api-stopped", reason="forced by a second signal")
+        log.warning("api-exited", code=EXIT_FORCED, reason="a second signal forced the exit")
         return EXIT_FORCED
-    get_logger().info("api-exited", code=EXIT_OK)
+    log.info("api-exited", code=EXIT_OK, reason="drained")
     return EXIT_OK
