@@ -1,0 +1,28 @@
+"""``python -m sluicegate.api``: serve the API against ``REDIS_URL`` (tests and the drill)."""
+
+import sys
+
+from sluicegate.api.server import EXIT_CONFIGURATION, serve
+from sluicegate.errors import ConfigurationError
+from sluicegate.logs import configure_logging, get_logger
+from sluicegate.settings import load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        configure_logging()
+        get_logger().error("api-configuration-error", message=str(error))
+        return EXIT_CONFIGURATION
+    redis_url = settings.resolved_redis_url
+    if redis_url is None:
+        configure_logging(settings.log_level)
+        get_logger().error("api-configuration-error",
+                           message="set REDIS_URL (or REDIS_HOST); `sluicegate api` starts "
+                           "an embedded server when neither is set")
+        return EXIT_CONFIGURATION
+    return serve(settings, redis_url)
+
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""``create_app``: the FastAPI application, its lifespan and its wiring."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from sluicegate import __version__, redis_client
+from sluicegate.api import openapi
+from sluicegate.api.metrics import RequestMetricsMiddleware
+from sluicegate.api.problems import install_handlers
+from sluicegate.api.routes import router
+from sluicegate.api.state import ApiState
+from sluicegate.logs import get_logger
+from sluicegate.settings import Settings
+
+_DESCRIPTION = """Accepts events over HTTP and answers `202` only once Redis holds them durably.
+Errors are RFC 9457 `application/problem+json`."""
+
+
+class SluicegateApi(FastAPI):
+    """FastAPI with the OpenAPI document completed by ``openapi.build_openapi``."""
+
+    def __init__(self, state: ApiState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.api = state
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            state: ApiState = self.state.api
+            self.openapi_schema = openapi.build_openapi(self, state.settings.max_batch_events)
+        return self.openapi_schema
+
+
+def create_app(settings: Settings, redis_url: str) -> FastAPI:
+    state = ApiState(settings, redis_client.async_client(redis_url))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await state.writer()  # Redis away: fine, the next request retries
+            if state.fatal is not None:
+                raise state.fatal
+            yield
+        finally:
+            await state.client.aclose()
+            get_logger().info("api-redis-closed")
+
+    app = SluicegateApi(state, title="sluicegate", version=__version__,
+                        description=_DESCRIPTION, lifespan=lifespan)
+    install_handlers(app)
+    app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+    app.include_router(router)
+    return app

@@ -1,0 +1,36 @@
+"""JSON in and out, fast with orjson but never lossy.
+
+orjson turns an integer beyond 64 bits into a float, which would silently change a payload. Such a
+body is rare, so a cheap scan for long digit runs sends it down a slower exact path (stdlib json,
+after orjson has checked the text is strict JSON: no NaN, no lone surrogates, valid UTF-8).
+"""
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+_LONG_DIGIT_RUN = re.compile(rb"\d{19}")  # 19 digits can exceed a signed 64-bit integer
+
+
+class JsonDecodeError(ValueError):
+    """The body is not strict JSON."""
+
+
+def loads(raw: bytes) -> tuple[Any, bool]:
+    """Parse ``raw``; the flag says the exact (stdlib) path was used, so ``dumps`` must match."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise JsonDecodeError(str(error)) from None
+    if _LONG_DIGIT_RUN.search(raw) is None:
+        return value, False
+    return json.loads(raw), True
+
+
+def dumps(value: Any, exact: bool) -> str:
+    """Compact JSON text, the form in which payloads are stored."""
+    if exact:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value).decode()

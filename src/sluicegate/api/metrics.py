@@ -1,0 +1,59 @@
+"""Prometheus metrics of one API instance, in a registry of its own (tests build many apps)."""
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sluicegate.queue_writer import DurabilityMode
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                      2.5, 5.0, 10.0)
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.events_accepted = Counter(
+            "sluicegate_api_events_accepted", "Events answered 202, per queue.",
+            ["queue"], registry=self.registry)
+        self.requests = Counter(
+            "sluicegate_api_requests", "HTTP requests by method, route and status code.",
+            ["method", "route", "status"], registry=self.registry)
+        self.enqueue_latency = Histogram(
+            "sluicegate_api_enqueue_seconds", "Time to append a request's events durably.",
+            buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self.durability = Enum(
+            "sluicegate_api_durability", "What a 202 promises (unknown until Redis answers).",
+            states=["unknown", *(mode.value for mode in DurabilityMode)],
+            registry=self.registry)
+        self.durability.state("unknown")
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """Counts every HTTP response by status, including 404s and errors from handlers."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app dies before starting a response
+
+        async def send_and_count(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_count)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()

@@ -1,0 +1,62 @@
+"""The API's request and response shapes; they validate requests and describe them in OpenAPI."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# No whitespace and no control characters (C0, DEL, C1): ids end up in logs, keys and SQL rows.
+EVENT_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]{1,200}$"
+EVENT_ID_MAX_CHARS = 200
+
+
+class EventIn(BaseModel):
+    """One event as a client sends it."""
+
+    # python-re: the same regex engine hypothesis/schemathesis use to generate ids.
+    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re",
+                              json_schema_extra={"examples": [
+                                  {"event_id": "order-1234-created",
+                                   "payload": {"order": 1234, "total": "19.90"}}]})
+
+    event_id: str | None = Field(
+        None, min_length=1, max_length=EVENT_ID_MAX_CHARS, pattern=EVENT_ID_PATTERN,
+        description="Your id for the event, the key that makes retries safe (at most one row "
+        "per id). Omitted: the API mints a UUIDv7.",
+    )
+    payload: dict[str, Any] = Field(
+        description="Any JSON object; stored as compact JSON text."
+    )
+
+
+class Accepted(BaseModel):
+    """The reply to a 202: the events are durably queued, in this order."""
+
+    queue: str
+    accepted: int
+    event_ids: list[str]
+
+
+class Ready(BaseModel):
+    status: str = Field(examples=["ready"])
+    durability: str = Field(description="What a 202 promises: waitaof, fsync-always or memory.")
+
+
+class Alive(BaseModel):
+    status: str = Field(examples=["alive"])
+
+
+class ProblemField(BaseModel):
+    field: str = Field(examples=["[3].payload"])
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = Field(examples=["urn:sluicegate:problem:invalid-event"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(examples=[422])
+    detail: str
+    errors: list[ProblemField] | None = Field(
+        None, description="Per-field errors, on 422 and some 413."
+    )

@@ -1,0 +1,59 @@
+"""In-process API fixtures: the real app with its lifespan, over httpx's ASGI transport."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from sluicegate.api import create_app
+from sluicegate.settings import Settings
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """Small limits, so every limit is cheap to reach."""
+    return settings.model_copy(update={
+        "max_body_bytes": 4096, "max_batch_events": 5, "max_event_bytes": 256,
+        "queue_max_depth": 1000,
+    })
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan entered, as uvicorn would run it."""
+    assert settings.redis_url is not None
+    app = create_app(settings, settings.redis_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+@pytest.fixture
+async def api(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_api(api_settings) as client:
+        yield client
+
+
+async def eventually(attempt: Callable[[], Awaitable[T]], timeout_s: float = 10.0,
+                     interval_s: float = 0.02, message: str = "condition") -> T:
+    """The async twin of tests.waiting.wait_for: poll until truthy, fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await attempt()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
+        await asyncio.sleep(interval_s)
