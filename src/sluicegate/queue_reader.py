@@ -50,7 +50,7 @@ class QueueReader:
 
     def send_read(self, start: str, count: int, block_ms: int | None) -> "PendingRead":
         """Send XREADGROUP now and collect the answer later (see ``PendingRead``)."""
-        block = ["BLOCK", block_ms] if block_ms is not None else []
+        block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
         command = [
             "XREADGROUP",
             "GROUP",
@@ -165,7 +165,7 @@ class PendingRead:
         self._pool = reader.client.connection_pool
         self._connection = self._pool.get_connection()
         try:
-            self._connection.send_command(*command)
+            self._connection.send_command(*command)  # type: ignore[no-untyped-call]
         except BaseException:
             self._pool.release(self._connection)
             raise
@@ -188,7 +188,7 @@ class PendingRead:
 
     def abandon(self) -> None:
         """Drop the connection unread; whatever the read delivered stays pending, to be reread."""
-        self._connection.disconnect()
+        self._connection.disconnect()  # type: ignore[no-untyped-call]
         self._pool.release(self._connection)
 
 

@@ -60,7 +60,7 @@ class Supervisor:
         self.log.info(
             "start-embedded-redis",
             url=self.server.url,
-            pid=self.server.process.pid if self.server.process else None,
+            server_pid=self.server.process.pid if self.server.process else None,
             data_dir=str(self.server.data_dir),
         )
         return self.server.url
@@ -96,6 +96,7 @@ class Supervisor:
         if self.server is not None:
             self.log.info("stop-embedded-redis")
             self.server.stop()
+            self.log.info("stopped-embedded-redis")
             embedded_url_file(self.settings).unlink(missing_ok=True)
             self.server = None
 
