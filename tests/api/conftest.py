@@ -2,15 +2,16 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from sluicegate.api import create_app
 from sluicegate.settings import Settings
+from tests.api.processes import ApiProcess
 
 T = TypeVar("T")
 
@@ -57,3 +58,19 @@ async def eventually(attempt: Callable[[], Awaitable[T]], timeout_s: float = 10.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
         await asyncio.sleep(interval_s)
+
+
+@pytest.fixture
+def launch(subprocess_env: dict[str, str]) -> Iterator[Any]:
+    """Start APIs in subprocesses (``launch(API_DRAIN_DELAY="1")``); all are killed after."""
+    started: list[ApiProcess] = []
+
+    def start(**extra: str) -> ApiProcess:
+        env = {**subprocess_env, "PORT": "0", "LOG_LEVEL": "info", **extra}
+        api = ApiProcess(env)
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.close()
