@@ -7,8 +7,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout_s: float = 10.0, interval_s: float = 0.02,
-             message: str = "condition") -> T:
+def wait_for(
+    condition: Callable[[], T],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+    message: str = "condition",
+) -> T:
     """Return the condition's first truthy value; fail the test at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -104,9 +104,11 @@ class Agent:
                 pipe.xlen(keys.stream_key(queue))
                 pipe.exists(keys.worker_key(queue))
             replies = pipe.execute()
-        return [queue for queue, length, locked
-                in zip(queues, replies[::2], replies[1::2], strict=True)
-                if length and not locked]
+        return [
+            queue
+            for queue, length, locked in zip(queues, replies[::2], replies[1::2], strict=True)
+            if length and not locked
+        ]
 
     def _fork(self, queue: str) -> bool:
         """Fork a consumer for ``queue`` unless a stop signal came first. False once draining."""
@@ -143,8 +145,13 @@ class Agent:
             released = registry.release_entry(self._client_or_fail(), child.entry)
         except RedisError as error:
             self.log.warning("registry-release-failed", queue=child.entry.queue, error=str(error))
-        self.log.info("stopped-node-process", queue=child.entry.queue, child_pid=child.pid,
-                      exit_code=exit_code, released_stale_entry=released)
+        self.log.info(
+            "stopped-node-process",
+            queue=child.entry.queue,
+            child_pid=child.pid,
+            exit_code=exit_code,
+            released_stale_entry=released,
+        )
 
     def _drain(self) -> None:
         """Ask every child to stop, wait up to the deadline, then kill what is left."""

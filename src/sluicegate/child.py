@@ -37,17 +37,23 @@ def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid
         entry = replace(entry, pid=os.getpid())
         code = consume_queue(settings, redis_url, entry, inbox, parent_pid)
     except BaseException as error:
-        get_logger(queue=entry.queue, pid=os.getpid()).exception("consumer-crashed",
-                                                                 error=repr(error))
+        get_logger(queue=entry.queue, pid=os.getpid()).exception(
+            "consumer-crashed", error=repr(error)
+        )
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
-def consume_queue(settings: Settings, redis_url: str, entry: WorkerEntry, inbox: SignalInbox,
-                  parent_pid: int | None) -> int:
-    """Take the queue's lock, consume, release the lock. Also usable without a fork (tests, bench)."""
+def consume_queue(
+    settings: Settings,
+    redis_url: str,
+    entry: WorkerEntry,
+    inbox: SignalInbox,
+    parent_pid: int | None,
+) -> int:
+    """Take the queue's lock, consume, release the lock. Also runs without a fork (tests, bench)."""
     log = get_logger(queue=entry.queue, pid=os.getpid())
     client = sync_client(redis_url)
     lock = WorkerLock(client, entry, settings.queue_agent_worker_ttl_s)

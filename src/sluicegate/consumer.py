@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from redis.exceptions import BusyLoadingError
@@ -35,8 +36,15 @@ class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 
 class Consumer:
-    def __init__(self, settings: Settings, reader: QueueReader, repository: Repository,
-                 lock: WorkerLock, inbox: SignalInbox, parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: QueueReader,
+        repository: Repository,
+        lock: WorkerLock,
+        inbox: SignalInbox,
+        parent_pid: int | None = None,
+    ) -> None:
         self.settings = settings
         self.reader = reader
         self.repository = repository
@@ -52,11 +60,15 @@ class Consumer:
         """Consume until told to stop, the parent dies, the lock is lost, or idle for a TTL."""
         self.log.info("consumer-started", consumer=self.reader.consumer)
         idle_since = time.monotonic()
+        batch: list[Delivery] = []
         try:
-            while not self._should_stop():
-                if self._do_one_round():
+            while not (self._should_stop() and not batch):
+                self._retry(self._heartbeat_if_due)
+                batch = batch or self._next_batch()
+                if batch:
+                    batch = self._process_reading_ahead(batch)
                     idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self.settings.queue_agent_worker_ttl_s:
+                elif self._idle_for_good(idle_since):
                     self.log.info("consumer-idle-exit")
                     return
         except Stopping:
@@ -64,46 +76,79 @@ class Consumer:
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
 
-    def _do_one_round(self) -> bool:
-        """Heartbeat, reclaim if due, then read and process one batch; True if there was work."""
-        self._retry(self._heartbeat_if_due)
+    def _idle_for_good(self, idle_since: float) -> bool:
+        """Idle for a TTL and nothing left, not even entries waiting to be reclaimed."""
+        if time.monotonic() - idle_since <= self.settings.queue_agent_worker_ttl_s:
+            return False
+        return self._retry(self.reader.length) == 0
+
+    def _next_batch(self) -> list[Delivery]:
+        """Our own pending or reclaimable entries when that check is due, else new ones."""
         batch = self._retry(self._maintenance_if_due)
-        if not batch:
-            block_ms = int(self.settings.queue_batch_timeout_s * 1000)
-            batch = self._retry(lambda: self.reader.read_new(self.settings.queue_batch_size,
-                                                              block_ms))
         if batch:
+            return batch
+        return self._retry(partial(self.reader.read_new, *self._read_args()))
+
+    def _read_args(self) -> tuple[int, int]:
+        return self.settings.queue_batch_size, int(self.settings.queue_batch_timeout_s * 1000)
+
+    def _process_reading_ahead(self, batch: Sequence[Delivery]) -> list[Delivery]:
+        """Process ``batch`` while the server reads the next one; returns that next batch.
+
+        No read ahead once a stop was asked for or maintenance is due. A stop that arrives
+        meanwhile finds the read-ahead batch processed too before the consumer leaves.
+        """
+        if self.stop_requested or self._maintenance_due():
             self.process(batch)
-        return bool(batch)
+            return []
+        ahead = self.reader.send_read(">", *self._read_args())
+        try:
+            self.process(batch)
+        except BaseException:
+            ahead.abandon()
+            raise
+        try:
+            return ahead.result()
+        except TRANSIENT as error:  # what it delivered stays pending with us: reread later
+            self.log.warning("read-ahead-failed", error=str(error))
+            return []
 
     def process(self, batch: Sequence[Delivery]) -> None:
-        """Persist then acknowledge; a refused batch is split to find the poison events."""
+        """Persist, then acknowledge; a refused batch is split to find the poison events."""
         try:
-            inserted = self._retry(lambda: self.repository.persist([d.event for d in batch]))
+            inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:
             self._process_one_by_one(batch)
             return
-        self._retry(lambda: self.reader.ack(batch, inserted, len(batch) - inserted))
+        self._retry(partial(self.reader.ack, batch, inserted, len(batch) - inserted))
 
     def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
         for delivery in batch:
             try:
-                inserted = self._retry(lambda d=delivery: self.repository.persist([d.event]))
+                inserted = self._retry(partial(self.repository.persist, [delivery.event]))
             except RejectedEventError as error:
-                self._retry(lambda d=delivery, e=error: self._refuse(d, str(e)))
+                self._retry(partial(self._refuse, delivery, str(error)))
                 continue
-            self._retry(lambda d=delivery, n=inserted: self.reader.ack([d], n, 1 - n))
+            self._retry(partial(self.reader.ack, [delivery], inserted, 1 - inserted))
 
     def _refuse(self, delivery: Delivery, reason: str) -> None:
-        """Dead-letter after DEAD_LETTER_AFTER deliveries; before that, leave it pending to retry."""
+        """Dead-letter after DEAD_LETTER_AFTER deliveries; until then leave it pending to retry."""
         deliveries = self.reader.delivery_counts([delivery]).get(delivery.entry_id, 0)
         if deliveries >= self.settings.dead_letter_after:
             self.reader.dead_letter(delivery, reason, deliveries)
-            self.log.warning("event-dead-lettered", event_id=delivery.event.event_id,
-                             reason=reason, deliveries=deliveries)
+            self.log.warning(
+                "event-dead-lettered",
+                event_id=delivery.event.event_id,
+                reason=reason,
+                deliveries=deliveries,
+            )
         else:
-            self.log.warning("event-refused", event_id=delivery.event.event_id,
-                             reason=reason, deliveries=deliveries)
+            self.log.warning(
+                "event-refused",
+                event_id=delivery.event.event_id,
+                reason=reason,
+                deliveries=deliveries,
+            )
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()
@@ -113,15 +158,16 @@ class Consumer:
 
     def _maintenance_if_due(self) -> list[Delivery]:
         """Every heartbeat interval: re-read our own pending entries, reclaim abandoned ones."""
-        now = time.monotonic()
-        if now < self._next_maintenance:
+        if not self._maintenance_due():
             return []
+        now = time.monotonic()
         self._next_maintenance = now + self.settings.heartbeat_interval_s
         own = self.reader.read_own_pending(self.settings.queue_batch_size)
         if own:
             return own
-        claimed = self.reader.reclaim(self.settings.reclaim_min_idle_s,
-                                      self.settings.queue_batch_size)
+        claimed = self.reader.reclaim(
+            self.settings.reclaim_min_idle_s, self.settings.queue_batch_size
+        )
         if claimed:
             self.reader.count_reclaimed(len(claimed))
             self.log.info("entries-reclaimed", count=len(claimed))
@@ -129,6 +175,9 @@ class Consumer:
         else:
             self.reader.forget_idle_consumers(self.settings.reclaim_min_idle_s)
         return claimed
+
+    def _maintenance_due(self) -> bool:
+        return time.monotonic() >= self._next_maintenance
 
     def _retry(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""

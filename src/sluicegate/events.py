@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from sluicegate import keys
 
+_ID = keys.FIELD_EVENT_ID.encode()
+_PAYLOAD = keys.FIELD_PAYLOAD.encode()
+_ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
+
 
 def new_event_id() -> str:
     """A UUIDv7 (RFC 9562): time-ordered, so ids sort by acceptance and index well."""
@@ -43,10 +47,7 @@ class Event:
     @classmethod
     def from_fields(cls, queue: str, fields: dict[bytes, bytes]) -> "Event":
         return cls(
-            queue=queue,
-            event_id=fields[keys.FIELD_EVENT_ID.encode()].decode(),
-            payload=fields[keys.FIELD_PAYLOAD.encode()].decode(),
-            accepted_at_ms=int(fields[keys.FIELD_ACCEPTED_AT.encode()]),
+            queue, fields[_ID].decode(), fields[_PAYLOAD].decode(), int(fields[_ACCEPTED_AT])
         )
 
 

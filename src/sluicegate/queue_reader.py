@@ -1,6 +1,6 @@
 """A consumer's side of one queue: read, reclaim, acknowledge and dead-letter stream entries."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -8,6 +8,18 @@ from redis.exceptions import ResponseError
 
 from sluicegate import keys
 from sluicegate.events import Delivery, Event, now_ms
+
+# XACK and XDEL in chunks: Lua's unpack() has a stack limit of a few thousand values.
+_ACK_LUA = f"""
+for first = 4, #ARGV, 1000 do
+  local last = math.min(first + 999, #ARGV)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, first, last))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, first, last))
+end
+redis.call('HINCRBY', KEYS[2], '{keys.STAT_PERSISTED}', ARGV[2])
+redis.call('HINCRBY', KEYS[2], '{keys.STAT_DUPLICATES_SUPPRESSED}', ARGV[3])
+return 1
+"""
 
 
 def ensure_group(client: "redis.Redis", queue: str) -> None:
@@ -27,33 +39,46 @@ class QueueReader:
         self.queue = queue
         self.consumer = consumer
         self._stream = keys.stream_key(queue)
+        self._ack_script = client.register_script(_ACK_LUA)
 
     def read_own_pending(self, count: int) -> list[Delivery]:
         """Entries delivered to this consumer name and never acked (read with id 0)."""
-        return self._read("0", count, block_ms=None)
+        return self.send_read("0", count, block_ms=None).result()
 
     def read_new(self, count: int, block_ms: int) -> list[Delivery]:
-        return self._read(">", count, block_ms)
+        return self.send_read(">", count, block_ms).result()
 
-    def _read(self, start: str, count: int, block_ms: int | None) -> list[Delivery]:
-        try:
-            reply = self.client.xreadgroup(
-                keys.CONSUMER_GROUP, self.consumer, {self._stream: start},
-                count=count, block=block_ms,
-            )
-        except ResponseError as error:
-            if "NOGROUP" not in str(error):
-                raise
-            ensure_group(self.client, self.queue)  # the server lost its data: start again
-            return []
-        return self._deliveries(reply[0][1]) if reply else []
+    def send_read(self, start: str, count: int, block_ms: int | None) -> "PendingRead":
+        """Send XREADGROUP now and collect the answer later (see ``PendingRead``)."""
+        block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
+        command = [
+            "XREADGROUP",
+            "GROUP",
+            keys.CONSUMER_GROUP,
+            self.consumer,
+            "COUNT",
+            count,
+            *block,
+            "STREAMS",
+            self._stream,
+            start,
+        ]
+        return PendingRead(self, command)
+
+    def length(self) -> int:
+        """Entries still in the stream: queued, or pending with some consumer."""
+        return int(self.client.xlen(self._stream))
 
     def reclaim(self, min_idle_s: float, count: int) -> list[Delivery]:
         """Take over entries another consumer left idle (it died, or lost its lock)."""
         try:
-            reply = self.client.xautoclaim(
-                self._stream, keys.CONSUMER_GROUP, self.consumer,
-                min_idle_time=int(min_idle_s * 1000), start_id="0-0", count=count,
+            reply: Any = self.client.xautoclaim(
+                self._stream,
+                keys.CONSUMER_GROUP,
+                self.consumer,
+                min_idle_time=int(min_idle_s * 1000),
+                start_id="0-0",
+                count=count,
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
@@ -61,8 +86,10 @@ class QueueReader:
             return []
         return self._deliveries(reply[1])
 
-    def _deliveries(self, entries: Sequence[Any]) -> list[Delivery]:
-        # XAUTOCLAIM reports entries deleted meanwhile as (id, None); there is nothing to deliver.
+    def _deliveries(
+        self, entries: Iterable[tuple[bytes, dict[bytes, bytes] | None]]
+    ) -> list[Delivery]:
+        # Entries deleted meanwhile come back without fields: there is nothing to deliver.
         return [
             Delivery(entry_id=entry_id.decode(), event=Event.from_fields(self.queue, fields))
             for entry_id, fields in entries
@@ -70,25 +97,30 @@ class QueueReader:
         ]
 
     def ack(self, deliveries: Sequence[Delivery], persisted: int, duplicates: int) -> None:
-        """Acknowledge and delete persisted entries, atomically, so memory stays bounded."""
-        if not deliveries:
-            return
-        ids = [delivery.entry_id for delivery in deliveries]
-        stats = keys.stats_key(self.queue)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self._stream, keys.CONSUMER_GROUP, *ids)
-            pipe.xdel(self._stream, *ids)
-            pipe.hincrby(stats, keys.STAT_PERSISTED, persisted)
-            pipe.hincrby(stats, keys.STAT_DUPLICATES_SUPPRESSED, duplicates)
-            pipe.execute()
+        """Acknowledge and delete persisted entries atomically, so memory stays bounded."""
+        if deliveries:
+            self._ack_script(
+                keys=[self._stream, keys.stats_key(self.queue)],
+                args=[
+                    keys.CONSUMER_GROUP,
+                    persisted,
+                    duplicates,
+                    *(d.entry_id for d in deliveries),
+                ],
+            )
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""
         counts: dict[str, int] = {}
         with self.client.pipeline(transaction=False) as pipe:
             for delivery in deliveries:
-                pipe.xpending_range(self._stream, keys.CONSUMER_GROUP,
-                                    min=delivery.entry_id, max=delivery.entry_id, count=1)
+                pipe.xpending_range(
+                    self._stream,
+                    keys.CONSUMER_GROUP,
+                    min=delivery.entry_id,
+                    max=delivery.entry_id,
+                    count=1,
+                )
             for delivery, rows in zip(deliveries, pipe.execute(), strict=True):
                 counts[delivery.entry_id] = int(rows[0]["times_delivered"]) if rows else 0
         return counts
@@ -119,3 +151,49 @@ class QueueReader:
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
             if name != self.consumer and info["pending"] == 0 and info["idle"] > idle_s * 1000:
                 self.client.xgroup_delconsumer(self._stream, keys.CONSUMER_GROUP, name)
+
+
+class PendingRead:
+    """An XREADGROUP on a connection of its own, answered when ``result`` is called.
+
+    The consumer sends the read for batch N+1 before it persists batch N, so the server's work
+    (and its AOF fsync) for the read overlaps the database transaction instead of adding to it.
+    """
+
+    def __init__(self, reader: QueueReader, command: list[str | int]) -> None:
+        self._reader = reader
+        self._pool = reader.client.connection_pool
+        self._connection = self._pool.get_connection()
+        try:
+            self._connection.send_command(*command)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._pool.release(self._connection)
+            raise
+
+    def result(self) -> list[Delivery]:
+        try:
+            reply: Any = self._connection.read_response()
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            ensure_group(self._reader.client, self._reader.queue)  # the server lost its data
+            return []
+        finally:
+            self._pool.release(self._connection)
+        if not reply:
+            return []
+        # RESP3 answers a map {stream: entries}; RESP2 a list [[stream, entries]].
+        entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        return self._reader._deliveries((entry_id, _pairs(flat)) for entry_id, flat in entries)
+
+    def abandon(self) -> None:
+        """Drop the connection unread; whatever the read delivered stays pending, to be reread."""
+        self._connection.disconnect()  # type: ignore[no-untyped-call]
+        self._pool.release(self._connection)
+
+
+def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:
+    if flat is None:
+        return None
+    fields = iter(flat)
+    return dict(zip(fields, fields, strict=False))

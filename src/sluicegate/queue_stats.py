@@ -39,8 +39,9 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
             length, dead, stats, groups = pipe.execute()
         except ResponseError:  # the stream does not exist (yet)
             length, dead, stats, groups = 0, 0, {}, []
-    pending = sum(int(group["pending"]) for group in groups
-                  if _text(group["name"]) == keys.CONSUMER_GROUP)
+    pending = sum(
+        int(group["pending"]) for group in groups if _text(group["name"]) == keys.CONSUMER_GROUP
+    )
     return QueueSnapshot(
         queue=queue,
         queued=int(length) - pending,

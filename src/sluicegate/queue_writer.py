@@ -48,8 +48,13 @@ class EnqueueResult:
 
 
 class QueueWriter:
-    def __init__(self, client: "redis.asyncio.Redis", mode: DurabilityMode,
-                 max_depth: int, durability_timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: "redis.asyncio.Redis",
+        mode: DurabilityMode,
+        max_depth: int,
+        durability_timeout_s: float,
+    ) -> None:
         self._client = client
         self._script = client.register_script(_ENQUEUE_LUA)
         self.mode = mode
@@ -57,13 +62,14 @@ class QueueWriter:
         self._timeout_ms = int(durability_timeout_s * 1000)
 
     async def enqueue(self, queue: str, events: Sequence[Event]) -> EnqueueResult:
-        """Append ``events`` to ``queue``; returns only once they are as durable as ``mode`` says."""
+        """Append ``events`` to ``queue``; return once they are as durable as ``mode`` says."""
         args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue]
         for event in events:
             args += [event.event_id, event.payload, event.accepted_at_ms]
         async with self._client.pipeline(transaction=False) as pipe:
-            await self._script(keys=[keys.stream_key(queue), keys.QUEUES_SET], args=args,
-                               client=pipe)
+            await self._script(
+                keys=[keys.stream_key(queue), keys.QUEUES_SET], args=args, client=pipe
+            )
             if self.mode is DurabilityMode.WAITAOF:
                 pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
             replies = await pipe.execute()
@@ -74,14 +80,16 @@ class QueueWriter:
 
 
 async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> DurabilityMode:
-    """Choose the strongest mode the server offers; refuse to start if ``aof`` cannot be honoured."""
+    """Choose the strongest mode the server offers; refuse to start if ``aof`` is impossible."""
     if wanted == "none":
         return DurabilityMode.MEMORY
     info = await client.info("persistence")
     aof_on = bool(int(info.get("aof_enabled", 0)))
-    if aof_on and await _supports_waitaof(client):
+    fsync = await _appendfsync(client)
+    # With appendfsync no, WAITAOF would wait for an fsync that only the kernel decides on.
+    if aof_on and fsync != "no" and await _supports_waitaof(client):
         return DurabilityMode.WAITAOF
-    if aof_on and await _fsyncs_always(client):
+    if aof_on and fsync == "always":
         return DurabilityMode.FSYNC_ALWAYS
     if wanted == "aof":
         raise ConfigurationError(
@@ -93,15 +101,16 @@ async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> Durab
 
 async def _supports_waitaof(client: "redis.asyncio.Redis") -> bool:
     try:
-        await client.execute_command("WAITAOF", 0, 0, 1)
+        await client.execute_command("WAITAOF", 0, 0, 1)  # type: ignore[no-untyped-call]
     except ResponseError:
         return False
     return True
 
 
-async def _fsyncs_always(client: "redis.asyncio.Redis") -> bool:
+async def _appendfsync(client: "redis.asyncio.Redis") -> str | None:
+    """The server's appendfsync policy, or None where CONFIG is disabled (managed servers)."""
     try:
         config = await client.config_get("appendfsync")
-    except ResponseError:  # CONFIG is often disabled on managed servers
-        return False
-    return str(config.get("appendfsync", "")) == "always"
+    except ResponseError:
+        return None
+    return str(config.get("appendfsync", "")) or None

@@ -81,11 +81,11 @@ class WorkerLock:
 
 def holder(client: "redis.Redis", queue: str) -> WorkerEntry | None:
     raw = client.get(keys.worker_key(queue))
-    return WorkerEntry.decode(raw) if raw else None  # type: ignore[arg-type]
+    return WorkerEntry.decode(raw) if raw else None
 
 
 def release_entry(client: "redis.Redis", entry: WorkerEntry) -> bool:
-    """Release a lock on behalf of a process that can no longer do it (the agent for a killed child)."""
+    """Release a lock for a process that can no longer do it (the agent, for a killed child)."""
     return WorkerLock(client, entry, ttl_s=1).release()
 
 
@@ -96,5 +96,5 @@ def entries(client: "redis.Redis", queues: list[str]) -> list[tuple[WorkerEntry,
         key = keys.worker_key(queue)
         raw, ttl_ms = client.get(key), client.pttl(key)
         if raw:
-            found.append((WorkerEntry.decode(raw), int(ttl_ms)))  # type: ignore[arg-type]
+            found.append((WorkerEntry.decode(raw), int(ttl_ms)))
     return found

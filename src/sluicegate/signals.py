@@ -42,7 +42,7 @@ class SignalInbox:
             received.extend(chunk)
 
     def wait(self, timeout_s: float) -> None:
-        """Sleep up to ``timeout_s``; return at once when a signal arrives (without consuming it)."""
+        """Sleep up to ``timeout_s``; return at once when a signal arrives (leaving it unread)."""
         select.select([self._read_fd], [], [], max(timeout_s, 0.0))
 
     def close(self) -> None:

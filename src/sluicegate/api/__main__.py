@@ -18,9 +18,11 @@ def main() -> int:
     redis_url = settings.resolved_redis_url
     if redis_url is None:
         configure_logging(settings.log_level)
-        get_logger().error("api-configuration-error",
-                           message="set REDIS_URL (or REDIS_HOST); `sluicegate api` starts "
-                           "an embedded server when neither is set")
+        get_logger().error(
+            "api-configuration-error",
+            message="set REDIS_URL (or REDIS_HOST); `sluicegate api` starts "
+            "an embedded server when neither is set",
+        )
         return EXIT_CONFIGURATION
     return serve(settings, redis_url)
 

@@ -47,8 +47,9 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
             await state.client.aclose()
             get_logger().info("api-redis-closed")
 
-    app = SluicegateApi(state, title="sluicegate", version=__version__,
-                        description=_DESCRIPTION, lifespan=lifespan)
+    app = SluicegateApi(
+        state, title="sluicegate", version=__version__, description=_DESCRIPTION, lifespan=lifespan
+    )
     install_handlers(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     app.include_router(router)

@@ -13,8 +13,9 @@ def check_content_type(value: str | None) -> None:
     if media == _JSON or (media.startswith("application/") and media.endswith("+json")):
         return
     shown = f"'{media}'" if media else "no Content-Type"
-    raise ProblemError(415, "unsupported-media-type",
-                       f"send application/json (or application/*+json), not {shown}")
+    raise ProblemError(
+        415, "unsupported-media-type", f"send application/json (or application/*+json), not {shown}"
+    )
 
 
 def check_declared_length(value: str | None, max_bytes: int) -> None:
@@ -24,8 +25,9 @@ def check_declared_length(value: str | None, max_bytes: int) -> None:
     try:
         declared = int(value)
     except ValueError:
-        raise ProblemError(400, "bad-content-length",
-                           f"Content-Length is not a number: {value!r}") from None
+        raise ProblemError(
+            400, "bad-content-length", f"Content-Length is not a number: {value!r}"
+        ) from None
     if declared > max_bytes:
         raise _too_large(max_bytes)
 
@@ -46,5 +48,6 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
 
 
 def _too_large(max_bytes: int) -> ProblemError:
-    return ProblemError(413, "body-too-large",
-                        f"request body is larger than the limit of {max_bytes} bytes")
+    return ProblemError(
+        413, "body-too-large", f"request body is larger than the limit of {max_bytes} bytes"
+    )

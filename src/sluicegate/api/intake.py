@@ -20,8 +20,9 @@ from sluicegate.settings import Settings
 _BATCH = TypeAdapter(list[EventIn])
 
 
-def parse_events(raw: bytes, queue: str, idempotency_key: str | None,
-                 settings: Settings) -> list[Event]:
+def parse_events(
+    raw: bytes, queue: str, idempotency_key: str | None, settings: Settings
+) -> list[Event]:
     """Every check a body must pass before anything is written; raises ProblemError."""
     try:
         document, exact = jsontext.loads(raw)
@@ -33,8 +34,10 @@ def parse_events(raw: bytes, queue: str, idempotency_key: str | None,
     payloads = _payload_texts(events, exact, is_batch, settings.max_event_bytes)
     ids = _event_ids(events, idempotency_key, is_batch)
     accepted_at_ms = now_ms()
-    return [Event(queue=queue, event_id=event_id, payload=payload, accepted_at_ms=accepted_at_ms)
-            for event_id, payload in zip(ids, payloads, strict=True)]
+    return [
+        Event(queue=queue, event_id=event_id, payload=payload, accepted_at_ms=accepted_at_ms)
+        for event_id, payload in zip(ids, payloads, strict=True)
+    ]
 
 
 def _as_items(document: Any, max_events: int, idempotency_key: str | None) -> list[Any]:
@@ -45,11 +48,20 @@ def _as_items(document: Any, max_events: int, idempotency_key: str | None) -> li
     if not document:
         raise _invalid([FieldError("(body)", "a batch needs at least one event")])
     if len(document) > max_events:
-        raise ProblemError(413, "batch-too-large",
-                           f"the batch has {len(document)} events; the limit is {max_events}")
+        raise ProblemError(
+            413,
+            "batch-too-large",
+            f"the batch has {len(document)} events; the limit is {max_events}",
+        )
     if idempotency_key is not None:
-        raise _invalid([FieldError("Idempotency-Key", "applies to a single event only; in a "
-                                   "batch, give each event its own event_id")])
+        raise _invalid(
+            [
+                FieldError(
+                    "Idempotency-Key",
+                    "applies to a single event only; in a batch, give each event its own event_id",
+                )
+            ]
+        )
     return document
 
 
@@ -61,25 +73,34 @@ def _validate(items: list[Any], is_batch: bool) -> list[EventIn]:
         raise _invalid(found) from None
 
 
-def _payload_texts(events: Sequence[EventIn], exact: bool, is_batch: bool,
-                   max_bytes: int) -> list[str]:
+def _payload_texts(
+    events: Sequence[EventIn], exact: bool, is_batch: bool, max_bytes: int
+) -> list[str]:
     texts = [jsontext.dumps(event.payload, exact) for event in events]
-    too_big = [FieldError(_path((index, "payload"), is_batch),
-                          f"is {size} bytes as JSON; the limit is {max_bytes}")
-               for index, size in enumerate(len(text.encode()) for text in texts)
-               if size > max_bytes]
+    too_big = [
+        FieldError(
+            _path((index, "payload"), is_batch),
+            f"is {size} bytes as JSON; the limit is {max_bytes}",
+        )
+        for index, size in enumerate(len(text.encode()) for text in texts)
+        if size > max_bytes
+    ]
     if too_big:
         raise ProblemError(413, "event-too-large", describe(too_big), errors=too_big)
     return texts
 
 
-def _event_ids(events: Sequence[EventIn], idempotency_key: str | None,
-               is_batch: bool) -> list[str]:
+def _event_ids(events: Sequence[EventIn], idempotency_key: str | None, is_batch: bool) -> list[str]:
     if idempotency_key is not None:
         given = events[0].event_id
         if given is not None and given != idempotency_key:
-            raise _invalid([FieldError("Idempotency-Key", "differs from the body's event_id; "
-                                       "send one or the other")])
+            raise _invalid(
+                [
+                    FieldError(
+                        "Idempotency-Key", "differs from the body's event_id; send one or the other"
+                    )
+                ]
+            )
         return [idempotency_key]
     ids = [event.event_id or new_event_id() for event in events]
     first_seen: dict[str, int] = {}

@@ -7,26 +7,51 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sluicegate.queue_writer import DurabilityMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                      2.5, 5.0, 10.0)
+_LATENCY_BUCKETS_S = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.events_accepted = Counter(
-            "sluicegate_api_events_accepted", "Events answered 202, per queue.",
-            ["queue"], registry=self.registry)
+            "sluicegate_api_events_accepted",
+            "Events answered 202, per queue.",
+            ["queue"],
+            registry=self.registry,
+        )
         self.requests = Counter(
-            "sluicegate_api_requests", "HTTP requests by method, route and status code.",
-            ["method", "route", "status"], registry=self.registry)
+            "sluicegate_api_requests",
+            "HTTP requests by method, route and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.enqueue_latency = Histogram(
-            "sluicegate_api_enqueue_seconds", "Time to append a request's events durably.",
-            buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+            "sluicegate_api_enqueue_seconds",
+            "Time to append a request's events durably.",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.durability = Enum(
-            "sluicegate_api_durability", "What a 202 promises (unknown until Redis answers).",
+            "sluicegate_api_durability",
+            "What a 202 promises (unknown until Redis answers).",
             states=["unknown", *(mode.value for mode in DurabilityMode)],
-            registry=self.registry)
+            registry=self.registry,
+        )
         self.durability.state("unknown")
 
     def render(self) -> bytes:

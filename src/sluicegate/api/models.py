@@ -13,19 +13,26 @@ class EventIn(BaseModel):
     """One event as a client sends it."""
 
     # python-re: the same regex engine hypothesis/schemathesis use to generate ids.
-    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re",
-                              json_schema_extra={"examples": [
-                                  {"event_id": "order-1234-created",
-                                   "payload": {"order": 1234, "total": "19.90"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        regex_engine="python-re",
+        json_schema_extra={
+            "examples": [
+                {"event_id": "order-1234-created", "payload": {"order": 1234, "total": "19.90"}}
+            ]
+        },
+    )
 
     event_id: str | None = Field(
-        None, min_length=1, max_length=EVENT_ID_MAX_CHARS, pattern=EVENT_ID_PATTERN,
+        None,
+        min_length=1,
+        max_length=EVENT_ID_MAX_CHARS,
+        pattern=EVENT_ID_PATTERN,
         description="Your id for the event, the key that makes retries safe (at most one row "
         "per id). Omitted: the API mints a UUIDv7.",
     )
-    payload: dict[str, Any] = Field(
-        description="Any JSON object; stored as compact JSON text."
-    )
+    payload: dict[str, Any] = Field(description="Any JSON object; stored as compact JSON text.")
 
 
 class Accepted(BaseModel):

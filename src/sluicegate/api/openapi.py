@@ -16,17 +16,31 @@ from sluicegate.api.problems import PROBLEM_JSON
 
 _REF = "#/components/schemas/{model}"
 _EVENT_REF = {"$ref": _REF.format(model="EventIn")}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
-                                "schema": {"type": "integer"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
 
 EVENTS_REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {
-            "oneOf": [_EVENT_REF,
-                      {"type": "array", "items": _EVENT_REF, "minItems": 1,
-                       "description": "A batch: every event is accepted, or none is."}],
-        }}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _EVENT_REF,
+                        {
+                            "type": "array",
+                            "items": _EVENT_REF,
+                            "minItems": 1,
+                            "description": "A batch: every event is accepted, or none is.",
+                        },
+                    ],
+                }
+            }
+        },
     },
 }
 
@@ -47,10 +61,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def build_openapi(app: FastAPI, max_batch_events: int) -> dict[str, Any]:
     """FastAPI's document, plus our body models and this instance's batch limit."""
-    document = get_openapi(title=app.title, version=app.version, description=app.description,
-                           routes=app.routes)
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     _, definitions = models_json_schema(
-        [(EventIn, "validation"), (Problem, "serialization")], ref_template=_REF)
+        [(EventIn, "validation"), (Problem, "serialization")], ref_template=_REF
+    )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(definitions.get("$defs", {}))
     body = document["paths"]["/v1/events/{queue}"]["post"]["requestBody"]

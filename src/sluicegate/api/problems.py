@@ -40,8 +40,15 @@ class FieldError:
 class ProblemError(Exception):
     """Raised anywhere while handling a request; the handler renders it as problem+json."""
 
-    def __init__(self, status: int, slug: str, detail: str, *,
-                 errors: Sequence[FieldError] = (), retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
@@ -50,9 +57,14 @@ class ProblemError(Exception):
         self.retry_after_s = retry_after_s
 
 
-def problem_response(status: int, detail: str, *, slug: str | None = None,
-                     errors: Sequence[FieldError] = (),
-                     headers: Mapping[str, str] | None = None) -> Response:
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """``about:blank`` when the status code says it all, else our own problem type."""
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + slug if slug else "about:blank",
@@ -62,8 +74,9 @@ def problem_response(status: int, detail: str, *, slug: str | None = None,
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    return Response(orjson.dumps(body), status_code=status, headers=dict(headers or {}),
-                    media_type=PROBLEM_JSON)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
 
 
 def field_path(loc: Iterable[int | str]) -> str:
@@ -100,8 +113,9 @@ def describe(errors: Sequence[FieldError]) -> str:
 async def _on_problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
     headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-    return problem_response(exc.status, exc.detail, slug=exc.slug, errors=exc.errors,
-                            headers=headers)
+    return problem_response(
+        exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
+    )
 
 
 async def _on_http(_: Request, exc: Exception) -> Response:

@@ -25,13 +25,23 @@ QUEUE_FULL_RETRY_AFTER_S = 5
 
 router = APIRouter()
 
-QueueName = Annotated[str, Path(
-    pattern=f"^{QUEUE_NAME_PATTERN.pattern}$",
-    description="The queue (one Redis stream); created on first use.")]
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=EVENT_ID_MAX_CHARS,
-    pattern=EVENT_ID_PATTERN,
-    description="The event_id of a single event that has none in its body.")]
+QueueName = Annotated[
+    str,
+    Path(
+        pattern=f"^{QUEUE_NAME_PATTERN.pattern}$",
+        description="The queue (one Redis stream); created on first use.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=EVENT_ID_MAX_CHARS,
+        pattern=EVENT_ID_PATTERN,
+        description="The event_id of a single event that has none in its body.",
+    ),
+]
 
 
 def _state(request: Request) -> ApiState:
@@ -44,15 +54,18 @@ def _json(content: object, status: int = 200) -> Response:
 
 
 @router.post(
-    "/v1/events/{queue}", status_code=202, response_model=Accepted,
+    "/v1/events/{queue}",
+    status_code=202,
+    response_model=Accepted,
     summary="Accept one event or a batch (all-or-nothing)",
     description="Answers 202 only once Redis holds every event as durably as the server's "
     "durability mode allows (see `/readyz`).",
     responses=openapi.problem_responses(400, 413, 415, 422, 429, 503),
     openapi_extra=openapi.EVENTS_REQUEST_BODY,
 )
-async def post_events(queue: QueueName, request: Request,
-                      idempotency_key: IdempotencyKey = None) -> Response:
+async def post_events(
+    queue: QueueName, request: Request, idempotency_key: IdempotencyKey = None
+) -> Response:
     state = _state(request)
     if state.draining:
         raise _unavailable("the server is shutting down; retry on another instance")
@@ -74,8 +87,7 @@ async def _writer(state: ApiState) -> QueueWriter:
     return writer
 
 
-async def _enqueue(state: ApiState, writer: QueueWriter, queue: str,
-                   events: list[Event]) -> None:
+async def _enqueue(state: ApiState, writer: QueueWriter, queue: str, events: list[Event]) -> None:
     started = time.perf_counter()
     try:
         result = await writer.enqueue(queue, events)
@@ -84,9 +96,13 @@ async def _enqueue(state: ApiState, writer: QueueWriter, queue: str,
         raise _unavailable("the queue store (Redis) did not confirm the write") from None
     state.metrics.enqueue_latency.observe(time.perf_counter() - started)
     if not result.accepted:
-        raise ProblemError(429, "queue-full", f"queue '{queue}' holds {result.depth} events, "
-                           f"its limit is {state.settings.queue_max_depth}",
-                           retry_after_s=QUEUE_FULL_RETRY_AFTER_S)
+        raise ProblemError(
+            429,
+            "queue-full",
+            f"queue '{queue}' holds {result.depth} events, "
+            f"its limit is {state.settings.queue_max_depth}",
+            retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
+        )
     state.metrics.events_accepted.labels(queue).inc(len(events))
 
 
@@ -99,8 +115,12 @@ async def livez() -> Response:
     return _json({"status": "alive"})
 
 
-@router.get("/readyz", response_model=Ready, summary="Redis answers and the server is not draining",
-            responses=openapi.problem_responses(503))
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="Redis answers and the server is not draining",
+    responses=openapi.problem_responses(503),
+)
 async def readyz(request: Request) -> Response:
     state = _state(request)
     if state.draining:
@@ -114,7 +134,10 @@ async def readyz(request: Request) -> Response:
     return _json({"status": "ready", "durability": writer.mode.value})
 
 
-@router.get("/metrics", summary="Prometheus metrics",
-            responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -34,8 +34,12 @@ class _ToStructlog(logging.Handler):
     """uvicorn logs through stdlib logging; re-emit its records as our JSON lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        get_logger().log(record.levelno, "uvicorn", message=record.getMessage(),
-                         exc_info=record.exc_info or False)
+        get_logger().log(
+            record.levelno,
+            "uvicorn",
+            message=record.getMessage(),
+            exc_info=record.exc_info or False,
+        )
 
 
 class DrainingServer(uvicorn.Server):
@@ -80,8 +84,7 @@ class DrainingServer(uvicorn.Server):
         if self._drain_until_s is None:
             self.api_state.draining = True
             self._drain_until_s = now_s + self.api_state.settings.api_drain_delay_s
-            get_logger().info("api-draining",
-                              delay_s=self.api_state.settings.api_drain_delay_s)
+            get_logger().info("api-draining", delay_s=self.api_state.settings.api_drain_delay_s)
         return now_s >= self._drain_until_s
 
 
@@ -97,8 +100,14 @@ def _route_uvicorn_logs(level: str) -> None:
 def build_server(settings: Settings, redis_url: str) -> DrainingServer:
     app = create_app(settings, redis_url)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        lifespan="on", log_config=None, access_log=False,
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_deadline_s),
     )
     return DrainingServer(config, app.state.api)

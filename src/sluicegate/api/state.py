@@ -56,7 +56,8 @@ class ApiState:
             self.fatal = error  # the server sees it and stops; requests get 503 meanwhile
             log.error("api-configuration-error", message=str(error))
             return
-        self._writer = QueueWriter(self.client, mode, self.settings.queue_max_depth,
-                                   self.settings.durability_timeout_s)
+        self._writer = QueueWriter(
+            self.client, mode, self.settings.queue_max_depth, self.settings.durability_timeout_s
+        )
         self.metrics.durability.state(mode.value)
         log.info("durability-detected", mode=mode.value)

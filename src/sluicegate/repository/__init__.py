@@ -16,7 +16,8 @@ def open_repository(url: str) -> Repository:
     if scheme in ("postgresql", "postgres"):
         from sluicegate.repository.postgres import PostgresRepository
 
-        return PostgresRepository(url)
+        repository: Repository = PostgresRepository(url)
+        return repository
     raise ConfigurationError(f"DATABASE_URL: unsupported scheme {scheme!r} (sqlite or postgresql)")
 
 

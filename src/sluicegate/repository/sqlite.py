@@ -1,4 +1,4 @@
-"""SQLite repository: the embedded default. WAL, one transaction per batch, ON CONFLICT DO NOTHING."""
+"""SQLite repository, the embedded default: WAL, a transaction per batch, ON CONFLICT DO NOTHING."""
 
 import sqlite3
 import time

@@ -1,0 +1,106 @@
+"""End-to-end persisted events/s: sluicegate's consumer against a naive, unsafe baseline.
+
+Both run in this process, against the same private Valkey server and SQLite settings, in the same
+run, alternating rounds; the figure that matters is the ratio, not the absolute numbers.
+
+- baseline: LPOP 500 from a list, INSERT them in one transaction. A crash between the pop and the
+  commit loses the batch: this is the loop the original service had.
+- sluicegate: XREADGROUP 500, persist in one transaction (ON CONFLICT DO NOTHING), XACK + XDEL,
+  heartbeat the worker lock; nothing is lost at any point.
+
+Usage: python -m bench.bench_consumer [--events 50000] [--rounds 3]
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from sluicegate import registry
+from sluicegate.child import consume_queue
+from sluicegate.embedded import EmbeddedServer
+from sluicegate.events import Event
+from sluicegate.repository.sqlite import SqliteRepository
+from sluicegate.settings import Settings
+from sluicegate.signals import SignalInbox
+from tests.loading import enqueue, make_events
+
+BATCH = 500
+
+
+def naive_round(server: EmbeddedServer, events: list[Event], folder: Path) -> float:
+    client = redis.Redis.from_url(server.url)
+    client.delete("naive")
+    for start in range(0, len(events), 5000):
+        chunk = events[start : start + 5000]
+        client.rpush("naive", *[f"{e.event_id}\t{e.payload}\t{e.accepted_at_ms}" for e in chunk])
+    repository = SqliteRepository(folder / "naive.db")
+    started = time.perf_counter()
+    while raw := client.lpop("naive", BATCH):
+        batch = []
+        for line in raw:  # type: ignore[union-attr]
+            event_id, payload, accepted_at = line.decode().split("\t")
+            batch.append(Event("naive", event_id, payload, int(accepted_at)))
+        repository.persist(batch)
+    elapsed = time.perf_counter() - started
+    assert repository.count() == len(events)
+    repository.close()
+    client.close()
+    return len(events) / elapsed
+
+
+def sluicegate_round(server: EmbeddedServer, events: list[Event], folder: Path) -> float:
+    enqueue(server.url, events, batch=1000)
+    settings = Settings(
+        redis_url=server.url,
+        sqlite_filepath=folder / "sluicegate.db",
+        queue_batch_size=BATCH,
+        queue_batch_timeout_s=0.05,
+        queue_agent_worker_ttl_s=1.0,
+    )
+    inbox = SignalInbox([])
+    started_ms = time.time_ns() // 1_000_000
+    consume_queue(settings, server.url, registry.new_entry(events[0].queue), inbox, None)
+    inbox.close()
+    repository = SqliteRepository(folder / "sluicegate.db")
+    assert repository.count() == len(events)
+    last_ms = repository._db.execute("SELECT max(persisted_at) FROM events").fetchone()[0]
+    repository.close()
+    return len(events) / max((last_ms - started_ms) / 1000, 1e-3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedServer(Path(tmp) / "redis").start()
+        try:
+            naive, safe = [], []
+            for round_number in range(args.rounds):
+                folder = Path(tmp) / f"round-{round_number}"
+                folder.mkdir()
+                naive.append(naive_round(server, make_events("naive", args.events), folder))
+                safe.append(sluicegate_round(server, make_events("bench", args.events), folder))
+                print(
+                    f"round {round_number + 1}: naive {naive[-1]:,.0f}/s, "
+                    f"sluicegate {safe[-1]:,.0f}/s"
+                )
+        finally:
+            server.stop()
+    ratios = [safe_rate / naive_rate for safe_rate, naive_rate in zip(safe, naive, strict=True)]
+    print(f"median over {args.rounds} rounds of {args.events:,} events, batches of {BATCH}:")
+    print(f"  naive LPOP+INSERT (unsafe): {statistics.median(naive):,.0f} events/s")
+    print(f"  sluicegate consumer (safe): {statistics.median(safe):,.0f} events/s")
+    print(
+        f"  ratio (median of the per-round ratios): {statistics.median(ratios):.2f} "
+        "(target >= 0.50)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The ``sluicegate`` command line."""
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sluicegate import dead_letters
+from sluicegate.errors import ConfigurationError, SluicegateError
+from sluicegate.logs import configure_logging
+from sluicegate.redis_client import sync_client
+from sluicegate.repository import open_repository
+from sluicegate.settings import Settings, load_settings
+from sluicegate.status import as_json, gather
+from sluicegate.supervisor import embedded_url_file
+
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    help="Sluicegate: event ingestion that never loses an event it has accepted.\n\n"
+    "Settings come from environment variables (see the README); unset means embedded defaults.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"sluicegate: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        _fail(str(error))
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _redis_url(settings: Settings) -> str:
+    """REDIS_URL, else the embedded server that a running ``sluicegate up`` wrote down."""
+    if settings.resolved_redis_url:
+        return settings.resolved_redis_url
+    url_file = embedded_url_file(settings)
+    if url_file.exists():
+        return url_file.read_text().strip()
+    _fail(
+        "REDIS_URL is not set and no `sluicegate up` is running in "
+        f"{settings.data_dir}/ (start one, or set REDIS_URL)"
+    )
+
+
+@app.command()
+def up() -> None:
+    """Run everything on embedded defaults: Redis (Valkey, AOF), the API and the agent.
+
+    Ctrl-C (or SIGTERM) drains in order: the API first, then the agent, then Redis.
+    """
+    from sluicegate.supervisor import Supervisor
+
+    raise typer.Exit(Supervisor(_settings()).run())
+
+
+@app.command()
+def api() -> None:
+    """Run the ingest API (POST /v1/events/{queue}) on HOST:PORT."""
+    from sluicegate.api.server import serve
+
+    settings = _settings()
+    raise typer.Exit(serve(settings, _redis_url(settings)))
+
+
+@app.command()
+def agent() -> None:
+    """Run the agent: fork one consumer per queue with work; SIGTERM drains them."""
+    from sluicegate.agent import Agent
+
+    settings = _settings()
+    raise typer.Exit(Agent(settings, _redis_url(settings)).run())
+
+
+@app.command()
+def status(
+    as_json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show each queue: queued, in flight, dead-lettered, persisted, and its worker."""
+    settings = _settings()
+    client = sync_client(_redis_url(settings))
+    repository = open_repository(settings.resolved_database_url)
+    try:
+        statuses = gather(client, repository)
+    except SluicegateError as error:
+        _fail(str(error), 1)
+    finally:
+        repository.close()
+        client.close()
+    if as_json_output:
+        typer.echo(orjson.dumps(as_json(statuses), option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(
+        "queue",
+        "queued",
+        "in flight",
+        "dead",
+        "persisted",
+        "redeliveries absorbed",
+        "worker",
+        title="sluicegate status",
+    )
+    for item in statuses:
+        snap = item.snapshot
+        worker = (
+            f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"
+            if item.worker
+            else "—"
+        )
+        table.add_row(
+            snap.queue,
+            f"{snap.queued:,}",
+            f"{snap.in_flight:,}",
+            f"{snap.dead_lettered:,}",
+            f"{item.persisted:,}",
+            f"{snap.duplicates_suppressed:,}",
+            worker,
+        )
+    console.print(table)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: Annotated[str, typer.Argument(help="The queue whose dead letters to show.")],
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+) -> None:
+    """List dead-lettered events with the reason they were refused."""
+    settings = _settings()
+    client = sync_client(_redis_url(settings))
+    try:
+        letters = dead_letters.list_dead(client, queue, limit)
+    finally:
+        client.close()
+    table = Table(
+        "entry",
+        "event id",
+        "deliveries",
+        "dead at (UTC)",
+        "reason",
+        title=f"dead letters of {queue}",
+    )
+    for letter in letters:
+        dead_at = datetime.fromtimestamp(letter.dead_at_ms / 1000, UTC).isoformat(
+            timespec="seconds"
+        )
+        table.add_row(
+            letter.entry_id, letter.event.event_id, str(letter.deliveries), dead_at, letter.reason
+        )
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: Annotated[str, typer.Argument(help="The queue whose dead letters to replay.")],
+    entry: Annotated[list[str] | None, typer.Option(help="Entry id (repeatable).")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Move dead letters back into their queue (after fixing what refused them)."""
+    if bool(entry) == replay_all:
+        _fail("give either --entry ID (repeatable) or --all")
+    settings = _settings()
+    client = sync_client(_redis_url(settings))
+    try:
+        ids = entry or [letter.entry_id for letter in dead_letters.list_dead(client, queue, 10**9)]
+        moved = dead_letters.replay(client, queue, ids)
+    finally:
+        client.close()
+    typer.echo(f"replayed {moved} of {len(ids)} dead letters into {queue}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigurationError as error:
+        typer.echo(f"sluicegate: {error}", err=True)
+        sys.exit(EXIT_USAGE)

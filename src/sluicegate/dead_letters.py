@@ -1,0 +1,52 @@
+"""Reading and replaying the dead-letter stream of a queue (``sluicegate dlq``)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from sluicegate import keys
+from sluicegate.events import Event
+
+_REPLAY_LUA = """
+local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
+if #entry == 0 then return 0 end
+local fields = entry[1][2]
+local event = {}
+for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
+redis.call('XADD', KEYS[1], '*', 'id', event['id'], 'payload', event['payload'],
+           'accepted_at_ms', event['accepted_at_ms'])
+redis.call('XDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    entry_id: str
+    event: Event
+    reason: str
+    deliveries: int
+    dead_at_ms: int
+
+
+def list_dead(client: "redis.Redis", queue: str, limit: int = 100) -> list[DeadLetter]:
+    rows: Any = client.xrange(keys.dead_letter_key(queue), count=limit)
+    return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
+
+
+def replay(client: "redis.Redis", queue: str, entry_ids: list[str]) -> int:
+    """Move dead letters back into the queue, each atomically (never in both, never in neither)."""
+    script = client.register_script(_REPLAY_LUA)
+    stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
+    return sum(int(script(keys=[stream, dead], args=[entry_id])) for entry_id in entry_ids)
+
+
+def _decode(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
+    return DeadLetter(
+        entry_id=entry_id.decode(),
+        event=Event.from_fields(queue, fields),
+        reason=fields[keys.FIELD_REASON.encode()].decode(),
+        deliveries=int(fields[keys.FIELD_DELIVERIES.encode()]),
+        dead_at_ms=int(fields[keys.FIELD_DEAD_AT.encode()]),
+    )

@@ -1,0 +1,42 @@
+"""What ``sluicegate status`` reports: per queue where the events are, and who consumes it."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from sluicegate import registry
+from sluicegate.queue_stats import QueueSnapshot, list_queues, snapshot
+from sluicegate.repository import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    snapshot: QueueSnapshot
+    persisted: int  # rows in the database
+    worker: registry.WorkerEntry | None
+    worker_ttl_ms: int
+
+
+def gather(client: "redis.Redis", repository: Repository) -> list[QueueStatus]:
+    queues = list_queues(client)
+    workers = {entry.queue: (entry, ttl) for entry, ttl in registry.entries(client, queues)}
+    statuses = []
+    for queue in queues:
+        worker, ttl_ms = workers.get(queue, (None, 0))
+        statuses.append(
+            QueueStatus(snapshot(client, queue), repository.count(queue), worker, ttl_ms)
+        )
+    return statuses
+
+
+def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
+    return [
+        {
+            **asdict(status.snapshot),
+            "persisted": status.persisted,
+            "worker": asdict(status.worker) if status.worker else None,
+            "worker_ttl_ms": status.worker_ttl_ms,
+        }
+        for status in statuses
+    ]

@@ -1,0 +1,36 @@
+"""Putting events into a queue the way the API does, for tests that are not about the API."""
+
+import asyncio
+
+import orjson
+
+from sluicegate.events import Event, new_event_id, now_ms
+from sluicegate.queue_writer import DurabilityMode, QueueWriter
+from sluicegate.redis_client import async_client
+
+
+def make_events(queue: str, count: int, payload: dict[str, object] | None = None) -> list[Event]:
+    return [
+        Event(queue, new_event_id(), orjson.dumps(payload or {"n": n}).decode(), now_ms())
+        for n in range(count)
+    ]
+
+
+def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
+    """Append ``events`` in batches, durably; returns their ids in order."""
+
+    async def run() -> None:
+        client = async_client(url)
+        writer = QueueWriter(
+            client, DurabilityMode.WAITAOF, max_depth=10**9, durability_timeout_s=5
+        )
+        try:
+            for start in range(0, len(events), batch):
+                chunk = events[start : start + batch]
+                result = await writer.enqueue(chunk[0].queue, chunk)
+                assert result.accepted
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+    return [event.event_id for event in events]

@@ -1,0 +1,75 @@
+"""Running sluicegate commands as real subprocesses and reading their JSON logs."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.waiting import wait_for
+
+
+class CommandProcess:
+    """``python -m sluicegate <command>`` with its stderr logs in a file."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", command],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_bytes().splitlines()
+        return [orjson.loads(line) for line in lines if line.startswith(b"{")]
+
+    def logged(self, command: str) -> list[dict[str, Any]]:
+        return [line["payload"] for line in self.logs() if line["command"] == command]
+
+    def child_pids(self) -> set[int]:
+        return {entry["child_pid"] for entry in self.logged("fork-node-process")}
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def wait(self, timeout_s: float) -> int:
+        return self.process.wait(timeout=timeout_s)
+
+    def kill_all(self) -> None:
+        """SIGKILL this process and every consumer it forked (they have their own groups)."""
+        for pid in [self.process.pid, *self.child_pids()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
+        wait_for(
+            lambda: not any(is_alive(pid) for pid in self.child_pids()),
+            timeout_s=10,
+            message="killed consumers to disappear",
+        )
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.kill_all()
+        self._log.close()
+
+
+def is_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie of another parent counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"

@@ -1,0 +1,143 @@
+"""The agent as a real process: forks, signals, SIGKILL, and what is left in Redis afterwards."""
+
+import signal
+import time
+
+import pytest
+
+from sluicegate import registry
+from sluicegate.queue_stats import snapshot
+from sluicegate.repository.sqlite import SqliteRepository
+from sluicegate.testing_hooks import FORK_GATE_VARIABLE
+from tests.loading import enqueue, make_events
+from tests.processes import CommandProcess, is_alive
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def start_agent(subprocess_env, tmp_path):
+    started: list[CommandProcess] = []
+
+    def start(**extra_env: str) -> CommandProcess:
+        agent = CommandProcess(
+            "agent", {**subprocess_env, **extra_env}, tmp_path / f"agent-{len(started)}.log"
+        )
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.close()
+    for agent in started:
+        assert not any(is_alive(pid) for pid in agent.child_pids()), "a consumer outlived the test"
+
+
+def persisted(settings) -> SqliteRepository:
+    return SqliteRepository(settings.sqlite_filepath)
+
+
+def test_sigterm_mid_batch_drains_cleanly(settings, redis_client, start_agent):
+    ids = set(enqueue(settings.redis_url, make_events("q", 30_000)))
+    agent = start_agent(QUEUE_BATCH_SIZE="200")
+    repository = persisted(settings)
+    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
+    started = time.monotonic()
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(timeout_s=settings.shutdown_deadline_s + 5) == 0
+    assert time.monotonic() - started < settings.shutdown_deadline_s
+    state = snapshot(redis_client, "q")
+    assert state.in_flight == 0
+    assert registry.holder(redis_client, "q") is None
+    stored = repository.ids()
+    queued = {f[b"id"].decode() for _, f in redis_client.xrange("sluicegate:{q}:events")}
+    assert stored.isdisjoint(queued)
+    assert stored | queued == ids
+    assert 0 < len(stored) < len(ids), "the stop was supposed to land mid-load"
+    assert agent.logged("stopped-node-process")[0]["exit_code"] == 0
+
+
+def test_sigkill_of_agent_and_consumers_then_restart_loses_nothing(
+    settings, redis_client, start_agent
+):
+    ids = set(enqueue(settings.redis_url, make_events("q", 30_000)))
+    first = start_agent(QUEUE_BATCH_SIZE="200")
+    repository = persisted(settings)
+    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
+    repository._db.execute("BEGIN EXCLUSIVE")  # pin the consumer mid-batch
+    wait_for(lambda: snapshot(redis_client, "q").in_flight > 0, message="a batch in flight")
+    first.kill_all()
+    repository._db.execute("ROLLBACK")
+    assert snapshot(redis_client, "q").in_flight > 0
+    second = start_agent()
+    wait_for(
+        lambda: repository.count() == len(ids),
+        timeout_s=30,
+        message="every event to be persisted after the restart",
+    )
+    assert repository.ids() == ids
+    wait_for(lambda: snapshot(redis_client, "q").depth == 0, message="the stream to empty")
+    second.signal(signal.SIGTERM)
+    assert second.wait(timeout_s=10) == 0
+
+
+def test_no_fork_after_a_stop_signal_even_mid_decision(
+    settings, redis_client, start_agent, tmp_path
+):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    enqueue(settings.redis_url, make_events("q", 10))
+    agent = start_agent(**{FORK_GATE_VARIABLE: str(gate)})
+    wait_for((gate / "at-fork").exists, message="the agent to decide to fork")
+    agent.signal(signal.SIGTERM)  # arrives after the decision, before the fork
+    (gate / "go").touch()
+    assert agent.wait(timeout_s=10) == 0
+    assert agent.logged("fork-skipped-draining") == [
+        {"component": "agent", "pid": agent.pid, "queue": "q"}
+    ]
+    assert agent.child_pids() == set()
+    assert snapshot(redis_client, "q").queued == 10
+
+
+def test_a_second_signal_stops_now(settings, redis_client, start_agent):
+    repository = persisted(settings)
+    repository._db.execute("BEGIN EXCLUSIVE")  # the database is away: the batch cannot finish
+    enqueue(settings.redis_url, make_events("q", 100))
+    agent = start_agent(SHUTDOWN_DEADLINE="60")
+    wait_for(lambda: snapshot(redis_client, "q").in_flight > 0, message="a batch in flight")
+    agent.signal(signal.SIGTERM)
+    wait_for(lambda: agent.logged("stop-node-process"), message="the drain to start")
+    agent.signal(signal.SIGINT)
+    assert agent.wait(timeout_s=10) == 1
+    assert agent.logged("kill-node-process")
+    repository._db.execute("ROLLBACK")
+    assert registry.holder(redis_client, "q") is None  # the agent released the killed child's lock
+    state = snapshot(redis_client, "q")
+    assert state.in_flight + state.queued == 100  # nothing lost: still pending
+
+
+def test_consumers_stop_on_their_own_when_the_agent_dies(settings, redis_client, start_agent):
+    enqueue(settings.redis_url, make_events("q", 10))
+    agent = start_agent()
+    [child] = wait_for(agent.child_pids, message="a consumer to be forked")
+    enqueue(settings.redis_url, make_events("q", 1))
+    agent.signal(signal.SIGKILL)
+    agent.wait(timeout_s=5)
+    wait_for(lambda: not is_alive(child), message="the orphaned consumer to exit")
+    assert registry.holder(redis_client, "q") is None
+
+
+def test_database_outage_keeps_the_batch_pending_and_resumes(settings, redis_client, start_agent):
+    repository = persisted(settings)
+    repository._db.execute("BEGIN EXCLUSIVE")
+    ids = set(enqueue(settings.redis_url, make_events("q", 500)))
+    agent = start_agent()
+    wait_for(lambda: snapshot(redis_client, "q").in_flight > 0, message="a batch in flight")
+    wait_for(lambda: agent.logged("transient-error"), message="the consumer to notice")
+    repository._db.execute("ROLLBACK")
+    wait_for(lambda: repository.count() == 500, timeout_s=20, message="the backlog to land")
+    assert repository.ids() == ids
+    assert snapshot(redis_client, "q").dead_lettered == 0
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(timeout_s=10) == 0

@@ -1,0 +1,99 @@
+"""The consumer in this process, without a fork: it stops by itself once idle for a TTL."""
+
+import sqlite3
+
+import pytest
+
+from sluicegate import keys, registry
+from sluicegate.child import EXIT_LOCK_BUSY, EXIT_OK, consume_queue
+from sluicegate.events import Event
+from sluicegate.queue_stats import snapshot
+from sluicegate.repository.sqlite import SqliteRepository
+from sluicegate.signals import SignalInbox
+from tests.loading import enqueue, make_events
+
+POISON_TRIGGER = """
+CREATE TRIGGER refuse_poison BEFORE INSERT ON events
+WHEN json_extract(NEW.payload, '$.poison') IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'poison payload refused'); END
+"""
+
+
+@pytest.fixture
+def inbox():
+    """No handlers are installed in pytest's process: the inbox only provides the sleeps."""
+    box = SignalInbox([])
+    yield box
+    box.close()
+
+
+def consume(settings, queue, inbox):
+    return consume_queue(
+        settings, settings.redis_url, registry.new_entry(queue), inbox, parent_pid=None
+    )
+
+
+def stored(settings) -> SqliteRepository:
+    return SqliteRepository(settings.sqlite_filepath)
+
+
+def test_persists_everything_then_acks_and_releases_its_lock(settings, redis_client, inbox):
+    ids = enqueue(settings.redis_url, make_events("q", 1200))
+    assert consume(settings, "q", inbox) == EXIT_OK
+    assert stored(settings).ids("q") == set(ids)
+    state = snapshot(redis_client, "q")
+    assert (state.queued, state.in_flight, state.persisted_acks) == (0, 0, 1200)
+    assert registry.holder(redis_client, "q") is None
+
+
+def test_redelivered_events_are_stored_once(settings, redis_client, inbox):
+    events = make_events("q", 100)
+    repository = stored(settings)
+    repository.persist(events[:40])  # a consumer that committed and died before its ack
+    enqueue(settings.redis_url, events)
+    consume(settings, "q", inbox)
+    assert repository.count() == 100
+    assert snapshot(redis_client, "q").duplicates_suppressed == 40
+
+
+def test_poison_event_is_dead_lettered_after_n_deliveries(settings, redis_client, inbox):
+    repository = stored(settings)
+    repository._db.execute(POISON_TRIGGER)
+    good = make_events("q", 20)
+    poison = make_events("q", 1, {"poison": True})
+    enqueue(settings.redis_url, good[:10] + poison + good[10:])
+    consume(settings, "q", inbox)
+    assert repository.ids("q") == {e.event_id for e in good}
+    state = snapshot(redis_client, "q")
+    assert (state.queued, state.in_flight, state.dead_lettered) == (0, 0, 1)
+    entry = redis_client.xrange(keys.dead_letter_key("q"))[0][1]
+    assert entry[b"id"].decode() == poison[0].event_id
+    assert b"poison payload refused" in entry[b"reason"]
+    assert int(entry[b"deliveries"]) == settings.dead_letter_after
+
+
+def test_a_busy_lock_means_no_consuming(settings, redis_client, inbox):
+    other = registry.WorkerLock(redis_client, registry.new_entry("q"), ttl_s=30)
+    assert other.acquire()
+    enqueue(settings.redis_url, make_events("q", 5))
+    assert consume(settings, "q", inbox) == EXIT_LOCK_BUSY
+    assert snapshot(redis_client, "q").queued == 5
+
+
+def test_entries_of_a_dead_consumer_are_reclaimed(settings, redis_client, inbox):
+    ids = enqueue(settings.redis_url, make_events("q", 50))
+    redis_client.xreadgroup(
+        keys.CONSUMER_GROUP, "dead-host:99", {keys.stream_key("q"): ">"}, count=30
+    )
+    consume(settings, "q", inbox)
+    assert stored(settings).ids("q") == set(ids)
+    state = snapshot(redis_client, "q")
+    assert (state.in_flight, state.reclaimed) == (0, 30)
+
+
+def test_sqlite_schema_is_the_documented_one(settings):
+    stored(settings).persist([Event("q", "e1", '{"a":1}', 5)])
+    db = sqlite3.connect(settings.sqlite_filepath)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
+    assert columns == ["event_id", "queue", "payload", "accepted_at", "persisted_at"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

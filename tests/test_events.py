@@ -1,0 +1,46 @@
+import re
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sluicegate import keys
+from sluicegate.events import Event, new_event_id
+
+UUID_V7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def test_minted_ids_are_uuid_v7_and_time_ordered():
+    ids = [new_event_id() for _ in range(2000)]
+    assert all(UUID_V7.fullmatch(event_id) for event_id in ids)
+    assert all(uuid.UUID(event_id).version == 7 for event_id in ids[:10])
+    assert len(set(ids)) == len(ids)
+    stamps = [event_id[:13] for event_id in ids]  # the 48-bit millisecond prefix
+    assert stamps == sorted(stamps)
+
+
+@given(event_id=st.text(min_size=1, max_size=50), payload=st.text(), at=st.integers(0, 2**53))
+def test_stream_fields_round_trip(event_id, payload, at):
+    event = Event("q", event_id, payload, at)
+    fields = {k.encode(): str(v).encode() for k, v in event.to_fields().items()}
+    assert Event.from_fields("q", fields) == event
+
+
+@given(st.from_regex(keys.QUEUE_NAME_PATTERN, fullmatch=True))
+def test_valid_queue_names_are_accepted(name):
+    assert keys.is_valid_queue_name(name)
+
+
+def test_invalid_queue_names_are_refused():
+    for name in ["", "Orders", "-x", "a" * 65, "a b", "a{b}", "ü"]:
+        assert not keys.is_valid_queue_name(name)
+
+
+def test_per_queue_keys_share_one_cluster_slot():
+    tagged = [
+        keys.stream_key("q1"),
+        keys.dead_letter_key("q1"),
+        keys.stats_key("q1"),
+        keys.worker_key("q1"),
+    ]
+    assert {key[key.index("{") : key.index("}") + 1] for key in tagged} == {"{q1}"}

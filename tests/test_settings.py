@@ -1,0 +1,66 @@
+import subprocess
+import sys
+
+import pytest
+
+from sluicegate.errors import ConfigurationError
+from sluicegate.settings import load_settings
+
+
+def test_defaults_are_embedded(monkeypatch):
+    for name in ("REDIS_URL", "REDIS_HOST", "DATABASE_URL", "SQLITE_FILEPATH"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.resolved_redis_url is None
+    assert settings.resolved_database_url == "sqlite:///.sluicegate/events.db"
+    assert settings.shutdown_deadline_s < 10  # below Docker's default stop timeout
+
+
+def test_original_variable_names_are_read(monkeypatch):
+    monkeypatch.setenv("QUEUE_BATCH_SIZE", "50")
+    monkeypatch.setenv("QUEUE_BATCH_TIMEOUT", "0.25")
+    monkeypatch.setenv("QUEUE_AGENT_WORKER_TTL", "9")
+    monkeypatch.setenv("REDIS_HOST", "redis.internal")
+    monkeypatch.setenv("REDIS_PORT", "6380")
+    settings = load_settings()
+    assert settings.queue_batch_size == 50
+    assert settings.queue_batch_timeout_s == 0.25
+    assert settings.queue_agent_worker_ttl_s == 9
+    assert settings.resolved_redis_url == "redis://redis.internal:6380/0"
+
+
+def test_redis_url_wins_over_host(monkeypatch):
+    monkeypatch.setenv("REDIS_HOST", "ignored")
+    monkeypatch.setenv("REDIS_URL", "redis://chosen:1/2")
+    assert load_settings().resolved_redis_url == "redis://chosen:1/2"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("QUEUE_BATCH_SIZE", "lots", "QUEUE_BATCH_SIZE"),
+        ("QUEUE_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("QUEUE_BATCH_TIMEOUT", "5000", "less than or equal to 60"),
+        ("DURABILITY", "sometimes", "DURABILITY"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+        ("QUEUE_AGENT_WORKER_TTL", "1", "more than twice QUEUE_BATCH_TIMEOUT"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=expected):
+        load_settings()
+
+
+def test_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sluicegate", "status"],
+        env={"PATH": "/usr/bin:/bin", "QUEUE_BATCH_SIZE": "lots", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "QUEUE_BATCH_SIZE" in result.stderr
+    assert "Traceback" not in result.stderr
