@@ -24,10 +24,14 @@ def anyio_backend() -> str:
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     """Small limits, so every limit is cheap to reach."""
-    return settings.model_copy(update={
-        "max_body_bytes": 4096, "max_batch_events": 5, "max_event_bytes": 256,
-        "queue_max_depth": 1000,
-    })
+    return settings.model_copy(
+        update={
+            "max_body_bytes": 4096,
+            "max_batch_events": 5,
+            "max_event_bytes": 256,
+            "queue_max_depth": 1000,
+        }
+    )
 
 
 @asynccontextmanager
@@ -47,8 +51,12 @@ async def api(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def eventually(attempt: Callable[[], Awaitable[T]], timeout_s: float = 10.0,
-                     interval_s: float = 0.02, message: str = "condition") -> T:
+async def eventually(
+    attempt: Callable[[], Awaitable[T]],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+    message: str = "condition",
+) -> T:
     """The async twin of tests.waiting.wait_for: poll until truthy, fail at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -18,8 +18,13 @@ class ApiProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate.api"], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            [sys.executable, "-m", "sluicegate.api"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         self.lines: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -36,8 +41,10 @@ class ApiProcess:
         return next((line for line in self.lines if line.get("command") == command), None)
 
     def port(self) -> int:
-        line = wait_for(lambda: self.logged("api-listening") or self.process.poll() is not None,
-                        message="the api-listening log line")
+        line = wait_for(
+            lambda: self.logged("api-listening") or self.process.poll() is not None,
+            message="the api-listening log line",
+        )
         assert isinstance(line, dict), f"the API exited early: {self.lines}"
         return int(line["payload"]["port"])
 

@@ -18,19 +18,26 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 pytestmark = pytest.mark.slow
-_SETTINGS = settings(max_examples=100, derandomize=True, database=None, deadline=None,
-                     suppress_health_check=list(HealthCheck))
+_SETTINGS = settings(
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 # An over-long batch is schema-invalid (maxItems) and answered 413, a rejection like any other.
-_CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 404, 405, 413, 415, 422]}}})
+_CONFIG = schemathesis.Config.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": [400, 404, 405, 413, 415, 422]}}}
+)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_honours_its_openapi(launch: Any, mode: GenerationMode) -> None:
     api = launch(MAX_BATCH_EVENTS="20")
-    schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{api.port()}/openapi.json",
-                                           config=_CONFIG)
+    schema = schemathesis.openapi.from_url(
+        f"http://127.0.0.1:{api.port()}/openapi.json", config=_CONFIG
+    )
     for result in schema.get_all_operations():
         operation = result.ok()
         if mode is GenerationMode.NEGATIVE and operation.method.upper() != "POST":

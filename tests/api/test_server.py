@@ -21,9 +21,14 @@ from tests.waiting import wait_for
 URL = "/v1/events/load"
 
 
-async def _post_until_closed(client: httpx.AsyncClient, base: str, ids: Iterator[int],
-                             accepted: list[str], statuses: Counter[int],
-                             signalled: asyncio.Event) -> None:
+async def _post_until_closed(
+    client: httpx.AsyncClient,
+    base: str,
+    ids: Iterator[int],
+    accepted: list[str],
+    statuses: Counter[int],
+    signalled: asyncio.Event,
+) -> None:
     """POST batches of 5 until the server stops listening (only expected once signalled)."""
     while True:
         batch = [f"ev-{next(ids)}" for _ in range(5)]
@@ -45,8 +50,9 @@ async def _post_until_closed(client: httpx.AsyncClient, base: str, ids: Iterator
 @pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("drain_delay_s", [1.0, 0.0])
-async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_client: redis.Redis,
-                                                         drain_delay_s: float) -> None:
+async def test_sigterm_mid_load_drains_and_loses_nothing(
+    launch: Any, redis_client: redis.Redis, drain_delay_s: float
+) -> None:
     """With a delay, readyz turns 503 first; without, SIGTERM lands on enqueues in flight."""
     api = launch(API_DRAIN_DELAY=str(drain_delay_s))
     base = f"http://127.0.0.1:{api.port()}"
@@ -56,9 +62,12 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_clie
     ids = itertools.count()
     limits = httpx.Limits(max_connections=16)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        workers = [asyncio.create_task(
-            _post_until_closed(client, base, ids, accepted, statuses, signalled))
-            for _ in range(12)]
+        workers = [
+            asyncio.create_task(
+                _post_until_closed(client, base, ids, accepted, statuses, signalled)
+            )
+            for _ in range(12)
+        ]
 
         async def enough_accepted() -> bool:
             return len(accepted) >= 500
@@ -78,8 +87,10 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_clie
     if drain_delay_s:
         assert statuses[503] > 0, statuses  # new POSTs were refused during the drain
     assert set(statuses) <= {202, 503}, statuses
-    stored = [fields[keys.FIELD_EVENT_ID.encode()].decode()
-              for _, fields in redis_client.xrange(keys.stream_key("load"))]
+    stored = [
+        fields[keys.FIELD_EVENT_ID.encode()].decode()
+        for _, fields in redis_client.xrange(keys.stream_key("load"))
+    ]
     assert set(accepted) <= set(stored)  # every 202 is in the stream
     assert set(stored) == set(accepted)  # in-flight requests finished: no write without a reply
     assert api.logged("api-exited")["payload"]["reason"] == "drained"
@@ -110,8 +121,7 @@ def test_second_signal_forces_the_exit(launch: Any) -> None:
 
 
 @pytest.mark.slow
-def test_durability_that_cannot_be_honoured_exits_2(launch: Any,
-                                                    redis_client: redis.Redis) -> None:
+def test_durability_that_cannot_be_honoured_exits_2(launch: Any, redis_client: redis.Redis) -> None:
     redis_client.config_set("appendonly", "no")
     api = launch(DURABILITY="aof")
     assert api.wait() == 2

@@ -93,8 +93,9 @@ def field_path(loc: Iterable[int | str]) -> str:
 LocFormatter = Callable[[Sequence[int | str]], str]
 
 
-def validation_errors(items: Iterable[Mapping[str, Any]],
-                      loc_of: LocFormatter = field_path) -> list[FieldError]:
+def validation_errors(
+    items: Iterable[Mapping[str, Any]], loc_of: LocFormatter = field_path
+) -> list[FieldError]:
     """Pydantic's errors as FieldErrors, with a plain-words message for the id pattern."""
     found = []
     for item in items:
