@@ -47,7 +47,9 @@ def start_api(redis_url: str, durability: str) -> tuple[subprocess.Popen[bytes],
         line = orjson.loads(stderr.readline())
         return int(line["payload"]["port"]) if line["command"] == "api-listening" else None
 
-    return process, wait_for(port, message="api-listening")
+    found = wait_for(port, message="api-listening")
+    assert found is not None
+    return process, found
 
 
 def request(batch: int) -> bytes:
