@@ -2,15 +2,16 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from sluicegate.api import create_app
 from sluicegate.settings import Settings
+from tests.api.processes import ApiProcess
 
 T = TypeVar("T")
 
@@ -23,10 +24,14 @@ def anyio_backend() -> str:
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     """Small limits, so every limit is cheap to reach."""
-    return settings.model_copy(update={
-        "max_body_bytes": 4096, "max_batch_events": 5, "max_event_bytes": 256,
-        "queue_max_depth": 1000,
-    })
+    return settings.model_copy(
+        update={
+            "max_body_bytes": 4096,
+            "max_batch_events": 5,
+            "max_event_bytes": 256,
+            "queue_max_depth": 1000,
+        }
+    )
 
 
 @asynccontextmanager
@@ -46,8 +51,12 @@ async def api(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def eventually(attempt: Callable[[], Awaitable[T]], timeout_s: float = 10.0,
-                     interval_s: float = 0.02, message: str = "condition") -> T:
+async def eventually(
+    attempt: Callable[[], Awaitable[T]],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+    message: str = "condition",
+) -> T:
     """The async twin of tests.waiting.wait_for: poll until truthy, fail at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -57,3 +66,19 @@ async def eventually(attempt: Callable[[], Awaitable[T]], timeout_s: float = 10.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
         await asyncio.sleep(interval_s)
+
+
+@pytest.fixture
+def launch(subprocess_env: dict[str, str]) -> Iterator[Any]:
+    """Start APIs in subprocesses (``launch(API_DRAIN_DELAY="1")``); all are killed after."""
+    started: list[ApiProcess] = []
+
+    def start(**extra: str) -> ApiProcess:
+        env = {**subprocess_env, "PORT": "0", "LOG_LEVEL": "info", **extra}
+        api = ApiProcess(env)
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.close()

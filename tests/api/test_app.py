@@ -25,8 +25,9 @@ async def test_durability_none_is_reported(api_settings: Settings) -> None:
         assert (await api.get("/readyz")).json()["durability"] == "memory"
 
 
-async def test_unhonourable_durability_stops_the_startup(api_settings: Settings,
-                                                         redis_client: redis.Redis) -> None:
+async def test_unhonourable_durability_stops_the_startup(
+    api_settings: Settings, redis_client: redis.Redis
+) -> None:
     redis_client.config_set("appendonly", "no")
     settings = api_settings.model_copy(update={"durability": "aof"})
     assert settings.redis_url is not None
@@ -37,8 +38,9 @@ async def test_unhonourable_durability_stops_the_startup(api_settings: Settings,
             pass
 
 
-async def test_openapi_describes_the_real_body_and_errors(api: httpx.AsyncClient,
-                                                          api_settings: Settings) -> None:
+async def test_openapi_describes_the_real_body_and_errors(
+    api: httpx.AsyncClient, api_settings: Settings
+) -> None:
     document = (await api.get("/openapi.json")).json()
 
     post = document["paths"]["/v1/events/{queue}"]["post"]

@@ -28,8 +28,9 @@ def assert_uuid7(value: str) -> None:
     assert parsed.variant == uuid.RFC_4122
 
 
-async def test_single_event_is_queued_as_sent(api: httpx.AsyncClient,
-                                              redis_client: redis.Redis) -> None:
+async def test_single_event_is_queued_as_sent(
+    api: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
     response = await api.post(URL, json={"event_id": "order-1", "payload": {"b": [1, 2], "a": "é"}})
 
     assert response.status_code == 202
@@ -41,8 +42,9 @@ async def test_single_event_is_queued_as_sent(api: httpx.AsyncClient,
     assert redis_client.sismember(keys.QUEUES_SET, "orders")
 
 
-async def test_missing_event_id_gets_a_uuid7(api: httpx.AsyncClient,
-                                             redis_client: redis.Redis) -> None:
+async def test_missing_event_id_gets_a_uuid7(
+    api: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
     response = await api.post(URL, json={"payload": {}})
 
     [event_id] = response.json()["event_ids"]
@@ -50,25 +52,30 @@ async def test_missing_event_id_gets_a_uuid7(api: httpx.AsyncClient,
     assert [event.event_id for event in stream(redis_client)] == [event_id]
 
 
-async def test_idempotency_key_names_the_event(api: httpx.AsyncClient,
-                                               redis_client: redis.Redis) -> None:
-    response = await api.post(URL, json={"payload": {"x": 1}},
-                              headers={"Idempotency-Key": "key-42"})
+async def test_idempotency_key_names_the_event(
+    api: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    response = await api.post(
+        URL, json={"payload": {"x": 1}}, headers={"Idempotency-Key": "key-42"}
+    )
 
     assert response.json()["event_ids"] == ["key-42"]
     assert [event.event_id for event in stream(redis_client)] == ["key-42"]
 
 
 async def test_idempotency_key_may_repeat_the_event_id(api: httpx.AsyncClient) -> None:
-    response = await api.post(URL, json={"event_id": "same", "payload": {}},
-                              headers={"Idempotency-Key": "same"})
+    response = await api.post(
+        URL, json={"event_id": "same", "payload": {}}, headers={"Idempotency-Key": "same"}
+    )
     assert response.json()["event_ids"] == ["same"]
 
 
-async def test_batch_is_queued_in_order(api: httpx.AsyncClient,
-                                        redis_client: redis.Redis) -> None:
-    batch = [{"event_id": "b0", "payload": {"i": 0}}, {"payload": {"i": 1}},
-             {"event_id": "b2", "payload": {"i": 2}}]
+async def test_batch_is_queued_in_order(api: httpx.AsyncClient, redis_client: redis.Redis) -> None:
+    batch = [
+        {"event_id": "b0", "payload": {"i": 0}},
+        {"payload": {"i": 1}},
+        {"event_id": "b2", "payload": {"i": 2}},
+    ]
 
     response = await api.post(URL, json=batch)
 
@@ -84,16 +91,20 @@ async def test_batch_is_queued_in_order(api: httpx.AsyncClient,
     assert len({event.accepted_at_ms for event in stored}) == 1
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/json; charset=utf-8", "application/cloudevents+json", "APPLICATION/JSON"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "application/cloudevents+json", "APPLICATION/JSON"],
+)
 async def test_json_media_types_are_accepted(api: httpx.AsyncClient, content_type: str) -> None:
-    response = await api.post(URL, content=b'{"payload": {}}',
-                              headers={"content-type": content_type})
+    response = await api.post(
+        URL, content=b'{"payload": {}}', headers={"content-type": content_type}
+    )
     assert response.status_code == 202
 
 
-async def test_integers_beyond_64_bits_are_kept_exactly(api: httpx.AsyncClient,
-                                                        redis_client: redis.Redis) -> None:
+async def test_integers_beyond_64_bits_are_kept_exactly(
+    api: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
     body = b'{"payload": {"big": 123456789012345678901234567890, "f": 0.5, "s": "\\u00e9"}}'
     response = await api.post(URL, content=body, headers={"content-type": "application/json"})
 
@@ -102,8 +113,7 @@ async def test_integers_beyond_64_bits_are_kept_exactly(api: httpx.AsyncClient,
     assert stored.payload == '{"big":123456789012345678901234567890,"f":0.5,"s":"é"}'
 
 
-async def test_full_queue_answers_429(api_settings: Settings,
-                                      redis_client: redis.Redis) -> None:
+async def test_full_queue_answers_429(api_settings: Settings, redis_client: redis.Redis) -> None:
     async with running_api(api_settings.model_copy(update={"queue_max_depth": 2})) as api:
         assert (await api.post(URL, json=[{"payload": {}}, {"payload": {}}])).status_code == 202
 
@@ -116,9 +126,9 @@ async def test_full_queue_answers_429(api_settings: Settings,
     assert redis_client.xlen(keys.stream_key("orders")) == 2
 
 
-async def test_redis_down_answers_503_then_recovers(api: httpx.AsyncClient,
-                                                    redis_server: EmbeddedServer,
-                                                    redis_client: redis.Redis) -> None:
+async def test_redis_down_answers_503_then_recovers(
+    api: httpx.AsyncClient, redis_server: EmbeddedServer, redis_client: redis.Redis
+) -> None:
     assert (await api.post(URL, json={"event_id": "before", "payload": {}})).status_code == 202
     redis_server.kill()
 
@@ -141,8 +151,9 @@ async def test_redis_down_answers_503_then_recovers(api: httpx.AsyncClient,
     assert "after" in ids
 
 
-async def test_redis_away_at_startup_is_not_fatal(api_settings: Settings,
-                                                  redis_server: EmbeddedServer) -> None:
+async def test_redis_away_at_startup_is_not_fatal(
+    api_settings: Settings, redis_server: EmbeddedServer
+) -> None:
     redis_server.kill()
     async with running_api(api_settings) as api:
         assert (await api.get("/livez")).status_code == 200

@@ -5,17 +5,12 @@ Signals go to a child process, never to pytest's own: handlers are installed onl
 
 import asyncio
 import itertools
-import os
 import signal
-import subprocess
-import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import redis
 
@@ -26,74 +21,14 @@ from tests.waiting import wait_for
 URL = "/v1/events/load"
 
 
-class ApiProcess:
-    """``python -m sluicegate.api`` with its JSON log lines collected by a reader thread."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate.api"], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        self.lines: list[dict[str, Any]] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            try:
-                self.lines.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                self.lines.append({"command": "not-json", "payload": {"line": line.decode()}})
-
-    def logged(self, command: str) -> dict[str, Any] | None:
-        return next((line for line in self.lines if line.get("command") == command), None)
-
-    def port(self) -> int:
-        line = wait_for(lambda: self.logged("api-listening") or self.process.poll() is not None,
-                        message="the api-listening log line")
-        assert isinstance(line, dict), f"the API exited early: {self.lines}"
-        return int(line["payload"]["port"])
-
-    def wait(self, timeout_s: float = 15.0) -> int:
-        code = self.process.wait(timeout=timeout_s)
-        self._reader.join(timeout=5)
-        return code
-
-    def assert_nothing_left(self) -> None:
-        """The API ran in its own process group: an empty group means no process outlived it."""
-        with pytest.raises(ProcessLookupError):
-            os.killpg(self.process.pid, 0)
-
-    def close(self) -> None:
-        """Whatever the test did: kill the group, reap, close the pipe."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-
-
-@pytest.fixture
-def launch(subprocess_env: dict[str, str]) -> Iterator[Any]:
-    started: list[ApiProcess] = []
-
-    def start(**extra: str) -> ApiProcess:
-        env = {**subprocess_env, "PORT": "0", "LOG_LEVEL": "info", **extra}
-        api = ApiProcess(env)
-        started.append(api)
-        return api
-
-    yield start
-    for api in started:
-        api.close()
-
-
-async def _post_until_closed(client: httpx.AsyncClient, base: str, ids: Iterator[int],
-                             accepted: list[str], statuses: Counter[int],
-                             signalled: asyncio.Event) -> None:
+async def _post_until_closed(
+    client: httpx.AsyncClient,
+    base: str,
+    ids: Iterator[int],
+    accepted: list[str],
+    statuses: Counter[int],
+    signalled: asyncio.Event,
+) -> None:
     """POST batches of 5 until the server stops listening (only expected once signalled)."""
     while True:
         batch = [f"ev-{next(ids)}" for _ in range(5)]
@@ -115,8 +50,9 @@ async def _post_until_closed(client: httpx.AsyncClient, base: str, ids: Iterator
 @pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("drain_delay_s", [1.0, 0.0])
-async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_client: redis.Redis,
-                                                         drain_delay_s: float) -> None:
+async def test_sigterm_mid_load_drains_and_loses_nothing(
+    launch: Any, redis_client: redis.Redis, drain_delay_s: float
+) -> None:
     """With a delay, readyz turns 503 first; without, SIGTERM lands on enqueues in flight."""
     api = launch(API_DRAIN_DELAY=str(drain_delay_s))
     base = f"http://127.0.0.1:{api.port()}"
@@ -126,9 +62,12 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_clie
     ids = itertools.count()
     limits = httpx.Limits(max_connections=16)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        workers = [asyncio.create_task(
-            _post_until_closed(client, base, ids, accepted, statuses, signalled))
-            for _ in range(12)]
+        workers = [
+            asyncio.create_task(
+                _post_until_closed(client, base, ids, accepted, statuses, signalled)
+            )
+            for _ in range(12)
+        ]
 
         async def enough_accepted() -> bool:
             return len(accepted) >= 500
@@ -148,8 +87,10 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(launch: Any, redis_clie
     if drain_delay_s:
         assert statuses[503] > 0, statuses  # new POSTs were refused during the drain
     assert set(statuses) <= {202, 503}, statuses
-    stored = [fields[keys.FIELD_EVENT_ID.encode()].decode()
-              for _, fields in redis_client.xrange(keys.stream_key("load"))]
+    stored = [
+        fields[keys.FIELD_EVENT_ID.encode()].decode()
+        for _, fields in redis_client.xrange(keys.stream_key("load"))
+    ]
     assert set(accepted) <= set(stored)  # every 202 is in the stream
     assert set(stored) == set(accepted)  # in-flight requests finished: no write without a reply
     assert api.logged("api-exited")["payload"]["reason"] == "drained"
@@ -180,8 +121,7 @@ def test_second_signal_forces_the_exit(launch: Any) -> None:
 
 
 @pytest.mark.slow
-def test_durability_that_cannot_be_honoured_exits_2(launch: Any,
-                                                    redis_client: redis.Redis) -> None:
+def test_durability_that_cannot_be_honoured_exits_2(launch: Any, redis_client: redis.Redis) -> None:
     redis_client.config_set("appendonly", "no")
     api = launch(DURABILITY="aof")
     assert api.wait() == 2

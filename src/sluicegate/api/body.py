@@ -1,6 +1,6 @@
 """Reading a request body without ever holding more than the configured cap in memory."""
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from sluicegate.api.problems import ProblemError
 
@@ -36,11 +36,14 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     """Count streamed bytes too: a chunked body has no Content-Length to trust."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody will read the answer; just not a server error
+        raise ProblemError(400, "client-disconnected", "the client left mid-body") from None
     return b"".join(chunks)
 
 

@@ -7,7 +7,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from sluicegate.api import jsontext
 from sluicegate.api.models import EventIn
-from sluicegate.api.problems import FieldError, ProblemError, describe, field_path
+from sluicegate.api.problems import (
+    FieldError,
+    ProblemError,
+    describe,
+    field_path,
+    validation_errors,
+)
 from sluicegate.events import Event, new_event_id, now_ms
 from sluicegate.settings import Settings
 
@@ -63,7 +69,7 @@ def _validate(items: list[Any], is_batch: bool) -> list[EventIn]:
     try:
         return _BATCH.validate_python(items)
     except ValidationError as error:
-        found = [FieldError(_path(item["loc"], is_batch), item["msg"]) for item in error.errors()]
+        found = validation_errors(error.errors(), lambda loc: _path(loc, is_batch))
         raise _invalid(found) from None
 
 

@@ -4,7 +4,7 @@ Handlers here turn our own ``ProblemError``, Starlette's HTTP errors (404, 405) 
 request validation errors into ``application/problem+json``, so a client parses one format.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -15,11 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from sluicegate.api.models import EVENT_ID_PATTERN
+from sluicegate.keys import QUEUE_NAME_PATTERN
 from sluicegate.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:sluicegate:problem:"
 _LOCATION_PARTS = frozenset({"body", "path", "query", "header", "cookie"})
+_PATTERN_MESSAGES = {
+    EVENT_ID_PATTERN: "must be 1 to 200 characters, none of them whitespace or control characters",
+    f"^{QUEUE_NAME_PATTERN.pattern}$": "must be 1 to 64 of a-z, 0-9, '_' and '-', "
+    "starting with a letter or digit",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,22 @@ def field_path(loc: Iterable[int | str]) -> str:
     return path or "(body)"
 
 
+LocFormatter = Callable[[Sequence[int | str]], str]
+
+
+def validation_errors(
+    items: Iterable[Mapping[str, Any]], loc_of: LocFormatter = field_path
+) -> list[FieldError]:
+    """Pydantic's errors as FieldErrors, with a plain-words message for the id pattern."""
+    found = []
+    for item in items:
+        message = item["msg"]
+        if item["type"] == "string_pattern_mismatch":
+            message = _PATTERN_MESSAGES.get(item["ctx"]["pattern"], message)
+        found.append(FieldError(loc_of(item["loc"]), message))
+    return found
+
+
 def describe(errors: Sequence[FieldError]) -> str:
     """A one-line detail that names every field, for clients that only print ``detail``."""
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -103,7 +126,7 @@ async def _on_http(_: Request, exc: Exception) -> Response:
 
 async def _on_validation(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [FieldError(field_path(item["loc"]), item["msg"]) for item in exc.errors()]
+    errors = validation_errors(exc.errors())
     return problem_response(422, describe(errors), slug="invalid-request", errors=errors)
 
 

@@ -6,6 +6,7 @@ cannot honour it) is fatal: it is recorded in ``fatal`` and the server stops wit
 """
 
 import asyncio
+import time
 
 import redis.asyncio
 from redis.exceptions import RedisError
@@ -15,6 +16,9 @@ from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 from sluicegate.queue_writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
+
+# While Redis is away, requests in this window answer 503 at once instead of each one trying.
+_DETECT_RETRY_S = 0.25
 
 
 class ApiState:
@@ -26,15 +30,19 @@ class ApiState:
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None
         self._detecting = asyncio.Lock()
+        self._next_attempt_s = 0.0
 
     async def writer(self) -> QueueWriter | None:
         """The writer, detecting durability first if needed; None while Redis is unreachable."""
-        if self._writer is not None or self.fatal is not None:
+        if self._writer is not None or not self._may_detect():
             return self._writer
         async with self._detecting:  # one detection at a time; the others reuse its result
-            if self._writer is None and self.fatal is None:
+            if self._writer is None and self._may_detect():
                 await self._detect()
         return self._writer
+
+    def _may_detect(self) -> bool:
+        return self.fatal is None and time.monotonic() >= self._next_attempt_s
 
     async def _detect(self) -> None:
         log = get_logger()
@@ -42,6 +50,7 @@ class ApiState:
             mode = await detect_durability(self.client, self.settings.durability)
         except (RedisError, OSError) as error:
             log.warning("redis-unavailable", error=str(error))
+            self._next_attempt_s = time.monotonic() + _DETECT_RETRY_S
             return
         except ConfigurationError as error:
             self.fatal = error  # the server sees it and stops; requests get 503 meanwhile
