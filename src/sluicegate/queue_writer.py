@@ -5,12 +5,14 @@ first use and refuses a queue that is already at its depth limit. ``WAITAOF`` th
 same connection, so it waits for exactly these writes to reach the append-only file.
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import redis.asyncio
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate import keys
 from sluicegate.errors import ConfigurationError, DurabilityError
@@ -56,7 +58,7 @@ class QueueWriter:
         durability_timeout_s: float,
     ) -> None:
         self._client = client
-        self._script = client.register_script(_ENQUEUE_LUA)
+        self._sha = hashlib.sha1(_ENQUEUE_LUA.encode(), usedforsecurity=False).hexdigest()
         self.mode = mode
         self._max_depth = max_depth
         self._timeout_ms = int(durability_timeout_s * 1000)
@@ -66,17 +68,23 @@ class QueueWriter:
         args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue]
         for event in events:
             args += [event.event_id, event.payload, event.accepted_at_ms]
-        async with self._client.pipeline(transaction=False) as pipe:
-            await self._script(
-                keys=[keys.stream_key(queue), keys.QUEUES_SET], args=args, client=pipe
-            )
-            if self.mode is DurabilityMode.WAITAOF:
-                pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
-            replies = await pipe.execute()
+        try:
+            replies = await self._send(queue, args)
+        except NoScriptError:  # a restarted server forgot the script; nothing was written
+            await self._client.script_load(_ENQUEUE_LUA)
+            replies = await self._send(queue, args)
         accepted, depth = int(replies[0][0]), int(replies[0][1])
         if accepted and self.mode is DurabilityMode.WAITAOF and int(replies[1][0]) < 1:
             raise DurabilityError(f"WAITAOF timed out after {self._timeout_ms} ms")
         return EnqueueResult(accepted=bool(accepted), depth=depth)
+
+    async def _send(self, queue: str, args: list[str | int]) -> list[Any]:
+        """EVALSHA then WAITAOF in one round trip on one connection (WAITAOF waits for its own)."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._sha, 2, keys.stream_key(queue), keys.QUEUES_SET, *args)
+            if self.mode is DurabilityMode.WAITAOF:
+                pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
+            return await pipe.execute()
 
 
 async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> DurabilityMode:

@@ -25,10 +25,12 @@ def sync_client(url: str, socket_timeout_s: float = _SOCKET_TIMEOUT_S) -> "redis
     )
 
 
-def async_client(url: str, max_connections: int = 64) -> "redis.asyncio.Redis":
+def async_client(
+    url: str, max_connections: int = 64, socket_timeout_s: float = _SOCKET_TIMEOUT_S
+) -> "redis.asyncio.Redis":
     return redis.asyncio.Redis.from_url(
         url,
-        socket_timeout=_SOCKET_TIMEOUT_S,
+        socket_timeout=socket_timeout_s,
         socket_connect_timeout=_CONNECT_TIMEOUT_S,
         max_connections=max_connections,
         retry=redis.asyncio.retry.Retry(_BACKOFF, _RETRIES),

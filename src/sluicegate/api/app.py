@@ -34,7 +34,11 @@ class SluicegateApi(FastAPI):
 
 
 def create_app(settings: Settings, redis_url: str) -> FastAPI:
-    state = ApiState(settings, redis_client.async_client(redis_url))
+    # A silent Redis turns into a 503 soon after WAITAOF's own timeout, not after 10 s.
+    client = redis_client.async_client(
+        redis_url, socket_timeout_s=settings.durability_timeout_s + 1
+    )
+    state = ApiState(settings, client)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
