@@ -33,12 +33,24 @@ Store = Callable[[], AbstractContextManager[Repository]]
 
 def make_batches(total: int, batch_size: int) -> list[list[Event]]:
     """Events shaped like real ones: a UUIDv7 id and a ~200-byte JSON object."""
-    events = [Event("orders", new_event_id(),
-                    json.dumps({"n": n, "customer": f"c-{n % 997}", "amount": n * 1.25,
-                                "items": [{"sku": f"sku-{n % 31}", "qty": 1 + n % 3}],
-                                "note": "x" * 80}), now_ms())
-              for n in range(total)]
-    return [events[i:i + batch_size] for i in range(0, total, batch_size)]
+    events = [
+        Event(
+            "orders",
+            new_event_id(),
+            json.dumps(
+                {
+                    "n": n,
+                    "customer": f"c-{n % 997}",
+                    "amount": n * 1.25,
+                    "items": [{"sku": f"sku-{n % 31}", "qty": 1 + n % 3}],
+                    "note": "x" * 80,
+                }
+            ),
+            now_ms(),
+        )
+        for n in range(total)
+    ]
+    return [events[i : i + batch_size] for i in range(0, total, batch_size)]
 
 
 @contextmanager
@@ -67,11 +79,11 @@ def postgres_store(dsn: str, strategy: WriteStrategy) -> Store:
             repository.close()
             with psycopg.connect(dsn, autocommit=True) as admin:
                 admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
     return store
 
 
-def time_round(store: Store,
-               batches: Sequence[Sequence[Event]]) -> tuple[float, float]:
+def time_round(store: Store, batches: Sequence[Sequence[Event]]) -> tuple[float, float]:
     """Seconds to write every batch into an empty store, then to write them all again."""
     with store() as repository:
         started = time.perf_counter()
@@ -100,15 +112,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--dsn", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN",
-                                                        DEFAULT_DSN))
+    parser.add_argument(
+        "--dsn", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
+    )
     args = parser.parse_args()
     batches = make_batches(args.events, args.batch_size)
-    stores: dict[str, Store] = {"sqlite (WAL, synchronous=FULL)": sqlite_store,
-              "postgresql copy": postgres_store(args.dsn, "copy"),
-              "postgresql executemany": postgres_store(args.dsn, "executemany")}
-    print(f"{args.events} events in batches of {args.batch_size}, {args.rounds} rounds, "
-          f"stores interleaved; {server_settings(args.dsn)}")
+    stores: dict[str, Store] = {
+        "sqlite (WAL, synchronous=FULL)": sqlite_store,
+        "postgresql copy": postgres_store(args.dsn, "copy"),
+        "postgresql executemany": postgres_store(args.dsn, "executemany"),
+    }
+    print(
+        f"{args.events} events in batches of {args.batch_size}, {args.rounds} rounds, "
+        f"stores interleaved; {server_settings(args.dsn)}"
+    )
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in stores}
     for _ in range(args.rounds):
         for name, store in stores.items():  # interleaved so drift hits every store alike
@@ -117,8 +134,10 @@ def main() -> None:
     for name, rounds in results.items():
         new_rate = [args.events / first for first, _ in rounds]
         redelivered_rate = [args.events / second for _, second in rounds]
-        print(f"{name:32} {statistics.median(new_rate):>20,.0f} {max(new_rate):>10,.0f} "
-              f"{statistics.median(redelivered_rate):>21,.0f}")
+        print(
+            f"{name:32} {statistics.median(new_rate):>20,.0f} {max(new_rate):>10,.0f} "
+            f"{statistics.median(redelivered_rate):>21,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -98,20 +98,48 @@ class PrivatePostgres:
 
     def _run(self, tool: str, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, str(self.bin_dir / tool), *args], check=True,
-                       capture_output=True, timeout=60, cwd=self.base_dir)
+        subprocess.run(
+            [*prefix, str(self.bin_dir / tool), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+            cwd=self.base_dir,
+        )
 
     def init(self) -> "PrivatePostgres":
-        self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8", "--locale=C")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
         return self
 
     def start(self) -> None:
         # fsync off: a test instance, and restarts must be quick. Sockets stay in our folder.
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", str(self.data_dir),
-                  "-l", str(self.base_dir / "server.log"), "-o", options)
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "30",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.base_dir / "server.log"),
+            "-o",
+            options,
+        )
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are terminated (the clients see admin_shutdown)."""
@@ -126,8 +154,10 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     """Init and start a private cluster; always stopped and removed afterwards."""
     bin_dir = find_binaries()
     if bin_dir is None:
-        require_or_skip("PostgreSQL server binaries (initdb, pg_ctl) not found; "
-                        "install the postgresql package to run the outage tests")
+        require_or_skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found; "
+            "install the postgresql package to run the outage tests"
+        )
         raise AssertionError("unreachable")
     base_dir = Path(tempfile.mkdtemp(prefix="sluicegate-pg-"))
     if os.geteuid() == 0:

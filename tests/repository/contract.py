@@ -23,8 +23,10 @@ ReadRow = Callable[[str], StoredRow | None]
 
 
 def make_events(count: int, queue: str = "orders") -> list[Event]:
-    return [Event(queue, new_event_id(), json.dumps({"n": n, "queue": queue}), now_ms())
-            for n in range(count)]
+    return [
+        Event(queue, new_event_id(), json.dumps({"n": n, "queue": queue}), now_ms())
+        for n in range(count)
+    ]
 
 
 class RepositoryContract:
@@ -40,7 +42,8 @@ class RepositoryContract:
         assert repository.count() == 10
 
     def test_a_batch_persisted_twice_inserts_nothing_the_second_time(
-            self, repository: Repository) -> None:
+        self, repository: Repository
+    ) -> None:
         events = make_events(10)
         repository.persist(events)
         assert repository.persist(events) == 0
@@ -53,7 +56,8 @@ class RepositoryContract:
         assert repository.ids() == {e.event_id for e in first + second}
 
     def test_an_event_repeated_inside_one_batch_is_stored_once(
-            self, repository: Repository) -> None:
+        self, repository: Repository
+    ) -> None:
         event = make_events(1)[0]
         assert repository.persist([event, event]) == 1
         assert repository.count() == 1
@@ -79,7 +83,8 @@ class RepositoryContract:
         assert repository.count() == 0
 
     def test_a_batch_with_one_poison_event_stores_nothing(
-            self, repository: Repository, poison: Poison) -> None:
+        self, repository: Repository, poison: Poison
+    ) -> None:
         good = make_events(4)
         batch = [*good[:2], poison(new_event_id(), "orders"), *good[2:]]
         with pytest.raises(RejectedEventError):
@@ -87,10 +92,16 @@ class RepositoryContract:
         assert repository.count() == 0
         assert repository.persist(good) == 4, "the repository is usable after a rejection"
 
-    def test_payload_and_timestamps_round_trip(self, repository: Repository,
-                                               read_row: ReadRow) -> None:
-        payload = {"name": "Zoë ✓ 🚀", "quote": 'say "hi"\n', "nested": {"list": [1, 2.5, None]},
-                   "big": 2**62, "flag": True}
+    def test_payload_and_timestamps_round_trip(
+        self, repository: Repository, read_row: ReadRow
+    ) -> None:
+        payload = {
+            "name": "Zoë ✓ 🚀",
+            "quote": 'say "hi"\n',
+            "nested": {"list": [1, 2.5, None]},
+            "big": 2**62,
+            "flag": True,
+        }
         event = Event("orders", new_event_id(), json.dumps(payload), 1_732_880_000_123)
         before = now_ms()
         repository.persist([event])

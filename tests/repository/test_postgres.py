@@ -52,7 +52,9 @@ class PostgresContract(RepositoryContract):
             with psycopg.connect(postgres_url) as conn:
                 return conn.execute(
                     "SELECT queue, payload::text, accepted_at, persisted_at FROM events "
-                    "WHERE event_id = %s", (event_id,)).fetchone()
+                    "WHERE event_id = %s",
+                    (event_id,),
+                ).fetchone()
 
         return read_row
 
@@ -73,7 +75,8 @@ def private_pg_url(private_pg: PrivatePostgres) -> Iterator[str]:
 
 @pytest.mark.parametrize("strategy", ["copy", "executemany"])
 def test_outage_is_transient_and_the_same_object_recovers(
-        private_pg: PrivatePostgres, private_pg_url: str, strategy: WriteStrategy) -> None:
+    private_pg: PrivatePostgres, private_pg_url: str, strategy: WriteStrategy
+) -> None:
     repository = PostgresRepository(private_pg_url, strategy=strategy)
     assert repository.persist(make_events(5)) == 5
     private_pg.stop()
@@ -94,8 +97,10 @@ def test_a_terminated_session_is_transient_then_reconnects(postgres_url: str) ->
     repository = PostgresRepository(f"{postgres_url}&application_name={name}")
     assert repository.persist(make_events(2)) == 2
     with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE application_name = %s", (name,))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (name,),
+        )
     with pytest.raises(TransientStoreError, match=r"57P01|terminat|closed"):
         repository.persist(make_events(2))
     assert repository.persist(make_events(2)) == 2
@@ -140,21 +145,37 @@ def test_open_repository_selects_postgres_by_scheme(postgres_url: str) -> None:
     repository.close()
 
 
-@pytest.mark.parametrize("error", [
-    pg_errors.AdminShutdown(), pg_errors.CannotConnectNow(), pg_errors.TooManyConnections(),
-    pg_errors.SerializationFailure(), pg_errors.DeadlockDetected(), psycopg.OperationalError(),
-    psycopg.InterfaceError(), pg_errors.UndefinedTable(), pg_errors.InsufficientPrivilege(),
-    pg_errors.DiskFull(), pg_errors.ReadOnlySqlTransaction(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.AdminShutdown(),
+        pg_errors.CannotConnectNow(),
+        pg_errors.TooManyConnections(),
+        pg_errors.SerializationFailure(),
+        pg_errors.DeadlockDetected(),
+        psycopg.OperationalError(),
+        psycopg.InterfaceError(),
+        pg_errors.UndefinedTable(),
+        pg_errors.InsufficientPrivilege(),
+        pg_errors.DiskFull(),
+        pg_errors.ReadOnlySqlTransaction(),
+    ],
+)
 def test_classify_transient(error: psycopg.Error) -> None:
     assert isinstance(classify(error), TransientStoreError)
 
 
-@pytest.mark.parametrize("error", [
-    pg_errors.UntranslatableCharacter(), pg_errors.CheckViolation(),
-    pg_errors.InvalidTextRepresentation(), pg_errors.NotNullViolation(),
-    pg_errors.CharacterNotInRepertoire(), psycopg.DataError(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.UntranslatableCharacter(),
+        pg_errors.CheckViolation(),
+        pg_errors.InvalidTextRepresentation(),
+        pg_errors.NotNullViolation(),
+        pg_errors.CharacterNotInRepertoire(),
+        psycopg.DataError(),
+    ],
+)
 def test_classify_rejected(error: psycopg.Error) -> None:
     assert isinstance(classify(error), RejectedEventError)
 

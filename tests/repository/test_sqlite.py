@@ -40,8 +40,9 @@ class TestSqliteRepository(RepositoryContract):
             repository.close()
 
     @pytest.fixture
-    def poison(self, open_repo: Callable[[], Repository],
-               db_path: Path) -> Callable[[str, str], Event]:
+    def poison(
+        self, open_repo: Callable[[], Repository], db_path: Path
+    ) -> Callable[[str, str], Event]:
         open_repo()  # the schema exists before the trigger is added to it
         with sqlite3.connect(db_path) as db:
             db.execute(POISON_TRIGGER)
@@ -53,7 +54,9 @@ class TestSqliteRepository(RepositoryContract):
             with sqlite3.connect(db_path) as db:
                 row: StoredRow | None = db.execute(
                     "SELECT queue, payload, accepted_at, persisted_at FROM events "
-                    "WHERE event_id = ?", (event_id,)).fetchone()
+                    "WHERE event_id = ?",
+                    (event_id,),
+                ).fetchone()
             return row
 
         return read_row
