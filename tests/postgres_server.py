@@ -42,7 +42,8 @@ def reachable_dsn() -> str:
     try:
         psycopg.connect(dsn, connect_timeout=3).close()
     except psycopg.Error as error:
-        require_or_skip(f"PostgreSQL unreachable at {dsn} ({error}); {ENABLE_HINT}")
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        require_or_skip(f"PostgreSQL unreachable at {dsn} ({first_line}); {ENABLE_HINT}")
     return dsn
 
 
