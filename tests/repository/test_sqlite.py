@@ -75,6 +75,15 @@ def test_a_trigger_abort_is_an_integrity_error_mapped_to_rejected(db_path: Path)
     repository.close()
 
 
+def test_a_value_over_the_length_limit_is_rejected_not_retried_forever(db_path: Path) -> None:
+    """SQLITE_TOOBIG is sqlite3.DataError: the event's fault, so it may be dead-lettered."""
+    repository = SqliteRepository(db_path)
+    repository._db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+    with pytest.raises(RejectedEventError, match="too big"):
+        repository.persist([Event("q", "big", json.dumps({"a": "x" * 5000}), 1)])
+    repository.close()
+
+
 def test_a_held_write_lock_is_transient_and_clears_after_release(db_path: Path) -> None:
     repository = SqliteRepository(db_path)
     holder = sqlite3.connect(db_path, isolation_level=None)
