@@ -1,6 +1,6 @@
 """Persisted events/s: SQLite vs PostgreSQL (COPY, executemany), same events, same run.
 
-    .venv/bin/python bench/bench_repositories.py [--events 20000] [--batch-size 500] [--rounds 5]
+    .venv/bin/python -m bench.bench_repositories [--events 20000] [--batch-size 500] [--rounds 5]
 
 Each round writes every batch into a fresh store (a new SQLite file, a new PostgreSQL schema),
 then writes them all again to time the redelivery path (every row a conflict). Figures are the
