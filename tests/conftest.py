@@ -9,6 +9,12 @@ import redis
 
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.settings import Settings
+from tests.postgres_server import (
+    PrivatePostgres,
+    private_postgres,
+    private_schema,
+    reachable_dsn,
+)
 
 
 @pytest.fixture
@@ -59,3 +65,35 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
         "SHUTDOWN_DEADLINE": str(settings.shutdown_deadline_s),
         "DEAD_LETTER_AFTER": str(settings.dead_letter_after),
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The machine's PostgreSQL (SLUICEGATE_TEST_POSTGRES_DSN); skips, or fails in CI, if away."""
+    return reachable_dsn()
+
+
+@pytest.fixture
+def postgres_url(postgres_dsn: str) -> Iterator[str]:
+    """A DSN into a fresh schema of the machine's PostgreSQL, dropped after the test."""
+    with private_schema(postgres_dsn) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def private_pg_server() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL cluster that tests may stop and start (never the machine's)."""
+    with private_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def private_pg(private_pg_server: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """The private cluster, running again after the test whatever the test did to it."""
+    if not private_pg_server.is_running():
+        private_pg_server.start()
+    try:
+        yield private_pg_server
+    finally:
+        if not private_pg_server.is_running():
+            private_pg_server.start()

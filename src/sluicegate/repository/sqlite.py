@@ -34,7 +34,9 @@ _BUSY_TIMEOUT_MS = 1000
 def _classified_errors() -> Iterator[None]:
     try:
         yield
-    except sqlite3.IntegrityError as error:  # CHECK, NOT NULL or a trigger's RAISE(ABORT)
+    # The event's fault: CHECK, NOT NULL, a trigger's RAISE(ABORT) (IntegrityError), or a value
+    # over SQLite's length limit (DataError, a DatabaseError subclass, so it must come first).
+    except (sqlite3.IntegrityError, sqlite3.DataError) as error:
         raise RejectedEventError(str(error)) from error
     except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:  # locked, busy, I/O
         raise TransientStoreError(str(error)) from error

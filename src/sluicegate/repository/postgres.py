@@ -1,0 +1,152 @@
+"""PostgreSQL repository: one managed connection that reconnects, batches written idempotently.
+
+Why one connection and not a pool: a consumer is a single-threaded process that runs one
+transaction at a time, so a pool would only add worker threads and a ``getconn`` that waits up to
+its timeout while the database is down. The consumer needs the opposite: fail fast with
+``TransientStoreError`` so its retry loop keeps the worker lock alive and sees stop signals, then
+reconnect on the next call. The connection is opened lazily for the same reason: a consumer that
+starts while the database is away waits in that loop instead of crashing.
+"""
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from sluicegate.errors import RejectedEventError, TransientStoreError
+from sluicegate.events import Event
+from sluicegate.repository.postgres_writes import WRITERS, Row, WriteStrategy, prepare_session
+
+# Chosen by bench/bench_repositories.py (docs/postgres.md has the figures).
+DEFAULT_STRATEGY: WriteStrategy = "copy"
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS events (
+        event_id     TEXT PRIMARY KEY,
+        queue        TEXT NOT NULL,
+        payload      JSONB NOT NULL,
+        accepted_at  BIGINT NOT NULL,
+        persisted_at BIGINT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_queue ON events (queue)",
+)
+
+# CREATE … IF NOT EXISTS is not safe against a concurrent CREATE of the same table (both sessions
+# pass the check, one fails on a catalog unique index), so every creator takes this lock first.
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sluicegate.schema'))"
+
+# Fail fast on a dead address, and notice a silently vanished server within ~20 s instead of
+# hanging in recv() forever. Values given in the URL win.
+_CONNECT_DEFAULTS = {
+    "connect_timeout": "3",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "3",
+    "keepalives_count": "3",
+    "application_name": "sluicegate",
+}
+
+
+def with_connect_defaults(url: str) -> str:
+    """The URL as a libpq conninfo string, with our timeouts where the URL sets none."""
+    return make_conninfo("", **{**_CONNECT_DEFAULTS, **conninfo_to_dict(url)})
+
+
+class PostgresRepository:
+    def __init__(self, url: str, strategy: WriteStrategy = DEFAULT_STRATEGY) -> None:
+        self._conninfo = with_connect_defaults(url)
+        self.strategy = strategy
+        self._write = WRITERS[strategy]
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def persist(self, events: Sequence[Event]) -> int:
+        if not events:
+            return 0
+        persisted_at = time.time_ns() // 1_000_000
+        rows: list[Row] = [
+            (e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events
+        ]
+        with self._classified_errors():
+            return self._write(self._connection(), rows)
+
+    def count(self, queue: str | None = None) -> int:
+        sql, args = _filtered("SELECT count(*) FROM events", queue)
+        with self._classified_errors():
+            row = self._connection().execute(sql, args).fetchone()
+        return int(row[0]) if row else 0
+
+    def ids(self, queue: str | None = None) -> set[str]:
+        sql, args = _filtered("SELECT event_id FROM events", queue)
+        with self._classified_errors():
+            return {row[0] for row in self._connection().execute(sql, args)}
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _connection(self) -> "psycopg.Connection[Any]":
+        """The open connection, or a new one with the schema ensured (after a start or a loss)."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            ensure_schema(conn)
+            prepare_session(conn, self.strategy)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    @contextmanager
+    def _classified_errors(self) -> Iterator[None]:
+        """Translate psycopg errors; after a transient one, drop the connection to reconnect."""
+        try:
+            yield
+        except psycopg.Error as error:
+            translated = classify(error)
+            if isinstance(translated, TransientStoreError):
+                self._drop_connection()
+            raise translated from error
+
+    def _drop_connection(self) -> None:
+        """Forget a connection that failed; closing a broken one must not raise over the cause."""
+        try:
+            self.close()
+        except psycopg.Error:
+            pass
+
+
+def ensure_schema(conn: "psycopg.Connection[Any]") -> None:
+    """Create the table and index if missing; safe when several processes start at once."""
+    with conn.transaction():
+        conn.execute(_SCHEMA_LOCK)
+        for statement in SCHEMA:
+            conn.execute(statement)
+
+
+def classify(error: psycopg.Error) -> TransientStoreError | RejectedEventError:
+    """The event's fault -> RejectedEventError; anything else -> TransientStoreError.
+
+    Only data and integrity errors (SQLSTATE classes 22 and 23, or psycopg refusing a NUL before
+    sending) blame the batch. Everything else (connection lost or refused, admin shutdown,
+    serialization failure, deadlock, too many connections, but also a missing table or a
+    revoked permission) keeps the batch pending: retrying forever is safe, dead-lettering good
+    events is not.
+    """
+    if isinstance(error, psycopg.DataError | psycopg.IntegrityError):
+        return RejectedEventError(_describe(error))
+    return TransientStoreError(_describe(error))
+
+
+def _filtered(sql: str, queue: str | None) -> tuple[str, tuple[str, ...]]:
+    return (sql + " WHERE queue = %s", (queue,)) if queue is not None else (sql, ())
+
+
+def _describe(error: psycopg.Error) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"{error.sqlstate or type(error).__name__}: {first_line}"

@@ -1,0 +1,88 @@
+"""deploy/ is checked by the same test command as the code: each step of deploy/check.sh (lint,
+compose config, manifests, the Dockerfile's install steps in a fresh venv), plus settings names
+and shutdown numbers that must agree with src/sluicegate/settings.py.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sluicegate.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def run_check(step: str, timeout_s: float) -> None:
+    result = subprocess.run(
+        [str(DEPLOY / "check.sh"), step],
+        env={**os.environ, "PYTHON": sys.executable},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, f"deploy/check.sh {step}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    run_check("lint", timeout_s=300)
+
+
+def test_compose_file_is_valid() -> None:
+    run_check("compose", timeout_s=300)
+
+
+def test_kubernetes_manifests_parse_and_their_numbers_add_up() -> None:
+    run_check("k8s", timeout_s=60)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_dockerfile_install_steps_work_in_a_fresh_venv() -> None:
+    run_check("install", timeout_s=280)
+
+
+def setting_names() -> set[str]:
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        choices = getattr(field.validation_alias, "choices", [])
+        names.update(str(choice) for choice in choices if str(choice).isupper())
+    return names
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return loaded
+
+
+def test_compose_and_configmap_use_only_real_setting_names() -> None:
+    known = setting_names()
+    compose_env = set(compose()["x-sluicegate-env"])
+    configmap = yaml.safe_load((DEPLOY / "kubernetes" / "config.yaml").read_text())
+    example = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / ".env.example").read_text().splitlines()
+        if re.match(r"[A-Z_]+=", line)
+    }
+    compose_only = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "API_PORT"}
+    assert compose_env - known == set()
+    assert set(configmap["data"]) - known == set()
+    assert example - known - compose_only == set()
+
+
+def test_compose_grace_periods_exceed_the_shutdown_deadline() -> None:
+    deadline_s = Settings.model_fields["shutdown_deadline_s"].default  # not the environment's
+    default = re.search(r":-([\d.]+)", compose()["x-sluicegate-env"]["SHUTDOWN_DEADLINE"])
+    assert default is not None
+    assert float(default.group(1)) == deadline_s
+    for service in ("api", "agent"):
+        grace = compose()["services"][service]["stop_grace_period"]
+        assert float(grace.removesuffix("s")) > deadline_s + 3, service

@@ -1,0 +1,186 @@
+"""PostgreSQL against the repository contract (both write strategies), and its failure modes.
+
+Contract tests use a fresh schema of the machine's server; outage tests stop and start a private
+cluster (tests/postgres_server.py), never the machine's server.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import errors as pg_errors
+
+from sluicegate.errors import RejectedEventError, TransientStoreError
+from sluicegate.events import Event
+from sluicegate.repository import Repository, open_repository
+from sluicegate.repository.postgres import PostgresRepository, classify, with_connect_defaults
+from sluicegate.repository.postgres_writes import WriteStrategy
+from tests.postgres_server import PrivatePostgres, private_schema
+from tests.repository.contract import RepositoryContract, StoredRow, make_events
+
+pytestmark = pytest.mark.postgres
+
+# JSONB cannot hold U+0000 (its text type has no NUL), so this valid JSON is refused for good.
+NUL_PAYLOAD = '{"text": "a\\u0000b"}'
+
+
+class PostgresContract(RepositoryContract):
+    strategy: WriteStrategy
+
+    @pytest.fixture
+    def open_repo(self, postgres_url: str) -> Iterator[Callable[[], Repository]]:
+        opened: list[PostgresRepository] = []
+
+        def open_repo() -> Repository:
+            opened.append(PostgresRepository(postgres_url, strategy=self.strategy))
+            return opened[-1]
+
+        yield open_repo
+        for repository in opened:
+            repository.close()
+
+    @pytest.fixture
+    def poison(self) -> Callable[[str, str], Event]:
+        return lambda event_id, queue: Event(queue, event_id, NUL_PAYLOAD, 1)
+
+    @pytest.fixture
+    def read_row(self, postgres_url: str) -> Callable[[str], StoredRow | None]:
+        def read_row(event_id: str) -> StoredRow | None:
+            with psycopg.connect(postgres_url) as conn:
+                return conn.execute(
+                    "SELECT queue, payload::text, accepted_at, persisted_at FROM events "
+                    "WHERE event_id = %s",
+                    (event_id,),
+                ).fetchone()
+
+        return read_row
+
+
+class TestPostgresCopy(PostgresContract):
+    strategy = "copy"
+
+
+class TestPostgresExecutemany(PostgresContract):
+    strategy = "executemany"
+
+
+@pytest.fixture
+def private_pg_url(private_pg: PrivatePostgres) -> Iterator[str]:
+    with private_schema(private_pg.dsn) as url:
+        yield url
+
+
+@pytest.mark.parametrize("strategy", ["copy", "executemany"])
+def test_outage_is_transient_and_the_same_object_recovers(
+    private_pg: PrivatePostgres, private_pg_url: str, strategy: WriteStrategy
+) -> None:
+    repository = PostgresRepository(private_pg_url, strategy=strategy)
+    assert repository.persist(make_events(5)) == 5
+    private_pg.stop()
+    started = time.monotonic()
+    with pytest.raises(TransientStoreError):
+        repository.persist(make_events(5))
+    with pytest.raises(TransientStoreError):
+        repository.count()
+    assert time.monotonic() - started < 10.0, "a refused connection must fail fast"
+    private_pg.start()
+    assert repository.persist(make_events(5)) == 5
+    assert repository.count() == 10
+    repository.close()
+
+
+def test_a_terminated_session_is_transient_then_reconnects(postgres_url: str) -> None:
+    name = f"sluicegate-test-{uuid.uuid4().hex[:8]}"
+    repository = PostgresRepository(f"{postgres_url}&application_name={name}")
+    assert repository.persist(make_events(2)) == 2
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (name,),
+        )
+    with pytest.raises(TransientStoreError, match=r"57P01|terminat|closed"):
+        repository.persist(make_events(2))
+    assert repository.persist(make_events(2)) == 2
+    assert repository.count() == 4
+    repository.close()
+
+
+def test_concurrent_first_starts_create_the_schema_once(postgres_url: str) -> None:
+    starters = 8
+    barrier = threading.Barrier(starters)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        repository = PostgresRepository(postgres_url)
+        barrier.wait(timeout=10)
+        try:
+            repository.count()
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            repository.close()
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+
+
+def test_a_nul_in_a_text_column_is_rejected(postgres_url: str) -> None:
+    """psycopg refuses NUL in text parameters before sending: the event's fault, not the DB's."""
+    repository = PostgresRepository(postgres_url, strategy="executemany")
+    with pytest.raises(RejectedEventError):
+        repository.persist([Event("orders", "id-with-\x00-nul", "{}", 1)])
+    repository.close()
+
+
+def test_open_repository_selects_postgres_by_scheme(postgres_url: str) -> None:
+    repository = open_repository(postgres_url)
+    assert isinstance(repository, PostgresRepository)
+    repository.close()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.AdminShutdown(),
+        pg_errors.CannotConnectNow(),
+        pg_errors.TooManyConnections(),
+        pg_errors.SerializationFailure(),
+        pg_errors.DeadlockDetected(),
+        psycopg.OperationalError(),
+        psycopg.InterfaceError(),
+        pg_errors.UndefinedTable(),
+        pg_errors.InsufficientPrivilege(),
+        pg_errors.DiskFull(),
+        pg_errors.ReadOnlySqlTransaction(),
+    ],
+)
+def test_classify_transient(error: psycopg.Error) -> None:
+    assert isinstance(classify(error), TransientStoreError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.UntranslatableCharacter(),
+        pg_errors.CheckViolation(),
+        pg_errors.InvalidTextRepresentation(),
+        pg_errors.NotNullViolation(),
+        pg_errors.CharacterNotInRepertoire(),
+        psycopg.DataError(),
+    ],
+)
+def test_classify_rejected(error: psycopg.Error) -> None:
+    assert isinstance(classify(error), RejectedEventError)
+
+
+def test_connect_defaults_yield_to_the_url() -> None:
+    conninfo = with_connect_defaults("postgresql://u@h:5433/db?connect_timeout=9")
+    assert "connect_timeout=9" in conninfo
+    assert "keepalives=1" in conninfo
