@@ -83,4 +83,4 @@ class SqliteRepository:
 
 
 def _filtered(sql: str, queue: str | None) -> tuple[str, tuple[str, ...]]:
-    return (sql + " WHERE queue = ?", (queue,)) if queue else (sql, ())
+    return (sql + " WHERE queue = ?", (queue,)) if queue is not None else (sql, ())
