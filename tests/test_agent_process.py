@@ -4,6 +4,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from sluicegate import registry
 from sluicegate.queue_stats import snapshot
@@ -139,5 +140,26 @@ def test_database_outage_keeps_the_batch_pending_and_resumes(settings, redis_cli
     wait_for(lambda: repository.count() == 500, timeout_s=20, message="the backlog to land")
     assert repository.ids() == ids
     assert snapshot(redis_client, "q").dead_lettered == 0
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(timeout_s=10) == 0
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["shutdown", "sigkill"])
+def test_redis_restart_mid_load_loses_nothing(settings, redis_server, start_agent, hard):
+    ids = set(enqueue(settings.redis_url, make_events("q", 20_000)))
+    agent = start_agent(QUEUE_BATCH_SIZE="200")
+    repository = persisted(settings)
+    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
+    redis_server.restart(hard=hard)  # from its AOF, on the same port
+    wait_for(
+        lambda: repository.count() == len(ids),
+        timeout_s=30,
+        message="every event to be persisted after the restart",
+    )
+    assert repository.ids() == ids
+    client = redis.Redis.from_url(redis_server.url)
+    wait_for(lambda: snapshot(client, "q").depth == 0, message="the stream to empty")
+    assert snapshot(client, "q").dead_lettered == 0
+    client.close()
     agent.signal(signal.SIGTERM)
     assert agent.wait(timeout_s=10) == 0

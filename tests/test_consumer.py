@@ -43,6 +43,7 @@ def test_persists_everything_then_acks_and_releases_its_lock(settings, redis_cli
     assert stored(settings).ids("q") == set(ids)
     state = snapshot(redis_client, "q")
     assert (state.queued, state.in_flight, state.persisted_acks) == (0, 0, 1200)
+    assert state.duplicates_suppressed == 0  # no batch was processed twice
     assert registry.holder(redis_client, "q") is None
 
 

@@ -21,6 +21,7 @@ from sluicegate.backoff import Backoff
 from sluicegate.errors import LockLostError, RejectedEventError, TransientStoreError
 from sluicegate.events import Delivery
 from sluicegate.logs import get_logger
+from sluicegate.pending_reply import PendingReply
 from sluicegate.queue_reader import QueueReader
 from sluicegate.registry import WorkerLock
 from sluicegate.repository import Repository
@@ -54,6 +55,7 @@ class Consumer:
         self.stop_requested = False
         self.log = get_logger(queue=reader.queue, pid=os.getpid())
         self._next_heartbeat = 0.0
+        self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
 
     def run(self) -> None:
@@ -75,6 +77,8 @@ class Consumer:
             self.log.info("consumer-stopping-with-batch-pending")
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
+        finally:
+            self._confirm_ack_before_leaving()
 
     def _idle_for_good(self, idle_since: float) -> bool:
         """Idle for a TTL and nothing left, not even entries waiting to be reclaimed."""
@@ -84,6 +88,7 @@ class Consumer:
 
     def _next_batch(self) -> list[Delivery]:
         """Our own pending or reclaimable entries when that check is due, else new ones."""
+        self._confirm_ack()  # or our own last batch would look pending still
         batch = self._retry(self._maintenance_if_due)
         if batch:
             return batch
@@ -114,13 +119,41 @@ class Consumer:
             return []
 
     def process(self, batch: Sequence[Delivery]) -> None:
-        """Persist, then acknowledge; a refused batch is split to find the poison events."""
+        """Persist, then acknowledge; a refused batch is split to find the poison events.
+
+        The ack is sent and confirmed at the next batch (or on the way out): Redis runs it while
+        the next transaction commits. Until confirmed the entries stay pending; an ack that did not
+        go through is sent again, and a crash meanwhile means a redelivery that stores nothing.
+        """
         try:
             inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:
+            self._confirm_ack()
             self._process_one_by_one(batch)
             return
-        self._retry(partial(self.reader.ack, batch, inserted, len(batch) - inserted))
+        self._confirm_ack()
+        redo = partial(self.reader.ack, batch, inserted, len(batch) - inserted)
+        try:
+            self._unconfirmed_ack = (self.reader.send_ack(*redo.args), redo)
+        except TRANSIENT:
+            self._retry(redo)
+
+    def _confirm_ack(self) -> None:
+        if self._unconfirmed_ack is None:
+            return
+        reply, redo = self._unconfirmed_ack
+        self._unconfirmed_ack = None
+        try:
+            reply.result()
+        except TRANSIENT as error:
+            self.log.warning("ack-unconfirmed", error=str(error))
+            self._retry(redo)
+
+    def _confirm_ack_before_leaving(self) -> None:
+        try:
+            self._confirm_ack()
+        except (Stopping, LockLostError, *TRANSIENT) as error:
+            self.log.warning("last-ack-unconfirmed", error=repr(error))
 
     def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
         for delivery in batch:

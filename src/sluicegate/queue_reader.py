@@ -4,10 +4,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate import keys
 from sluicegate.events import Delivery, Event, now_ms
+from sluicegate.pending_reply import PendingReply
 
 # XACK and XDEL in chunks: Lua's unpack() has a stack limit of a few thousand values.
 _ACK_LUA = f"""
@@ -40,6 +41,7 @@ class QueueReader:
         self.consumer = consumer
         self._stream = keys.stream_key(queue)
         self._ack_script = client.register_script(_ACK_LUA)
+        self._ack_keys = [self._stream, keys.stats_key(queue)]
 
     def read_own_pending(self, count: int) -> list[Delivery]:
         """Entries delivered to this consumer name and never acked (read with id 0)."""
@@ -48,22 +50,27 @@ class QueueReader:
     def read_new(self, count: int, block_ms: int) -> list[Delivery]:
         return self.send_read(">", count, block_ms).result()
 
-    def send_read(self, start: str, count: int, block_ms: int | None) -> "PendingRead":
-        """Send XREADGROUP now and collect the answer later (see ``PendingRead``)."""
+    def send_read(
+        self, start: str, count: int, block_ms: int | None
+    ) -> PendingReply[list[Delivery]]:
+        """Send XREADGROUP now, collect the batch later with ``result()``."""
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
-        command = [
-            "XREADGROUP",
-            "GROUP",
-            keys.CONSUMER_GROUP,
-            self.consumer,
-            "COUNT",
-            count,
-            *block,
-            "STREAMS",
-            self._stream,
-            start,
-        ]
-        return PendingRead(self, command)
+        command: list[str | int] = ["XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.consumer]
+        command += ["COUNT", count, *block, "STREAMS", self._stream, start]
+        return PendingReply(self.client, command, self._parse_read, self._recover_read)
+
+    def _parse_read(self, reply: Any) -> list[Delivery]:
+        if not reply:
+            return []
+        # RESP3 answers a map {stream: entries}; RESP2 a list [[stream, entries]].
+        entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        return self._deliveries((entry_id, _pairs(flat)) for entry_id, flat in entries)
+
+    def _recover_read(self, error: ResponseError) -> list[Delivery]:
+        if "NOGROUP" not in str(error):
+            raise error
+        ensure_group(self.client, self.queue)  # the server lost its data: start again
+        return []
 
     def length(self) -> int:
         """Entries still in the stream: queued, or pending with some consumer."""
@@ -99,15 +106,27 @@ class QueueReader:
     def ack(self, deliveries: Sequence[Delivery], persisted: int, duplicates: int) -> None:
         """Acknowledge and delete persisted entries atomically, so memory stays bounded."""
         if deliveries:
-            self._ack_script(
-                keys=[self._stream, keys.stats_key(self.queue)],
-                args=[
-                    keys.CONSUMER_GROUP,
-                    persisted,
-                    duplicates,
-                    *(d.entry_id for d in deliveries),
-                ],
-            )
+            args = self._ack_args(deliveries, persisted, duplicates)
+            self._ack_script(keys=self._ack_keys, args=args)
+
+    def send_ack(
+        self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
+    ) -> PendingReply[None]:
+        """``ack`` sent now and confirmed later; a server that forgot the script gets it again."""
+        command: list[str | int] = ["EVALSHA", self._ack_script.sha, len(self._ack_keys)]
+        command += [*self._ack_keys, *self._ack_args(deliveries, persisted, duplicates)]
+
+        def recover(error: ResponseError) -> None:
+            if not isinstance(error, NoScriptError):
+                raise error
+            self.ack(deliveries, persisted, duplicates)
+
+        return PendingReply(self.client, command, lambda _: None, recover)
+
+    def _ack_args(
+        self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
+    ) -> list[str | int]:
+        return [keys.CONSUMER_GROUP, persisted, duplicates, *(d.entry_id for d in deliveries)]
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""
@@ -151,45 +170,6 @@ class QueueReader:
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
             if name != self.consumer and info["pending"] == 0 and info["idle"] > idle_s * 1000:
                 self.client.xgroup_delconsumer(self._stream, keys.CONSUMER_GROUP, name)
-
-
-class PendingRead:
-    """An XREADGROUP on a connection of its own, answered when ``result`` is called.
-
-    The consumer sends the read for batch N+1 before it persists batch N, so the server's work
-    (and its AOF fsync) for the read overlaps the database transaction instead of adding to it.
-    """
-
-    def __init__(self, reader: QueueReader, command: list[str | int]) -> None:
-        self._reader = reader
-        self._pool = reader.client.connection_pool
-        self._connection = self._pool.get_connection()
-        try:
-            self._connection.send_command(*command)  # type: ignore[no-untyped-call]
-        except BaseException:
-            self._pool.release(self._connection)
-            raise
-
-    def result(self) -> list[Delivery]:
-        try:
-            reply: Any = self._connection.read_response()
-        except ResponseError as error:
-            if "NOGROUP" not in str(error):
-                raise
-            ensure_group(self._reader.client, self._reader.queue)  # the server lost its data
-            return []
-        finally:
-            self._pool.release(self._connection)
-        if not reply:
-            return []
-        # RESP3 answers a map {stream: entries}; RESP2 a list [[stream, entries]].
-        entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        return self._reader._deliveries((entry_id, _pairs(flat)) for entry_id, flat in entries)
-
-    def abandon(self) -> None:
-        """Drop the connection unread; whatever the read delivered stays pending, to be reread."""
-        self._connection.disconnect()  # type: ignore[no-untyped-call]
-        self._pool.release(self._connection)
 
 
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:
