@@ -1,0 +1,134 @@
+"""The verdicts, as pure functions of sets of event ids and of measured facts.
+
+GUIDE §2 (the Jepsen "total queue" check applied to a pipeline): every id the API acknowledged is,
+at every moment, queued, in flight, persisted or dead-lettered; nothing is stored twice; nothing is
+stored that was never sent or that the API refused. Nothing here does I/O, so the tests can feed it
+sets and prove that a broken checker cannot hide a loss.
+
+Reading order makes the id check safe while events move (an event only ever moves stream -> DB or
+stream -> dead letters): take the ledger view ``before``, then the stream, then the dead letters,
+then the database, then the ledger view ``after``. ``lost`` uses ``before`` (everything it calls
+acknowledged was already in the stream when the stream was read); ``unexpected`` uses ``after``
+(anything found was sent by then).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sluicegate.drill.ledger import LedgerView
+
+EXAMPLES = 5  # ids quoted in a problem's message
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """Where the ids of one queue were found."""
+
+    queued: frozenset[str] = frozenset()  # in the stream, not delivered
+    in_flight: frozenset[str] = frozenset()  # delivered, not acknowledged
+    dead: frozenset[str] = frozenset()
+    persisted: frozenset[str] = frozenset()
+    duplicated: frozenset[str] = frozenset()  # ids with more than one row in the database
+    rows: int = 0  # rows in the database, count(*)
+
+    @property
+    def anywhere(self) -> frozenset[str]:
+        return self.queued | self.in_flight | self.dead | self.persisted
+
+
+@dataclass(frozen=True, slots=True)
+class IdVerdict:
+    lost: frozenset[str]  # acknowledged, found nowhere
+    duplicated: frozenset[str]  # more than one row
+    unexpected: frozenset[str]  # found, but never sent
+    refused_stored: frozenset[str]  # found, but the API refused it (and nothing is outstanding)
+
+    @property
+    def problems(self) -> list[str]:
+        named = [("lost", self.lost), ("duplicated", self.duplicated),
+                 ("unexpected (never sent)", self.unexpected),
+                 ("unexpected (refused, yet stored)", self.refused_stored)]
+        return [f"{len(ids):,} {name}: {examples(ids)}" for name, ids in named if ids]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_ids(before: LedgerView, holdings: Holdings, after: LedgerView) -> IdVerdict:
+    found = holdings.anywhere
+    extra_rows = holdings.rows - len(holdings.persisted)
+    duplicated = set(holdings.duplicated)
+    if extra_rows > 0 and not duplicated:  # count(*) says more rows than distinct ids
+        duplicated.add(f"<{extra_rows} extra rows>")
+    return IdVerdict(
+        lost=before.acked - found,
+        duplicated=frozenset(duplicated),
+        unexpected=found - after.sent,
+        refused_stored=found & after.refused,
+    )
+
+
+def examples(ids: Iterable[str]) -> str:
+    chosen = sorted(ids)
+    more = f", … (+{len(chosen) - EXAMPLES:,})" if len(chosen) > EXAMPLES else ""
+    return ", ".join(chosen[:EXAMPLES]) + more
+
+
+@dataclass(frozen=True, slots=True)
+class StopFacts:
+    """What one fault measured. ``None`` means "does not apply to this fault": not checked."""
+
+    fault: str
+    ids: IdVerdict
+    exit_code: int | None = None  # of a process stopped gracefully: must be 0
+    stop_s: float | None = None  # how long the graceful stop took: at most deadline_s
+    deadline_s: float | None = None
+    registry: int | None = None  # live worker-registry entries after a graceful stop: must be 0
+    in_flight: int | None = None  # pending entries after a graceful agent stop: must be 0
+    orphaned: int | None = None  # entries killed consumers held, after the reclaim wait: must be 0
+    notes: tuple[str, ...] = field(default=())  # the fault's own failures (a restart that failed)
+
+
+def stop_problems(facts: StopFacts) -> list[str]:
+    problems = list(facts.ids.problems) + list(facts.notes)
+    if facts.exit_code is not None and facts.exit_code != 0:
+        problems.append(f"exit code {facts.exit_code} after a graceful stop (want 0)")
+    if (facts.stop_s is not None and facts.deadline_s is not None
+            and facts.stop_s > facts.deadline_s):
+        problems.append(f"graceful stop took {facts.stop_s:.1f} s, "
+                        f"over the {facts.deadline_s:.1f} s deadline")
+    if facts.registry:
+        problems.append(f"{facts.registry} stale worker-registry entr"
+                        f"{'y' if facts.registry == 1 else 'ies'} after a graceful stop")
+    if facts.in_flight:
+        problems.append(f"{facts.in_flight:,} events in flight after a graceful stop (want 0)")
+    if facts.orphaned:
+        problems.append(f"{facts.orphaned:,} events held by killed consumers never reclaimed")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class FinalFacts:
+    """The end of the run, once the load finished and the queue drained (or the wait ran out)."""
+
+    ids: IdVerdict
+    accepted: int
+    sent: int
+    persisted: int
+    dead: int
+    queued: int  # left in the stream at the end: must be 0 once drained
+    in_flight: int
+    unknown_absent: int  # unknown outcomes that never landed (allowed)
+    shutdown: StopFacts | None = None  # the final graceful stop of the agent
+    notes: tuple[str, ...] = ()
+
+
+def final_problems(facts: FinalFacts) -> list[str]:
+    problems = list(facts.ids.problems) + list(facts.notes)
+    if facts.queued or facts.in_flight:
+        problems.append(f"not drained: {facts.queued:,} queued and {facts.in_flight:,} in flight "
+                        "at the end")
+    if facts.shutdown is not None:
+        problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
+    return problems

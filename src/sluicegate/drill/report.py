@@ -1,0 +1,157 @@
+"""What a person reads at a glance (a rich table and a verdict line), and the same as JSON."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sluicegate.drill.checker import FinalFacts, IdVerdict, StopFacts
+
+EXAMPLE_IDS = 20  # ids listed per set in the JSON report
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecord:
+    number: int
+    kind: str
+    label: str
+    queued_before: int  # queued + in flight, just before the fault
+    queued_after: int  # queued + in flight, when checked after the fault
+    in_flight_after: int
+    registry_after: int
+    persisted: int
+    persisted_delta: int  # against the previous row (or 0 for the first)
+    recover_s: float | None  # restart until ready, when the fault restarts something
+    facts: StopFacts
+    problems: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class DrillReport:
+    mode: str  # "local": the drill started the system; "deployment": it was given one
+    options: dict[str, Any]
+    stops: list[StopRecord] = field(default_factory=list)
+    final: FinalFacts | None = None
+    final_problems: list[str] = field(default_factory=list)
+    redeliveries: int = 0
+    load: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)  # the drill itself could not run
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return (self.final is not None and not self.errors and not self.final_problems
+                and not any(stop.problems for stop in self.stops))
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+def _in_flight_cell(record: StopRecord) -> str:
+    if record.facts.orphaned is not None:
+        return f"{record.facts.orphaned:,} (after reclaim)"
+    return f"{record.in_flight_after:,}"
+
+
+def _registry_cell(record: StopRecord) -> str:
+    if record.registry_after == 0:
+        return "clean"
+    checked = record.facts.registry is not None
+    return f"{record.registry_after} {'STALE' if checked else 'held (TTL)'}"
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def stop_table(report: DrillReport) -> Table:
+    table = Table(title=f"sluicegate drill ({report.mode})", title_justify="left")
+    for name in ("stop", "fault", "queued before", "queued after", "persisted", "Δ persisted",
+                 "in flight", "registry", "lost", "dup", "stop s", "ok"):
+        table.add_column(name, justify="left" if name in ("fault", "registry") else "right")
+    for record in report.stops:
+        ids = record.facts.ids
+        table.add_row(
+            str(record.number), record.label, f"{record.queued_before:,}",
+            f"{record.queued_after:,}", f"{record.persisted:,}", f"{record.persisted_delta:+,}",
+            _in_flight_cell(record), _registry_cell(record), f"{len(ids.lost):,}",
+            f"{len(ids.duplicated):,}", _seconds(record.facts.stop_s),
+            "[green]✓[/]" if not record.problems else "[red]✗[/]",
+        )
+    return table
+
+
+def verdict_line(report: DrillReport) -> str:
+    final = report.final
+    if final is None:
+        return f"verdict: FAIL — the drill could not finish: {'; '.join(report.errors)}"
+    word = "PASS" if report.passed else "FAIL"
+    text = (f"verdict: {word} — {final.accepted:,} accepted, {final.persisted:,} persisted, "
+            f"{len(final.ids.lost):,} lost, {len(final.ids.duplicated):,} duplicated, "
+            f"{report.redeliveries:,} redeliveries absorbed")
+    extras = [(final.dead, "dead-lettered"),
+              (len(final.ids.unexpected) + len(final.ids.refused_stored), "unexpected"),
+              (final.sent - final.accepted, "not acknowledged (refused or unknown)")]
+    return text + "".join(f", {count:,} {name}" for count, name in extras if count)
+
+
+def render(report: DrillReport, console: Console) -> None:
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if report.stops:
+        console.print(stop_table(report))
+    for record in report.stops:
+        for problem in record.problems:
+            console.print(f"[red]stop {record.number}: {problem}[/]")
+    for problem in report.final_problems:
+        console.print(f"[red]end: {problem}[/]")
+    for error in report.errors:
+        console.print(f"[red]error: {error}[/]")
+    style = "bold green" if report.passed else "bold red"
+    console.print(f"[{style}]{verdict_line(report)}[/]", highlight=False)
+    console.print(f"wall time {report.wall_s:.1f} s", highlight=False)
+
+
+def _ids_json(verdict: IdVerdict) -> dict[str, Any]:
+    return {name: {"count": len(ids), "examples": sorted(ids)[:EXAMPLE_IDS]}
+            for name, ids in (("lost", verdict.lost), ("duplicated", verdict.duplicated),
+                              ("unexpected", verdict.unexpected),
+                              ("refused_stored", verdict.refused_stored))}
+
+
+def _facts_json(facts: StopFacts) -> dict[str, Any]:
+    return {"exit_code": facts.exit_code, "stop_s": facts.stop_s, "deadline_s": facts.deadline_s,
+            "registry": facts.registry, "in_flight": facts.in_flight,
+            "orphaned": facts.orphaned, "notes": list(facts.notes), "ids": _ids_json(facts.ids)}
+
+
+def _stop_json(record: StopRecord) -> dict[str, Any]:
+    return {"number": record.number, "fault": record.kind, "label": record.label,
+            "queued_before": record.queued_before, "queued_after": record.queued_after,
+            "in_flight_after": record.in_flight_after, "registry_after": record.registry_after,
+            "persisted": record.persisted, "persisted_delta": record.persisted_delta,
+            "recover_s": record.recover_s, "checked": _facts_json(record.facts),
+            "problems": list(record.problems), "ok": not record.problems}
+
+
+def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any] | None:
+    if final is None:
+        return None
+    return {"accepted": final.accepted, "sent": final.sent, "persisted": final.persisted,
+            "dead_lettered": final.dead, "queued": final.queued, "in_flight": final.in_flight,
+            "unknown_absent": final.unknown_absent, "ids": _ids_json(final.ids),
+            "shutdown": None if final.shutdown is None else _facts_json(final.shutdown),
+            "notes": list(final.notes), "problems": problems}
+
+
+def to_json(report: DrillReport) -> dict[str, Any]:
+    return {"verdict": "PASS" if report.passed else "FAIL", "passed": report.passed,
+            "exit_code": report.exit_code, "summary": verdict_line(report), "mode": report.mode,
+            "wall_s": round(report.wall_s, 3), "options": report.options,
+            "redeliveries_absorbed": report.redeliveries, "load": report.load,
+            "stops": [_stop_json(record) for record in report.stops],
+            "final": _final_json(report.final, report.final_problems),
+            "errors": report.errors, "notes": report.notes}

@@ -1,0 +1,50 @@
+"""The seeded plan: reproducible, spread over the load, every kind covered by mixed."""
+
+import pytest
+
+from sluicegate.drill.schedule import AFTER_LOAD, FAULT_KINDS, plan_stops
+
+
+def test_the_same_seed_gives_the_same_plan():
+    assert plan_stops("mixed", 8, seed=7) == plan_stops("mixed", 8, seed=7)
+    assert plan_stops("mixed", 8, seed=7) != plan_stops("mixed", 8, seed=8)
+
+
+def test_stops_are_numbered_and_ordered_with_the_last_after_the_load():
+    planned = plan_stops("term", 4, seed=1)
+    assert [stop.number for stop in planned] == [1, 2, 3, 4]
+    fractions = [stop.at_fraction for stop in planned]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == AFTER_LOAD
+    assert all(0.1 <= fraction <= 0.9 for fraction in fractions[:-1])
+    assert {stop.kind for stop in planned} == {"term"}
+
+
+def test_a_single_stop_happens_during_the_load():
+    (stop,) = plan_stops("kill", 1, seed=3)
+    assert 0.3 <= stop.at_fraction <= 0.7
+
+
+def test_no_stops_is_an_empty_plan():
+    assert plan_stops("term", 0, seed=1) == []
+
+
+def test_mixed_covers_every_kind_in_six_stops():
+    assert {stop.kind for stop in plan_stops("mixed", 6, seed=11)} == set(FAULT_KINDS)
+
+
+def test_mixed_can_be_restricted_to_some_kinds():
+    planned = plan_stops("mixed", 5, seed=2, kinds=("term", "kill"))
+    assert {stop.kind for stop in planned} == {"term", "kill"}
+
+
+def test_redis_restarts_alternate_between_shutdown_and_sigkill():
+    planned = plan_stops("redis-restart", 4, seed=5)
+    assert [stop.hard for stop in planned] in ([True, False, True, False],
+                                              [False, True, False, True])
+    assert {stop.label for stop in planned} == {"redis SIGKILL", "redis SHUTDOWN"}
+
+
+def test_an_unknown_fault_is_refused():
+    with pytest.raises(ValueError, match="unknown fault"):
+        plan_stops("nuke", 1, seed=1)
