@@ -24,8 +24,9 @@ def ids(*names: str) -> frozenset[str]:
 
 def test_every_acknowledged_id_somewhere_is_clean():
     ledger = view(acked=["a", "b", "c", "d"])
-    holdings = Holdings(queued=ids("a"), in_flight=ids("b"), dead=ids("c"),
-                        persisted=ids("d"), rows=1)
+    holdings = Holdings(
+        queued=ids("a"), in_flight=ids("b"), dead=ids("c"), persisted=ids("d"), rows=1
+    )
     verdict = check_ids(ledger, holdings, ledger)
     assert verdict.ok
     assert verdict.problems == []
@@ -101,14 +102,16 @@ def test_more_rows_than_distinct_ids_is_a_duplicate_even_without_ids():
 
 
 def test_a_clean_graceful_stop_passes():
-    facts = StopFacts("term", CLEAN, exit_code=0, stop_s=0.4, deadline_s=5.0, registry=0,
-                      in_flight=0)
+    facts = StopFacts(
+        "term", CLEAN, exit_code=0, stop_s=0.4, deadline_s=5.0, registry=0, in_flight=0
+    )
     assert stop_problems(facts) == []
 
 
 def test_each_broken_graceful_promise_is_named():
-    facts = StopFacts("term", CLEAN, exit_code=1, stop_s=6.0, deadline_s=5.0, registry=1,
-                      in_flight=12)
+    facts = StopFacts(
+        "term", CLEAN, exit_code=1, stop_s=6.0, deadline_s=5.0, registry=1, in_flight=12
+    )
     problems = stop_problems(facts)
     assert len(problems) == 4
     assert "exit code 1" in problems[0]
@@ -133,12 +136,21 @@ def test_a_loss_found_at_a_stop_fails_the_stop():
 
 def test_notes_of_the_fault_are_problems():
     assert stop_problems(StopFacts("api-term", CLEAN, notes=("api did not restart",))) == [
-        "api did not restart"]
+        "api did not restart"
+    ]
 
 
 def final(**changes) -> FinalFacts:
-    base = dict(ids=CLEAN, accepted=10, sent=10, persisted=10, dead=0, queued=0, in_flight=0,
-                unknown_absent=0)
+    base = dict(
+        ids=CLEAN,
+        accepted=10,
+        sent=10,
+        persisted=10,
+        dead=0,
+        queued=0,
+        in_flight=0,
+        unknown_absent=0,
+    )
     return FinalFacts(**{**base, **changes})
 
 
@@ -148,13 +160,15 @@ def test_a_drained_clean_end_passes():
 
 def test_an_end_that_did_not_drain_fails():
     assert final_problems(final(queued=3, in_flight=2)) == [
-        "not drained: 3 queued and 2 in flight at the end"]
+        "not drained: 3 queued and 2 in flight at the end"
+    ]
 
 
 def test_a_bad_final_shutdown_fails_the_end():
     shutdown = StopFacts("term", CLEAN, exit_code=0, registry=1)
     assert final_problems(final(shutdown=shutdown)) == [
-        "final shutdown: 1 stale worker-registry entry after a graceful stop"]
+        "final shutdown: 1 stale worker-registry entry after a graceful stop"
+    ]
 
 
 def test_a_loss_at_the_end_fails():

@@ -7,8 +7,11 @@ from sluicegate.drill.ledger import Ledger, Outcome
 
 def test_outcomes_are_recorded_per_id():
     ledger = Ledger()
-    for batch, outcome in ((["a"], Outcome.ACKED), (["b"], Outcome.UNKNOWN),
-                           (["c"], Outcome.REFUSED)):
+    for batch, outcome in (
+        (["a"], Outcome.ACKED),
+        (["b"], Outcome.UNKNOWN),
+        (["c"], Outcome.REFUSED),
+    ):
         ledger.begin(batch)
         ledger.finish(batch, outcome, "x")
     view = ledger.view()

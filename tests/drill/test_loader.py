@@ -12,8 +12,16 @@ from sluicegate.drill.loader import LoadPlan, LoadThread, batches, encode_batch,
 
 
 def plan(**changes) -> LoadPlan:
-    base = dict(api_url="http://api.test", queue="q", events=10, batch=3, concurrency=2,
-                run_tag="t", request_timeout_s=1.0, give_up_after_s=2.0)
+    base = dict(
+        api_url="http://api.test",
+        queue="q",
+        events=10,
+        batch=3,
+        concurrency=2,
+        run_tag="t",
+        request_timeout_s=1.0,
+        give_up_after_s=2.0,
+    )
     return LoadPlan(**{**base, **changes})
 
 
@@ -122,8 +130,11 @@ def test_concurrency_is_bounded():
 
 def test_the_thread_runs_the_load_and_reports_progress():
     ticks: list[int] = []
-    thread = LoadThread(plan(api_url="http://127.0.0.1:9", events=1, give_up_after_s=0.2),
-                        Ledger(), on_batch=lambda: ticks.append(1))
+    thread = LoadThread(
+        plan(api_url="http://127.0.0.1:9", events=1, give_up_after_s=0.2),
+        Ledger(),
+        on_batch=lambda: ticks.append(1),
+    )
     thread.start()
     assert thread.finished.wait(10)
     thread.join()
@@ -149,7 +160,13 @@ def test_cancel_stops_retrying():
     cancel = threading.Event()
     cancel.set()
     ledger = Ledger()
-    summary = asyncio.run(load(plan(events=3), ledger, cancel=cancel,
-                               transport=httpx.MockTransport(lambda r: httpx.Response(202))))
+    summary = asyncio.run(
+        load(
+            plan(events=3),
+            ledger,
+            cancel=cancel,
+            transport=httpx.MockTransport(lambda r: httpx.Response(202)),
+        )
+    )
     assert summary.gave_up == 1
     assert ledger.requests == 0

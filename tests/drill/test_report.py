@@ -12,16 +12,33 @@ CLEAN = IdVerdict(frozenset(), frozenset(), frozenset(), frozenset())
 
 
 def record(number=1, kind="term", label="SIGTERM agent", problems=(), **facts) -> StopRecord:
-    return StopRecord(number=number, kind=kind, label=label, queued_before=43_572,
-                      queued_after=42_672, in_flight_after=0, registry_after=0, persisted=900,
-                      persisted_delta=900, recover_s=0.5,
-                      facts=StopFacts(kind, facts.pop("ids", CLEAN), **facts),
-                      problems=tuple(problems))
+    return StopRecord(
+        number=number,
+        kind=kind,
+        label=label,
+        queued_before=43_572,
+        queued_after=42_672,
+        in_flight_after=0,
+        registry_after=0,
+        persisted=900,
+        persisted_delta=900,
+        recover_s=0.5,
+        facts=StopFacts(kind, facts.pop("ids", CLEAN), **facts),
+        problems=tuple(problems),
+    )
 
 
 def final(**changes) -> FinalFacts:
-    base = dict(ids=CLEAN, accepted=50_000, sent=50_000, persisted=50_000, dead=0, queued=0,
-                in_flight=0, unknown_absent=0)
+    base = dict(
+        ids=CLEAN,
+        accepted=50_000,
+        sent=50_000,
+        persisted=50_000,
+        dead=0,
+        queued=0,
+        in_flight=0,
+        unknown_absent=0,
+    )
     return FinalFacts(**{**base, **changes})
 
 
@@ -32,21 +49,45 @@ def rendered(report: DrillReport) -> str:
 
 
 def test_a_clean_run_passes_with_the_guide_s_verdict_line():
-    report = DrillReport(mode="local", options={}, stops=[record(exit_code=0, stop_s=0.4)],
-                         final=final(), redeliveries=1_212)
+    report = DrillReport(
+        mode="local",
+        options={},
+        stops=[record(exit_code=0, stop_s=0.4)],
+        final=final(),
+        redeliveries=1_212,
+    )
     assert report.passed
     assert report.exit_code == 0
-    assert verdict_line(report) == ("verdict: PASS — 50,000 accepted, 50,000 persisted, 0 lost, "
-                                    "0 duplicated, 1,212 redeliveries absorbed")
+    assert verdict_line(report) == (
+        "verdict: PASS — 50,000 accepted, 50,000 persisted, 0 lost, "
+        "0 duplicated, 1,212 redeliveries absorbed"
+    )
 
 
 def test_the_table_has_one_row_per_stop_with_the_guide_s_columns():
-    report = DrillReport(mode="local", options={}, final=final(), stops=[
-        record(exit_code=0, stop_s=0.4),
-        record(number=2, kind="kill", label="SIGKILL agent+children", orphaned=0)])
+    report = DrillReport(
+        mode="local",
+        options={},
+        final=final(),
+        stops=[
+            record(exit_code=0, stop_s=0.4),
+            record(number=2, kind="kill", label="SIGKILL agent+children", orphaned=0),
+        ],
+    )
     text = rendered(report)
-    for column in ("stop", "fault", "queued before", "queued after", "persisted", "Δ persisted",
-                   "in flight", "registry", "lost", "dup", "stop s"):
+    for column in (
+        "stop",
+        "fault",
+        "queued before",
+        "queued after",
+        "persisted",
+        "Δ persisted",
+        "in flight",
+        "registry",
+        "lost",
+        "dup",
+        "stop s",
+    ):
         assert column in text
     assert "SIGTERM agent" in text
     assert "43,572" in text
@@ -58,8 +99,12 @@ def test_the_table_has_one_row_per_stop_with_the_guide_s_columns():
 
 def test_a_loss_fails_the_run_and_is_shown():
     lost = IdVerdict(frozenset({"a", "b"}), frozenset(), frozenset(), frozenset())
-    report = DrillReport(mode="local", options={}, final=final(ids=lost, persisted=49_998),
-                         final_problems=["2 lost: a, b"])
+    report = DrillReport(
+        mode="local",
+        options={},
+        final=final(ids=lost, persisted=49_998),
+        final_problems=["2 lost: a, b"],
+    )
     assert not report.passed
     assert report.exit_code == 1
     text = rendered(report)
@@ -68,8 +113,12 @@ def test_a_loss_fails_the_run_and_is_shown():
 
 
 def test_a_failed_stop_fails_the_run():
-    report = DrillReport(mode="local", options={}, final=final(),
-                         stops=[record(problems=["exit code 1 after a graceful stop (want 0)"])])
+    report = DrillReport(
+        mode="local",
+        options={},
+        final=final(),
+        stops=[record(problems=["exit code 1 after a graceful stop (want 0)"])],
+    )
     assert report.exit_code == 1
     assert "stop 1: exit code 1" in rendered(report)
 
@@ -90,10 +139,15 @@ def test_extras_are_named_in_the_verdict_only_when_present():
 
 def test_the_json_report_carries_the_same_facts():
     lost = IdVerdict(frozenset({"x"}), frozenset(), frozenset(), frozenset())
-    report = DrillReport(mode="local", options={"events": 10}, wall_s=12.3456,
-                         stops=[record(exit_code=0, stop_s=0.4, ids=lost,
-                                       problems=["1 lost: x"])],
-                         final=final(), redeliveries=7, load={"requests": 5})
+    report = DrillReport(
+        mode="local",
+        options={"events": 10},
+        wall_s=12.3456,
+        stops=[record(exit_code=0, stop_s=0.4, ids=lost, problems=["1 lost: x"])],
+        final=final(),
+        redeliveries=7,
+        load={"requests": 5},
+    )
     data = json.loads(json.dumps(to_json(report)))
     assert data["verdict"] == "FAIL"
     assert data["exit_code"] == 1

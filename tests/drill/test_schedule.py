@@ -40,8 +40,10 @@ def test_mixed_can_be_restricted_to_some_kinds():
 
 def test_redis_restarts_alternate_between_shutdown_and_sigkill():
     planned = plan_stops("redis-restart", 4, seed=5)
-    assert [stop.hard for stop in planned] in ([True, False, True, False],
-                                              [False, True, False, True])
+    assert [stop.hard for stop in planned] in (
+        [True, False, True, False],
+        [False, True, False, True],
+    )
     assert {stop.label for stop in planned} == {"redis SIGKILL", "redis SHUTDOWN"}
 
 

@@ -45,9 +45,12 @@ class IdVerdict:
 
     @property
     def problems(self) -> list[str]:
-        named = [("lost", self.lost), ("duplicated", self.duplicated),
-                 ("unexpected (never sent)", self.unexpected),
-                 ("unexpected (refused, yet stored)", self.refused_stored)]
+        named = [
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("unexpected (never sent)", self.unexpected),
+            ("unexpected (refused, yet stored)", self.refused_stored),
+        ]
         return [f"{len(ids):,} {name}: {examples(ids)}" for name, ids in named if ids]
 
     @property
@@ -94,13 +97,19 @@ def stop_problems(facts: StopFacts) -> list[str]:
     problems = list(facts.ids.problems) + list(facts.notes)
     if facts.exit_code is not None and facts.exit_code != 0:
         problems.append(f"exit code {facts.exit_code} after a graceful stop (want 0)")
-    if (facts.stop_s is not None and facts.deadline_s is not None
-            and facts.stop_s > facts.deadline_s):
-        problems.append(f"graceful stop took {facts.stop_s:.1f} s, "
-                        f"over the {facts.deadline_s:.1f} s deadline")
+    if (
+        facts.stop_s is not None
+        and facts.deadline_s is not None
+        and facts.stop_s > facts.deadline_s
+    ):
+        problems.append(
+            f"graceful stop took {facts.stop_s:.1f} s, over the {facts.deadline_s:.1f} s deadline"
+        )
     if facts.registry:
-        problems.append(f"{facts.registry} stale worker-registry entr"
-                        f"{'y' if facts.registry == 1 else 'ies'} after a graceful stop")
+        problems.append(
+            f"{facts.registry} stale worker-registry entr"
+            f"{'y' if facts.registry == 1 else 'ies'} after a graceful stop"
+        )
     if facts.in_flight:
         problems.append(f"{facts.in_flight:,} events in flight after a graceful stop (want 0)")
     if facts.orphaned:
@@ -127,8 +136,9 @@ class FinalFacts:
 def final_problems(facts: FinalFacts) -> list[str]:
     problems = list(facts.ids.problems) + list(facts.notes)
     if facts.queued or facts.in_flight:
-        problems.append(f"not drained: {facts.queued:,} queued and {facts.in_flight:,} in flight "
-                        "at the end")
+        problems.append(
+            f"not drained: {facts.queued:,} queued and {facts.in_flight:,} in flight at the end"
+        )
     if facts.shutdown is not None:
         problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
     return problems

@@ -57,15 +57,17 @@ def batches(plan: LoadPlan) -> Iterator[list[str]]:
 
 
 def encode_batch(ids: list[str]) -> bytes:
-    return orjson.dumps([{"event_id": i, "payload": {"drill": True, "n": int(i.rsplit("-", 1)[1])}}
-                         for i in ids])
+    return orjson.dumps(
+        [{"event_id": i, "payload": {"drill": True, "n": int(i.rsplit("-", 1)[1])}} for i in ids]
+    )
 
 
 class _Sender:
     """Sends one batch until it is accepted, refused for good, or out of retries."""
 
-    def __init__(self, client: httpx.AsyncClient, plan: LoadPlan, ledger: Ledger,
-                 cancel: threading.Event) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, plan: LoadPlan, ledger: Ledger, cancel: threading.Event
+    ) -> None:
         self.client = client
         self.plan = plan
         self.ledger = ledger
@@ -95,7 +97,8 @@ class _Sender:
         wait_s: float | None = 0.0
         try:
             response = await self.client.post(
-                self.url, content=content, headers={"content-type": "application/json"})
+                self.url, content=content, headers={"content-type": "application/json"}
+            )
             outcome, status, wait_s = _judge(response)
         except NEVER_SENT as error:
             outcome, status = Outcome.REFUSED, type(error).__name__
@@ -127,17 +130,23 @@ def _backoff_s(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-async def load(plan: LoadPlan, ledger: Ledger, on_batch: Callable[[], None] | None = None,
-               cancel: threading.Event | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> LoadSummary:
+async def load(
+    plan: LoadPlan,
+    ledger: Ledger,
+    on_batch: Callable[[], None] | None = None,
+    cancel: threading.Event | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> LoadSummary:
     """Send every batch of ``plan`` with ``plan.concurrency`` requests in flight at most."""
     started = time.monotonic()
     pending = batches(plan)
     counts = {"batches": 0, "gave_up": 0}
-    limits = httpx.Limits(max_connections=plan.concurrency,
-                          max_keepalive_connections=plan.concurrency)
-    async with httpx.AsyncClient(timeout=plan.request_timeout_s, limits=limits,
-                                 transport=transport) as client:
+    limits = httpx.Limits(
+        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
+    )
+    async with httpx.AsyncClient(
+        timeout=plan.request_timeout_s, limits=limits, transport=transport
+    ) as client:
         sender = _Sender(client, plan, ledger, cancel or threading.Event())
 
         async def worker() -> None:
@@ -149,15 +158,17 @@ async def load(plan: LoadPlan, ledger: Ledger, on_batch: Callable[[], None] | No
                     on_batch()
 
         await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
-    return LoadSummary(seconds=time.monotonic() - started, batches=counts["batches"],
-                       gave_up=counts["gave_up"])
+    return LoadSummary(
+        seconds=time.monotonic() - started, batches=counts["batches"], gave_up=counts["gave_up"]
+    )
 
 
 class LoadThread(threading.Thread):
     """Runs :func:`load` on its own event loop while the main thread drives the faults."""
 
-    def __init__(self, plan: LoadPlan, ledger: Ledger,
-                 on_batch: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, plan: LoadPlan, ledger: Ledger, on_batch: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(name="drill-load", daemon=True)
         self.plan = plan
         self.ledger = ledger

@@ -42,8 +42,12 @@ class DrillReport:
 
     @property
     def passed(self) -> bool:
-        return (self.final is not None and not self.errors and not self.final_problems
-                and not any(stop.problems for stop in self.stops))
+        return (
+            self.final is not None
+            and not self.errors
+            and not self.final_problems
+            and not any(stop.problems for stop in self.stops)
+        )
 
     @property
     def exit_code(self) -> int:
@@ -69,16 +73,35 @@ def _seconds(value: float | None) -> str:
 
 def stop_table(report: DrillReport) -> Table:
     table = Table(title=f"sluicegate drill ({report.mode})", title_justify="left")
-    for name in ("stop", "fault", "queued before", "queued after", "persisted", "Δ persisted",
-                 "in flight", "registry", "lost", "dup", "stop s", "ok"):
+    for name in (
+        "stop",
+        "fault",
+        "queued before",
+        "queued after",
+        "persisted",
+        "Δ persisted",
+        "in flight",
+        "registry",
+        "lost",
+        "dup",
+        "stop s",
+        "ok",
+    ):
         table.add_column(name, justify="left" if name in ("fault", "registry") else "right")
     for record in report.stops:
         ids = record.facts.ids
         table.add_row(
-            str(record.number), record.label, f"{record.queued_before:,}",
-            f"{record.queued_after:,}", f"{record.persisted:,}", f"{record.persisted_delta:+,}",
-            _in_flight_cell(record), _registry_cell(record), f"{len(ids.lost):,}",
-            f"{len(ids.duplicated):,}", _seconds(record.facts.stop_s),
+            str(record.number),
+            record.label,
+            f"{record.queued_before:,}",
+            f"{record.queued_after:,}",
+            f"{record.persisted:,}",
+            f"{record.persisted_delta:+,}",
+            _in_flight_cell(record),
+            _registry_cell(record),
+            f"{len(ids.lost):,}",
+            f"{len(ids.duplicated):,}",
+            _seconds(record.facts.stop_s),
             "[green]✓[/]" if not record.problems else "[red]✗[/]",
         )
     return table
@@ -89,12 +112,16 @@ def verdict_line(report: DrillReport) -> str:
     if final is None:
         return f"verdict: FAIL — the drill could not finish: {'; '.join(report.errors)}"
     word = "PASS" if report.passed else "FAIL"
-    text = (f"verdict: {word} — {final.accepted:,} accepted, {final.persisted:,} persisted, "
-            f"{len(final.ids.lost):,} lost, {len(final.ids.duplicated):,} duplicated, "
-            f"{report.redeliveries:,} redeliveries absorbed")
-    extras = [(final.dead, "dead-lettered"),
-              (len(final.ids.unexpected) + len(final.ids.refused_stored), "unexpected"),
-              (final.sent - final.accepted, "not acknowledged (refused or unknown)")]
+    text = (
+        f"verdict: {word} — {final.accepted:,} accepted, {final.persisted:,} persisted, "
+        f"{len(final.ids.lost):,} lost, {len(final.ids.duplicated):,} duplicated, "
+        f"{report.redeliveries:,} redeliveries absorbed"
+    )
+    extras = [
+        (final.dead, "dead-lettered"),
+        (len(final.ids.unexpected) + len(final.ids.refused_stored), "unexpected"),
+        (final.sent - final.accepted, "not acknowledged (refused or unknown)"),
+    ]
     return text + "".join(f", {count:,} {name}" for count, name in extras if count)
 
 
@@ -116,42 +143,79 @@ def render(report: DrillReport, console: Console) -> None:
 
 
 def _ids_json(verdict: IdVerdict) -> dict[str, Any]:
-    return {name: {"count": len(ids), "examples": sorted(ids)[:EXAMPLE_IDS]}
-            for name, ids in (("lost", verdict.lost), ("duplicated", verdict.duplicated),
-                              ("unexpected", verdict.unexpected),
-                              ("refused_stored", verdict.refused_stored))}
+    return {
+        name: {"count": len(ids), "examples": sorted(ids)[:EXAMPLE_IDS]}
+        for name, ids in (
+            ("lost", verdict.lost),
+            ("duplicated", verdict.duplicated),
+            ("unexpected", verdict.unexpected),
+            ("refused_stored", verdict.refused_stored),
+        )
+    }
 
 
 def _facts_json(facts: StopFacts) -> dict[str, Any]:
-    return {"exit_code": facts.exit_code, "stop_s": facts.stop_s, "deadline_s": facts.deadline_s,
-            "registry": facts.registry, "in_flight": facts.in_flight,
-            "orphaned": facts.orphaned, "notes": list(facts.notes), "ids": _ids_json(facts.ids)}
+    return {
+        "exit_code": facts.exit_code,
+        "stop_s": facts.stop_s,
+        "deadline_s": facts.deadline_s,
+        "registry": facts.registry,
+        "in_flight": facts.in_flight,
+        "orphaned": facts.orphaned,
+        "notes": list(facts.notes),
+        "ids": _ids_json(facts.ids),
+    }
 
 
 def _stop_json(record: StopRecord) -> dict[str, Any]:
-    return {"number": record.number, "fault": record.kind, "label": record.label,
-            "queued_before": record.queued_before, "queued_after": record.queued_after,
-            "in_flight_after": record.in_flight_after, "registry_after": record.registry_after,
-            "persisted": record.persisted, "persisted_delta": record.persisted_delta,
-            "recover_s": record.recover_s, "checked": _facts_json(record.facts),
-            "problems": list(record.problems), "ok": not record.problems}
+    return {
+        "number": record.number,
+        "fault": record.kind,
+        "label": record.label,
+        "queued_before": record.queued_before,
+        "queued_after": record.queued_after,
+        "in_flight_after": record.in_flight_after,
+        "registry_after": record.registry_after,
+        "persisted": record.persisted,
+        "persisted_delta": record.persisted_delta,
+        "recover_s": record.recover_s,
+        "checked": _facts_json(record.facts),
+        "problems": list(record.problems),
+        "ok": not record.problems,
+    }
 
 
 def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any] | None:
     if final is None:
         return None
-    return {"accepted": final.accepted, "sent": final.sent, "persisted": final.persisted,
-            "dead_lettered": final.dead, "queued": final.queued, "in_flight": final.in_flight,
-            "unknown_absent": final.unknown_absent, "ids": _ids_json(final.ids),
-            "shutdown": None if final.shutdown is None else _facts_json(final.shutdown),
-            "notes": list(final.notes), "problems": problems}
+    return {
+        "accepted": final.accepted,
+        "sent": final.sent,
+        "persisted": final.persisted,
+        "dead_lettered": final.dead,
+        "queued": final.queued,
+        "in_flight": final.in_flight,
+        "unknown_absent": final.unknown_absent,
+        "ids": _ids_json(final.ids),
+        "shutdown": None if final.shutdown is None else _facts_json(final.shutdown),
+        "notes": list(final.notes),
+        "problems": problems,
+    }
 
 
 def to_json(report: DrillReport) -> dict[str, Any]:
-    return {"verdict": "PASS" if report.passed else "FAIL", "passed": report.passed,
-            "exit_code": report.exit_code, "summary": verdict_line(report), "mode": report.mode,
-            "wall_s": round(report.wall_s, 3), "options": report.options,
-            "redeliveries_absorbed": report.redeliveries, "load": report.load,
-            "stops": [_stop_json(record) for record in report.stops],
-            "final": _final_json(report.final, report.final_problems),
-            "errors": report.errors, "notes": report.notes}
+    return {
+        "verdict": "PASS" if report.passed else "FAIL",
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "summary": verdict_line(report),
+        "mode": report.mode,
+        "wall_s": round(report.wall_s, 3),
+        "options": report.options,
+        "redeliveries_absorbed": report.redeliveries,
+        "load": report.load,
+        "stops": [_stop_json(record) for record in report.stops],
+        "final": _final_json(report.final, report.final_problems),
+        "errors": report.errors,
+        "notes": report.notes,
+    }

@@ -36,8 +36,9 @@ class PlannedStop:
         return LABELS[self.kind]
 
 
-def plan_stops(fault: str, stops: int, seed: int,
-               kinds: tuple[str, ...] = FAULT_KINDS) -> list[PlannedStop]:
+def plan_stops(
+    fault: str, stops: int, seed: int, kinds: tuple[str, ...] = FAULT_KINDS
+) -> list[PlannedStop]:
     """The seeded schedule of ``stops`` faults of kind ``fault`` (or ``mixed`` over ``kinds``)."""
     if fault not in FAULT_CHOICES:
         raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULT_CHOICES)}")
