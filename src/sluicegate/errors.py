@@ -27,3 +27,7 @@ class LockLostError(SluicegateError):
 
 class EmbeddedServerError(SluicegateError):
     """The embedded Redis-compatible server could not be started or stopped."""
+
+
+class DrillError(SluicegateError):
+    """``sluicegate drill`` could not run (a process would not start, a wait ran out)."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import httpx
 import orjson
@@ -170,3 +171,15 @@ def test_cancel_stops_retrying():
     )
     assert summary.gave_up == 1
     assert ledger.requests == 0
+
+
+def test_a_rate_paces_the_batches():
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        return httpx.Response(202)
+
+    run(plan(events=10, batch=2, concurrency=4, rate_per_s=40.0), handler)
+    assert len(times) == 5
+    assert times[-1] - times[0] >= 0.19  # 5 batches of 2 at 40 events/s: one every 0.05 s

@@ -37,6 +37,7 @@ class LoadPlan:
     run_tag: str  # prefix of every event id, unique per run
     request_timeout_s: float = 10.0
     give_up_after_s: float = 60.0  # per batch, from its first attempt
+    rate_per_s: float = 0.0  # events per second, open loop like k6's arrival rate; 0: flat out
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,13 @@ def _backoff_s(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+async def _pace(plan: LoadPlan, started: float, index: int) -> None:
+    """Hold batch ``index`` until its slot in the arrival schedule (retries are not paced)."""
+    if plan.rate_per_s > 0:
+        due = started + index * plan.batch / plan.rate_per_s
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+
+
 async def load(
     plan: LoadPlan,
     ledger: Ledger,
@@ -139,7 +147,7 @@ async def load(
 ) -> LoadSummary:
     """Send every batch of ``plan`` with ``plan.concurrency`` requests in flight at most."""
     started = time.monotonic()
-    pending = batches(plan)
+    pending = enumerate(batches(plan))  # shared by the workers: each batch goes to one of them
     counts = {"batches": 0, "gave_up": 0}
     limits = httpx.Limits(
         max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
@@ -150,7 +158,8 @@ async def load(
         sender = _Sender(client, plan, ledger, cancel or threading.Event())
 
         async def worker() -> None:
-            for ids in pending:  # one shared iterator: each batch goes to exactly one worker
+            for index, ids in pending:
+                await _pace(plan, started, index)
                 accepted = await sender.send(ids)
                 counts["batches"] += 1
                 counts["gave_up"] += not accepted

@@ -1,0 +1,162 @@
+"""``sluicegate drill``: the typer command. Exit 0: every check held; 1: a promise broke (or the
+drill could not run); 2: bad usage.
+
+Registered by the CLI as ``app.command("drill")(drill)``; also runnable as
+``python -m sluicegate.drill``.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from sluicegate.drill.report import render, to_json
+from sluicegate.drill.runner import DrillOptions, run_drill
+from sluicegate.drill.schedule import FAULT_CHOICES
+from sluicegate.drill.system import Tuning
+
+
+class FaultChoice(StrEnum):
+    term = "term"
+    kill = "kill"
+    kill_child = "kill-child"
+    api_term = "api-term"
+    redis_restart = "redis-restart"
+    db_outage = "db-outage"
+    mixed = "mixed"
+
+
+assert tuple(choice.value for choice in FaultChoice) == FAULT_CHOICES
+DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")
+
+_DEPLOY = "Against a deployment"
+_LOCAL = "The system the drill starts"
+
+
+def _check_usage(options: DrillOptions) -> None:
+    """Combinations typer cannot check on its own; BadParameter (a usage error) exits 2."""
+    if not options.deployment:
+        if options.stop_cmd or options.start_cmd or options.redis_url:
+            raise typer.BadParameter(
+                "--stop-cmd, --start-cmd and --redis-url need --api-url "
+                "(a deployment); without it the drill starts its own system"
+            )
+        return
+    if not (options.redis_url and options.database_url):
+        raise typer.BadParameter("with --api-url, also give --redis-url and --database-url")
+    if options.fault not in DEPLOYMENT_KINDS:
+        raise typer.BadParameter(
+            f"--fault {options.fault} needs the system the drill starts; "
+            f"against a deployment use one of {', '.join(DEPLOYMENT_KINDS)}"
+        )
+    needs_commands = options.fault != "db-outage" and options.stops > 0
+    if needs_commands and not (options.stop_cmd and options.start_cmd):
+        raise typer.BadParameter(
+            f"--fault {options.fault} against a deployment needs --stop-cmd "
+            "and --start-cmd (e.g. 'docker compose stop agent')"
+        )
+
+
+def drill(
+    events: Annotated[int, typer.Option(min=1, max=10_000_000, help="Events to send.")] = 10_000,
+    stops: Annotated[int, typer.Option(min=0, max=100, help="Faults to inject.")] = 4,
+    fault: Annotated[
+        FaultChoice, typer.Option(help="Kind of fault; mixed: a seeded mix.")
+    ] = FaultChoice.term,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 100,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests at once.")] = 8,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Events per second, spread over the faults; 0: flat out.")
+    ] = 5_000.0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault schedule.")] = 1,
+    report: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+    outage: Annotated[float, typer.Option(min=0.1, max=60, help="db-outage length, s.")] = 2.0,
+    drain_timeout: Annotated[
+        float, typer.Option(min=1, max=3600, help="Wait this long for the drain, s.")
+    ] = 60.0,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the local system's data and logs here.", rich_help_panel=_LOCAL),
+    ] = None,
+    worker_ttl: Annotated[
+        float,
+        typer.Option(min=1, max=60, help="QUEUE_AGENT_WORKER_TTL, s.", rich_help_panel=_LOCAL),
+    ] = 2.0,
+    shutdown_deadline: Annotated[
+        float, typer.Option(min=0.5, max=60, help="SHUTDOWN_DEADLINE, s.", rich_help_panel=_LOCAL)
+    ] = 5.0,
+    consumer_batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="QUEUE_BATCH_SIZE.", rich_help_panel=_LOCAL)
+    ] = 500,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://… (default: SQLite in the work folder); with --api-url, the "
+            "deployment's database.",
+            rich_help_panel=_LOCAL,
+        ),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The deployment's API, e.g. http://localhost:8000.", rich_help_panel=_DEPLOY
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="The deployment's Redis.", rich_help_panel=_DEPLOY)
+    ] = None,
+    stop_cmd: Annotated[
+        str | None,
+        typer.Option(help="Shell command that stops the agent.", rich_help_panel=_DEPLOY),
+    ] = None,
+    start_cmd: Annotated[
+        str | None,
+        typer.Option(help="Shell command that starts it again.", rich_help_panel=_DEPLOY),
+    ] = None,
+    deadline: Annotated[
+        float,
+        typer.Option(min=0.5, max=600, help="Graceful-stop deadline, s.", rich_help_panel=_DEPLOY),
+    ] = 10.0,
+) -> None:
+    """Prove zero loss: load events over HTTP, stop things on a seeded schedule, compare id sets.
+
+    Starts Redis, the API and the agent in a temporary folder unless --api-url points at a
+    deployment. Exit code 0: every check held; 1: a promise broke; 2: bad usage.
+    """
+    options = DrillOptions(
+        events=events,
+        stops=stops,
+        fault=fault.value,
+        batch=batch,
+        concurrency=concurrency,
+        rate=rate,
+        seed=seed,
+        outage_s=outage,
+        drain_timeout_s=drain_timeout,
+        deadline_s=deadline,
+        api_url=api_url,
+        redis_url=redis_url,
+        database_url=database_url,
+        stop_cmd=stop_cmd,
+        start_cmd=start_cmd,
+        workdir=workdir,
+        progress=progress,
+        tuning=Tuning(
+            worker_ttl_s=worker_ttl,
+            shutdown_deadline_s=shutdown_deadline,
+            consumer_batch=consumer_batch,
+        ),
+    )
+    _check_usage(options)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))  # a full-width table in logs and CI
+    result = run_drill(options, console)
+    render(result, console)
+    if report is not None:
+        report.write_bytes(orjson.dumps(to_json(result), option=orjson.OPT_INDENT_2))
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,128 @@
+"""Where a queue's ids are: read from the stream itself, the dead letters and the database.
+
+Read in the order that makes the checker's arithmetic safe while events move (stream -> DB): the
+stream first (XRANGE for every entry, XPENDING for the delivered ones), then the dead letters, then
+the database. Redis calls are retried through a restart of the server (the redis-restart fault).
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sluicegate import keys, registry
+from sluicegate.drill import database
+from sluicegate.drill.checker import Holdings
+from sluicegate.errors import DrillError
+from sluicegate.queue_stats import QueueSnapshot, snapshot
+from sluicegate.redis_client import sync_client
+
+T = TypeVar("T")
+PAGE = 10_000
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
+_RETRY_S = 0.05
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Observer:
+    def __init__(
+        self, redis_url: str, database_url: str, queue: str, redis_timeout_s: float = 30.0
+    ) -> None:
+        self.client = sync_client(redis_url, socket_timeout_s=5.0)
+        self.database_url = database_url
+        self.queue = queue
+        self.redis_timeout_s = redis_timeout_s
+        self._stream = keys.stream_key(queue)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _redis(self, operation: Callable[[], T]) -> T:
+        """Run a Redis read, riding through a restarting server until the timeout."""
+        deadline = time.monotonic() + self.redis_timeout_s
+        while True:
+            try:
+                return operation()
+            except _TRANSIENT as error:
+                if time.monotonic() > deadline:
+                    raise DrillError(
+                        f"Redis unreachable for {self.redis_timeout_s:.0f} s: {error}"
+                    ) from error
+                time.sleep(_RETRY_S)
+
+    def counts(self) -> QueueSnapshot:
+        return self._redis(lambda: snapshot(self.client, self.queue))
+
+    def registry_entries(self) -> int:
+        return self._redis(lambda: int(registry.holder(self.client, self.queue) is not None))
+
+    def pending_by_consumer(self) -> dict[str, int]:
+        return self._redis(self._pending_by_consumer)
+
+    def _pending_by_consumer(self) -> dict[str, int]:
+        try:
+            summary = self.client.xpending(self._stream, keys.CONSUMER_GROUP)
+        except ResponseError:  # no stream or no group yet
+            return {}
+        return {_text(row["name"]): int(row["pending"]) for row in summary.get("consumers") or []}
+
+    def holdings(self) -> Holdings:
+        entries = self._redis(lambda: self._scan(self._stream))
+        pending = self._redis(self._pending_entry_ids)
+        dead = self._redis(lambda: self._scan(keys.dead_letter_key(self.queue)))
+        rows = database.event_rows(self.database_url, self.queue)
+        in_flight = {event_id for entry_id, event_id in entries.items() if entry_id in pending}
+        counted = Counter(rows)
+        return Holdings(
+            queued=frozenset(set(entries.values()) - in_flight),
+            in_flight=frozenset(in_flight),
+            dead=frozenset(dead.values()),
+            persisted=frozenset(counted),
+            duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
+            rows=len(rows),
+        )
+
+    def _scan(self, key: str) -> dict[str, str]:
+        """Entry id -> event id for every entry of a stream, page by page."""
+        found: dict[str, str] = {}
+        start = "-"
+        while True:
+            page = cast(list[Any], self.client.xrange(key, min=start, max="+", count=PAGE))
+            for entry_id, fields in page:
+                found[_text(entry_id)] = _text(fields[keys.FIELD_EVENT_ID.encode()])
+            if len(page) < PAGE:
+                return found
+            start = "(" + _text(page[-1][0])
+
+    def _pending_entry_ids(self) -> set[str]:
+        found: set[str] = set()
+        start = "-"
+        while True:
+            try:
+                page = self.client.xpending_range(
+                    self._stream, keys.CONSUMER_GROUP, min=start, max="+", count=PAGE
+                )
+            except ResponseError:  # no stream or no group yet
+                return found
+            found.update(_text(row["message_id"]) for row in page)
+            if len(page) < PAGE:
+                return found
+            start = "(" + _text(page[-1]["message_id"])
+
+    def wait_until(
+        self, condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05
+    ) -> bool:
+        """Poll ``condition`` until it holds or ``timeout_s`` passes; True if it held."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(interval_s)
+        return True

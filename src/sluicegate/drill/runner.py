@@ -1,0 +1,294 @@
+"""One drill from start to verdict: system up, load and faults together, drain, final checks.
+
+The load runs on its own thread; this thread fires each planned fault once its share of the load
+has been answered, checks the promises after it, and at the end waits for the queue to drain,
+stops everything gracefully (checked too) and compares the final sets. Every process the drill
+started is killed and reaped in a ``finally``, whatever happened.
+"""
+
+import math
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sluicegate.drill.checker import FinalFacts, StopFacts, final_problems, stop_problems
+from sluicegate.drill.faults import (
+    DEPLOYMENT_FAULTS,
+    LOCAL_FAULTS,
+    FaultContext,
+    Inspection,
+    await_target,
+)
+from sluicegate.drill.ledger import Ledger
+from sluicegate.drill.loader import LoadPlan, LoadThread
+from sluicegate.drill.observe import Observer
+from sluicegate.drill.report import DrillReport, StopRecord
+from sluicegate.drill.schedule import AFTER_LOAD, PlannedStop, plan_stops
+from sluicegate.drill.system import Deployment, LocalSystem, Tuning
+from sluicegate.errors import DrillError
+
+_TICK_S = 0.05
+_LOAD_JOIN_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class DrillOptions:
+    events: int = 10_000
+    stops: int = 4
+    fault: str = "term"
+    batch: int = 100
+    concurrency: int = 8
+    rate: float = 5_000.0  # events per second; 0: as fast as the API takes them
+    seed: int = 1
+    queue: str | None = None
+    outage_s: float = 2.0
+    drain_timeout_s: float = 60.0
+    deadline_s: float = 10.0  # graceful-stop deadline for a deployment (Docker's default)
+    api_url: str | None = None
+    redis_url: str | None = None
+    database_url: str | None = None
+    stop_cmd: str | None = None
+    start_cmd: str | None = None
+    workdir: Path | None = None  # keep the local system's files here (default: a temp folder)
+    progress: bool = True
+    tuning: Tuning = field(default_factory=Tuning)
+
+    @property
+    def deployment(self) -> bool:
+        return self.api_url is not None
+
+    def fault_kinds(self) -> tuple[str, ...]:
+        return tuple(DEPLOYMENT_FAULTS if self.deployment else LOCAL_FAULTS)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["workdir"] = str(self.workdir) if self.workdir else None
+        return data
+
+
+def run_drill(options: DrillOptions, console: Console) -> DrillReport:
+    """Run the drill; the report says PASS only if every check held."""
+    started = time.monotonic()
+    report = DrillReport(
+        mode="deployment" if options.deployment else "local", options=options.as_json()
+    )
+    root = options.workdir or Path(tempfile.mkdtemp(prefix="sluicegate-drill-"))
+    root.mkdir(parents=True, exist_ok=True)
+    system = _system(options, root)
+    try:
+        system.start()
+        _Run(options, system, report, console).execute()
+    except DrillError as error:
+        report.errors.append(str(error))
+    except KeyboardInterrupt:
+        report.errors.append("interrupted")
+    except Exception as error:  # a bug of the drill itself: still tear down, still fail
+        console.print_exception()
+        report.errors.append(f"{type(error).__name__}: {error}")
+    finally:
+        report.errors += system.teardown()
+        if options.workdir is None and report.passed:
+            shutil.rmtree(root, ignore_errors=True)
+        elif isinstance(system, LocalSystem):
+            report.notes.append(f"logs and data kept in {root}")
+    report.wall_s = time.monotonic() - started
+    return report
+
+
+def _system(options: DrillOptions, root: Path) -> LocalSystem | Deployment:
+    if not options.deployment:
+        return LocalSystem(root, options.tuning, options.database_url)
+    if not (options.api_url and options.redis_url and options.database_url):
+        raise DrillError("against a deployment give --api-url, --redis-url and --database-url")
+    return Deployment(
+        options.api_url,
+        options.redis_url,
+        options.database_url,
+        options.stop_cmd,
+        options.start_cmd,
+    )
+
+
+class _Run:
+    def __init__(
+        self,
+        options: DrillOptions,
+        system: LocalSystem | Deployment,
+        report: DrillReport,
+        console: Console,
+    ) -> None:
+        self.options = options
+        self.system = system
+        self.report = report
+        self.console = console
+        queue = options.queue or f"drill-{secrets.token_hex(4)}"
+        self.ledger = Ledger()
+        self.observer = Observer(system.redis_url, system.database_url, queue)
+        local = isinstance(system, LocalSystem)
+        tuning = options.tuning
+        self.ctx = FaultContext(
+            system,
+            self.observer,
+            self.ledger,
+            deadline_s=tuning.shutdown_deadline_s if local else options.deadline_s,
+            reclaim_timeout_s=3 * tuning.worker_ttl_s + 10,
+            outage_s=options.outage_s,
+        )
+        self.faults = LOCAL_FAULTS if local else DEPLOYMENT_FAULTS
+        self.plan = plan_stops(options.fault, options.stops, options.seed, options.fault_kinds())
+        load = LoadPlan(
+            system.api_url,
+            queue,
+            options.events,
+            options.batch,
+            options.concurrency,
+            run_tag=queue,
+            rate_per_s=options.rate,
+        )
+        self.total_batches = math.ceil(options.events / options.batch)
+        self.batches_done = 0
+        self.loader = LoadThread(load, self.ledger, on_batch=self._tick)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("accepted"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=Console(stderr=True),
+            disable=not options.progress,
+        )
+        self.task = self.progress.add_task("load", total=options.events, note="")
+        self.last_persisted = 0
+        report.options["queue"] = queue
+
+    def _tick(self) -> None:
+        self.batches_done += 1
+        self.progress.update(self.task, completed=self.ledger.acked_count())
+
+    def execute(self) -> None:
+        try:
+            self._load_and_stop()
+            self._finish()
+        finally:
+            self.observer.close()
+
+    def _load_and_stop(self) -> None:
+        try:
+            with self.progress:
+                self.loader.start()
+                for stop in self.plan:
+                    self._await(stop)
+                    self._stop(stop)
+                self._await_load()
+        finally:
+            self.loader.cancel.set()  # a no-op once the load is over; stops it after a failure
+            self.loader.join(_LOAD_JOIN_S)
+
+    def _await(self, stop: PlannedStop) -> None:
+        needed = math.ceil(stop.at_fraction * self.total_batches)
+        while not self.loader.finished.is_set():
+            if stop.at_fraction < AFTER_LOAD and self.batches_done >= needed:
+                return
+            self.loader.finished.wait(_TICK_S)
+
+    def _await_load(self) -> None:
+        self.loader.finished.wait()
+        if self.loader.error is not None:
+            raise DrillError(f"the load failed: {self.loader.error!r}")
+        summary = self.loader.summary
+        assert summary is not None
+        self.report.load = {
+            "seconds": round(summary.seconds, 3),
+            "batches": summary.batches,
+            "gave_up": summary.gave_up,
+            "requests": self.ledger.requests,
+            "statuses": dict(self.ledger.statuses),
+            "events_per_s": round(self.options.events / max(summary.seconds, 1e-9)),
+        }
+        self.progress.update(self.task, note=f"load done in {summary.seconds:.1f} s")
+
+    def _stop(self, stop: PlannedStop) -> None:
+        self.progress.update(self.task, note=f"stop {stop.number}: {stop.label}")
+        await_target(self.ctx, stop)
+        before = self.observer.counts()
+        result = self.faults[stop.kind](self.ctx, stop)
+        seen = result.seen
+        record = StopRecord(
+            number=stop.number,
+            kind=stop.kind,
+            label=stop.label,
+            queued_before=before.depth,
+            queued_after=seen.counts.depth,
+            in_flight_after=seen.counts.in_flight,
+            registry_after=seen.registry,
+            persisted=seen.persisted,
+            persisted_delta=seen.persisted - self.last_persisted,
+            recover_s=result.recover_s,
+            facts=result.facts,
+            problems=tuple(stop_problems(result.facts)),
+        )
+        self.last_persisted = seen.persisted
+        self.report.stops.append(record)
+        verdict = "ok" if not record.problems else "FAILED: " + "; ".join(record.problems)
+        remark = f" ({result.remark})" if result.remark else ""
+        self.progress.console.print(
+            f"stop {stop.number}/{len(self.plan)} {stop.label}: {verdict}{remark}", highlight=False
+        )
+        self.progress.update(self.task, note="")
+
+    def _finish(self) -> None:
+        drained = self.observer.wait_until(
+            lambda: self.observer.counts().depth == 0, self.options.drain_timeout_s, interval_s=0.1
+        )
+        shutdown, notes = self._shutdown()
+        seen = self.ctx.inspect()
+        view = self.ledger.view()
+        holdings = seen.holdings
+        final = FinalFacts(
+            ids=seen.ids,
+            accepted=len(view.acked),
+            sent=len(view.sent),
+            persisted=len(holdings.persisted),
+            dead=len(holdings.dead),
+            queued=seen.counts.queued,
+            in_flight=seen.counts.in_flight,
+            unknown_absent=len(view.unknown - holdings.anywhere),
+            shutdown=shutdown,
+            notes=tuple(notes) + (() if drained else ("the queue did not drain in time",)),
+        )
+        self.report.final = final
+        self.report.final_problems = final_problems(final)
+        self.report.redeliveries = seen.counts.duplicates_suppressed
+        if isinstance(self.system, Deployment):
+            self.report.notes.append(
+                "deployment mode: faults are only what --stop-cmd and "
+                "--start-cmd do (and db-outage through --database-url)"
+            )
+
+    def _shutdown(self) -> tuple[StopFacts | None, list[str]]:
+        """Stop the local system gracefully, the API first; both stops are checked."""
+        if not isinstance(self.system, LocalSystem):
+            return None, []
+        api = self.system.api.terminate(self.ctx.deadline_s)
+        notes = [] if api.exit_code == 0 else [f"the API exited {api.exit_code} on SIGTERM"]
+        agent = self.system.agent.terminate(self.ctx.deadline_s)
+        seen: Inspection = self.ctx.inspect()
+        facts = StopFacts(
+            "term",
+            seen.ids,
+            exit_code=-9 if agent.exit_code is None else agent.exit_code,
+            stop_s=agent.seconds,
+            deadline_s=self.ctx.deadline_s,
+            registry=seen.registry,
+            in_flight=seen.counts.in_flight,
+            notes=tuple(f"consumer {pid} outlived the agent" for pid in agent.outlived),
+        )
+        return facts, notes
