@@ -19,7 +19,7 @@ def record(number=1, kind="term", label="SIGTERM agent", problems=(), **facts) -
         queued_before=43_572,
         queued_after=42_672,
         in_flight_after=0,
-        registry_after=0,
+        registry_after="clean",
         persisted=900,
         persisted_delta=900,
         recover_s=0.5,
@@ -92,7 +92,7 @@ def test_the_table_has_one_row_per_stop_with_the_guide_s_columns():
     assert "SIGTERM agent" in text
     assert "43,572" in text
     assert "+900" in text
-    assert "0 (after reclaim)" in text
+    assert "0 → 0 (reclaim)" in text
     assert "clean" in text
     assert "0.4" in text
 

@@ -21,14 +21,17 @@ from sluicegate.errors import DrillError
 from sluicegate.queue_stats import QueueSnapshot
 
 _KILLED_EXIT = -9
-CONSUMER_FAULTS = ("term", "kill", "kill-child")
+_AIM_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
     ids: IdVerdict
     counts: QueueSnapshot
-    registry: int
+    registry_pid: int | None  # who holds the queue's worker-registry entry
+    stale: (
+        int  # 1 if that entry belongs to a process the drill did not kill (checked when graceful)
+    )
     persisted: int
     holdings: Holdings
 
@@ -50,6 +53,7 @@ class FaultContext:
     reclaim_timeout_s: float  # a SIGKILLed consumer's entries must be reclaimed within this
     outage_s: float  # how long a database outage lasts
     host: str = field(default_factory=socket.gethostname)
+    killed: set[int] = field(default_factory=set)  # pids the drill SIGKILLed: their locks expire
 
     def local(self) -> LocalSystem:
         if not isinstance(self.system, LocalSystem):
@@ -65,10 +69,22 @@ class FaultContext:
         return Inspection(
             check_ids(before, holdings, after),
             counts,
-            self.observer.registry_entries(),
+            *self._registry(),
             len(holdings.persisted),
             holdings,
         )
+
+    def _registry(self) -> tuple[int | None, int]:
+        pid = self.observer.registry_holder()
+        return pid, int(pid is not None and pid not in self.killed)
+
+    def registry_cell(self, seen: "Inspection") -> str:
+        """For the table: clean, live (a running consumer), expiring (a killed one's), STALE."""
+        if seen.registry_pid is None:
+            return "clean"
+        if seen.registry_pid in self.killed:
+            return "expiring"
+        return "live" if procs.is_alive(seen.registry_pid) else "STALE"
 
     def wait_reclaimed(self, consumers: list[str]) -> int:
         """Wait until the named (dead) consumers hold nothing; returns what they still hold."""
@@ -96,7 +112,7 @@ def _graceful(
         deadline_s=ctx.deadline_s,
         stop_s=stopped.seconds,
         exit_code=_KILLED_EXIT if stopped.exit_code is None else stopped.exit_code,
-        registry=seen.registry if agent else None,
+        registry=seen.stale if agent else None,
         in_flight=seen.counts.in_flight if agent else None,
         notes=tuple(notes),
     )
@@ -104,6 +120,7 @@ def _graceful(
 
 def term_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     system = ctx.local()
+    aim(ctx, system)
     stopped = system.agent.terminate(ctx.deadline_s)
     seen = ctx.inspect()
     recover_s = system.agent.start()
@@ -112,7 +129,12 @@ def term_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
 
 def kill_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     system = ctx.local()
-    killed = system.agent.kill()
+    victim = aim(ctx, system)
+    if victim is not None:  # strike the busy consumer first, before it can finish its batch
+        procs.send([system.agent.pid], signal.SIGSTOP)
+        procs.send([victim], signal.SIGKILL)
+    killed = [*system.agent.kill(), *([victim] if victim else [])]
+    ctx.killed.update(killed)
     seen = ctx.inspect()
     recover_s = system.agent.start()
     orphaned = ctx.wait_reclaimed([ctx.consumer_name(pid) for pid in killed])
@@ -121,7 +143,7 @@ def kill_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
 
 def kill_child(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     system = ctx.local()
-    victim = _a_consumer(ctx, system)
+    victim = aim(ctx, system, ctx.reclaim_timeout_s)
     if victim is None:
         seen = ctx.inspect()
         return FaultResult(
@@ -129,6 +151,7 @@ def kill_child(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
             seen,
             remark="no consumer was running (nothing to consume): skipped",
         )
+    ctx.killed.add(victim)
     procs.send([victim], signal.SIGKILL)
     procs.wait_gone([victim], timeout_s=5.0)
     seen = ctx.inspect()
@@ -141,7 +164,7 @@ def kill_child(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     )
 
 
-def _a_consumer(ctx: FaultContext, system: LocalSystem) -> int | None:
+def _a_consumer(ctx: FaultContext, system: LocalSystem, timeout_s: float) -> int | None:
     """A consumer the agent forked, waiting a little for one if the queue has work."""
     found: list[int] = []
 
@@ -149,16 +172,25 @@ def _a_consumer(ctx: FaultContext, system: LocalSystem) -> int | None:
         found[:] = system.agent.children()
         return bool(found)
 
-    ctx.observer.wait_until(look, timeout_s=ctx.reclaim_timeout_s)
+    ctx.observer.wait_until(look, timeout_s=timeout_s)
     return found[0] if found else None
 
 
-def await_target(ctx: FaultContext, stop: PlannedStop) -> None:
-    """Before a fault on the agent: if there is work, wait for a consumer to be at it, so the
-    fault lands mid-stream rather than on an agent that has not forked yet."""
-    local = isinstance(ctx.system, LocalSystem)
-    if local and stop.kind in CONSUMER_FAULTS and ctx.observer.counts().depth > 0:
-        _a_consumer(ctx, ctx.local())
+def aim(ctx: FaultContext, system: LocalSystem, timeout_s: float | None = None) -> int | None:
+    """Wait for the worst moment to hit the agent: a consumer holding a batch. Returns its pid.
+
+    With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
+    one's lock expires); then, briefly, for entries in flight, so the fault lands mid-batch.
+    """
+    if timeout_s is None:
+        backlog = ctx.observer.counts().depth > 0
+        timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
+    consumer = _a_consumer(ctx, system, timeout_s)
+    if consumer is not None:
+        ctx.observer.wait_until(
+            lambda: ctx.observer.counts().in_flight > 0, _AIM_TIMEOUT_S, interval_s=0.002
+        )
+    return consumer
 
 
 def term_api(ctx: FaultContext, stop: PlannedStop) -> FaultResult:

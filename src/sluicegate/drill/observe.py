@@ -60,8 +60,14 @@ class Observer:
     def counts(self) -> QueueSnapshot:
         return self._redis(lambda: snapshot(self.client, self.queue))
 
-    def registry_entries(self) -> int:
-        return self._redis(lambda: int(registry.holder(self.client, self.queue) is not None))
+    def registry_holder(self) -> int | None:
+        """The pid in the queue's worker-registry entry, or None when there is none."""
+
+        def read() -> int | None:
+            entry = registry.holder(self.client, self.queue)
+            return None if entry is None else entry.pid
+
+        return self._redis(read)
 
     def pending_by_consumer(self) -> dict[str, int]:
         return self._redis(self._pending_by_consumer)

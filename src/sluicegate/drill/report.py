@@ -19,7 +19,7 @@ class StopRecord:
     queued_before: int  # queued + in flight, just before the fault
     queued_after: int  # queued + in flight, when checked after the fault
     in_flight_after: int
-    registry_after: int
+    registry_after: str  # clean, live, expiring (a killed holder's, until its TTL), STALE
     persisted: int
     persisted_delta: int  # against the previous row (or 0 for the first)
     recover_s: float | None  # restart until ready, when the fault restarts something
@@ -56,15 +56,8 @@ class DrillReport:
 
 def _in_flight_cell(record: StopRecord) -> str:
     if record.facts.orphaned is not None:
-        return f"{record.facts.orphaned:,} (after reclaim)"
+        return f"{record.in_flight_after:,} → {record.facts.orphaned:,} (reclaim)"
     return f"{record.in_flight_after:,}"
-
-
-def _registry_cell(record: StopRecord) -> str:
-    if record.registry_after == 0:
-        return "clean"
-    checked = record.facts.registry is not None
-    return f"{record.registry_after} {'STALE' if checked else 'held (TTL)'}"
 
 
 def _seconds(value: float | None) -> str:
@@ -98,7 +91,7 @@ def stop_table(report: DrillReport) -> Table:
             f"{record.persisted:,}",
             f"{record.persisted_delta:+,}",
             _in_flight_cell(record),
-            _registry_cell(record),
+            record.registry_after,
             f"{len(ids.lost):,}",
             f"{len(ids.duplicated):,}",
             _seconds(record.facts.stop_s),

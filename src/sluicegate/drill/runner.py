@@ -24,7 +24,6 @@ from sluicegate.drill.faults import (
     LOCAL_FAULTS,
     FaultContext,
     Inspection,
-    await_target,
 )
 from sluicegate.drill.ledger import Ledger
 from sluicegate.drill.loader import LoadPlan, LoadThread
@@ -217,7 +216,6 @@ class _Run:
 
     def _stop(self, stop: PlannedStop) -> None:
         self.progress.update(self.task, note=f"stop {stop.number}: {stop.label}")
-        await_target(self.ctx, stop)
         before = self.observer.counts()
         result = self.faults[stop.kind](self.ctx, stop)
         seen = result.seen
@@ -228,7 +226,7 @@ class _Run:
             queued_before=before.depth,
             queued_after=seen.counts.depth,
             in_flight_after=seen.counts.in_flight,
-            registry_after=seen.registry,
+            registry_after=self.ctx.registry_cell(seen),
             persisted=seen.persisted,
             persisted_delta=seen.persisted - self.last_persisted,
             recover_s=result.recover_s,
@@ -287,7 +285,7 @@ class _Run:
             exit_code=-9 if agent.exit_code is None else agent.exit_code,
             stop_s=agent.seconds,
             deadline_s=self.ctx.deadline_s,
-            registry=seen.registry,
+            registry=seen.stale,
             in_flight=seen.counts.in_flight,
             notes=tuple(f"consumer {pid} outlived the agent" for pid in agent.outlived),
         )

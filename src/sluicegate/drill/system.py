@@ -102,9 +102,9 @@ class Service:
         process = self.process
         if process is None or process.poll() is not None:
             raise DrillError(f"{self.name} is not running")
-        children = procs.children_of(process.pid)
         started = time.monotonic()
         os.kill(process.pid, signal.SIGTERM)
+        children = procs.children_of(process.pid)  # a draining agent forks no more
         try:
             code: int | None = process.wait(timeout=deadline_s + _KILL_GRACE_S)
         except subprocess.TimeoutExpired:
