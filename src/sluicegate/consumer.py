@@ -17,6 +17,7 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from sluicegate import testing_hooks
 from sluicegate.backoff import Backoff
 from sluicegate.errors import LockLostError, RejectedEventError, TransientStoreError
 from sluicegate.events import Delivery
@@ -125,6 +126,7 @@ class Consumer:
         the next transaction commits. Until confirmed the entries stay pending; an ack that did not
         go through is sent again, and a crash meanwhile means a redelivery that stores nothing.
         """
+        testing_hooks.broken_ack_before_persist(partial(self.reader.ack, batch, len(batch), 0))
         try:
             inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:
