@@ -18,7 +18,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sluicegate.drill.checker import FinalFacts, StopFacts, final_problems, stop_problems
+from sluicegate.drill.checker import (
+    FinalFacts,
+    IdVerdict,
+    StopFacts,
+    final_problems,
+    stop_problems,
+)
 from sluicegate.drill.faults import (
     DEPLOYMENT_FAULTS,
     LOCAL_FAULTS,
@@ -281,7 +287,7 @@ class _Run:
         seen: Inspection = self.ctx.inspect()
         facts = StopFacts(
             "term",
-            seen.ids,
+            IdVerdict.unchecked(),  # the end check, read right after, judges the ids
             exit_code=-9 if agent.exit_code is None else agent.exit_code,
             stop_s=agent.seconds,
             deadline_s=self.ctx.deadline_s,

@@ -1,0 +1,105 @@
+"""``sluicegate drill`` end to end, as a subprocess: every fault kind passes on a healthy system,
+a deliberately broken consumer fails it, and no process outlives a run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sluicegate.drill.procs import is_alive
+from sluicegate.drill.schedule import FAULT_KINDS
+from sluicegate.testing_hooks import BROKEN_ACK_VARIABLE
+
+pytestmark = pytest.mark.slow
+
+EVENTS = 3000
+CONSUMER_BATCH = 500
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment names ``text`` (the run's folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in blob and is_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def drill(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    workdir, report = tmp_path / "system", tmp_path / "drill.json"
+    command = [
+        sys.executable,
+        "-m",
+        "sluicegate.drill",
+        "--events",
+        str(EVENTS),
+        "--rate",
+        "1500",
+        "--consumer-batch",
+        str(CONSUMER_BATCH),
+        "--no-progress",
+        "--workdir",
+        str(workdir),
+        "--report",
+        str(report),
+        *args,
+    ]
+    result = subprocess.run(
+        command,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert processes_mentioning(str(workdir)) == [], "a process outlived the drill"
+    assert report.exists(), result.stdout + result.stderr
+    return result, json.loads(report.read_text())
+
+
+@pytest.mark.parametrize("fault", FAULT_KINDS)
+def test_every_fault_kind_passes_on_a_healthy_system(tmp_path, fault):
+    result, report = drill(tmp_path, "--fault", fault, "--stops", "2", "--seed", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["verdict"] == "PASS"
+    assert [stop["fault"] for stop in report["stops"]] == [fault, fault]
+    assert all(stop["ok"] for stop in report["stops"])
+    final = report["final"]
+    assert final["accepted"] == EVENTS
+    assert final["persisted"] == EVENTS
+    assert final["ids"]["lost"]["count"] == 0
+    assert final["ids"]["duplicated"]["count"] == 0
+    assert final["problems"] == []
+    assert "verdict: PASS — 3,000 accepted, 3,000 persisted, 0 lost, 0 duplicated" in result.stdout
+
+
+def test_a_mixed_drill_covers_every_kind(tmp_path):
+    result, report = drill(tmp_path, "--fault", "mixed", "--stops", "6", "--seed", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {stop["fault"] for stop in report["stops"]} == set(FAULT_KINDS)
+    assert report["final"]["persisted"] == EVENTS
+
+
+def test_a_consumer_that_acks_before_persisting_is_caught(tmp_path):
+    marker = tmp_path / "bug-struck"
+    result, report = drill(
+        tmp_path, "--fault", "term", "--stops", "1", env={BROKEN_ACK_VARIABLE: str(marker)}
+    )
+    assert marker.exists(), "the broken consumer never ran"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert report["verdict"] == "FAIL"
+    lost = report["final"]["ids"]["lost"]["count"]
+    assert 0 < lost <= CONSUMER_BATCH  # exactly the one batch acknowledged and dropped
+    assert report["final"]["persisted"] == EVENTS - lost
+    assert f"verdict: FAIL — 3,000 accepted, {EVENTS - lost:,} persisted, {lost:,} lost" in (
+        result.stdout
+    )
