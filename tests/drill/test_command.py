@@ -11,6 +11,13 @@ from sluicegate.drill.command import drill
 app = typer.Typer()
 app.command()(drill)
 
+DEPLOYMENT = ["--api-url", "http://x", "--redis-url", "redis://x", "--database-url", "sqlite:///x"]
+
+
+def flat(text: str) -> str:
+    """The output without rich's box drawing and line wrapping."""
+    return re.sub(r"[\s│╭╮╰╯─]+", " ", text)
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -22,39 +29,10 @@ app.command()(drill)
         (["--fault", "nuke"], "--fault"),
         (["--stop-cmd", "true"], "need --api-url"),
         (["--api-url", "http://x"], "--redis-url and --database-url"),
-        (
-            [
-                "--api-url",
-                "http://x",
-                "--redis-url",
-                "redis://x",
-                "--database-url",
-                "sqlite:///x",
-                "--fault",
-                "redis-restart",
-            ],
-            "needs the system the drill starts",
-        ),
-        (
-            [
-                "--api-url",
-                "http://x",
-                "--redis-url",
-                "redis://x",
-                "--database-url",
-                "sqlite:///x",
-                "--fault",
-                "term",
-            ],
-            "needs --stop-cmd",
-        ),
+        ([*DEPLOYMENT, "--fault", "redis-restart"], "needs the system the drill starts"),
+        ([*DEPLOYMENT, "--fault", "term"], "needs --stop-cmd"),
     ],
 )
-def flat(text: str) -> str:
-    """The output without rich's box drawing and line wrapping."""
-    return re.sub(r"[\s│╭╮╰╯─]+", " ", text)
-
-
 def test_bad_usage_exits_2(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
