@@ -210,7 +210,7 @@ class Deployment:
         database_url: str,
         stop_cmd: str | None,
         start_cmd: str | None,
-        timeout_s: float = 120.0,
+        timeout_s: float = 60.0,
     ) -> None:
         self.api_url = api_url
         self.redis_url = redis_url
