@@ -89,7 +89,7 @@ def run_drill(options: DrillOptions, console: Console) -> DrillReport:
     system = _system(options, root)
     try:
         system.start()
-        _Run(options, system, report, console).execute()
+        _Run(options, system, report).execute()
     except DrillError as error:
         report.errors.append(str(error))
     except KeyboardInterrupt:
@@ -121,29 +121,39 @@ def _system(options: DrillOptions, root: Path) -> LocalSystem | Deployment:
     )
 
 
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("accepted"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
 class _Run:
     def __init__(
         self,
         options: DrillOptions,
         system: LocalSystem | Deployment,
         report: DrillReport,
-        console: Console,
     ) -> None:
         self.options = options
         self.system = system
         self.report = report
-        self.console = console
         queue = options.queue or f"drill-{secrets.token_hex(4)}"
         self.ledger = Ledger()
         self.observer = Observer(system.redis_url, system.database_url, queue)
         local = isinstance(system, LocalSystem)
-        tuning = options.tuning
         self.ctx = FaultContext(
             system,
             self.observer,
             self.ledger,
-            deadline_s=tuning.shutdown_deadline_s if local else options.deadline_s,
-            reclaim_timeout_s=3 * tuning.worker_ttl_s + 10,
+            deadline_s=options.tuning.shutdown_deadline_s if local else options.deadline_s,
+            reclaim_timeout_s=3 * options.tuning.worker_ttl_s + 10,
             outage_s=options.outage_s,
         )
         self.faults = LOCAL_FAULTS if local else DEPLOYMENT_FAULTS
@@ -160,16 +170,7 @@ class _Run:
         self.total_batches = math.ceil(options.events / options.batch)
         self.batches_done = 0
         self.loader = LoadThread(load, self.ledger, on_batch=self._tick)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("accepted"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[note]}"),
-            console=Console(stderr=True),
-            disable=not options.progress,
-        )
+        self.progress = _progress_bar(enabled=options.progress)
         self.task = self.progress.add_task("load", total=options.events, note="")
         self.last_persisted = 0
         report.options["queue"] = queue
