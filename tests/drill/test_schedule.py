@@ -50,3 +50,12 @@ def test_redis_restarts_alternate_between_shutdown_and_sigkill():
 def test_an_unknown_fault_is_refused():
     with pytest.raises(ValueError, match="unknown fault"):
         plan_stops("nuke", 1, seed=1)
+
+
+def test_the_default_pace_spreads_the_load_over_the_stops():
+    from sluicegate.drill.runner import DrillOptions
+
+    assert DrillOptions(events=50_000, stops=4).rate_per_s() == 5_000
+    assert DrillOptions(events=20_000, stops=6).rate_per_s() == 20_000 / 15
+    assert DrillOptions(events=1_000, stops=0).rate_per_s() == 200  # 5 s at least
+    assert DrillOptions(events=1_000, stops=4, rate=0).rate_per_s() == 0

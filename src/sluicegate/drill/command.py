@@ -69,8 +69,13 @@ def drill(
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 100,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests at once.")] = 8,
     rate: Annotated[
-        float, typer.Option(min=0, help="Events per second, spread over the faults; 0: flat out.")
-    ] = 5_000.0,
+        float | None,
+        typer.Option(
+            min=0,
+            help="Events per second; 0: flat out. Default: 2.5 s of load a stop, 5 s at least.",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault schedule.")] = 1,
     report: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
     outage: Annotated[float, typer.Option(min=0.1, max=60, help="db-outage length, s.")] = 2.0,

@@ -143,7 +143,7 @@ def kill_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
 
 def kill_child(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     system = ctx.local()
-    victim = aim(ctx, system, ctx.reclaim_timeout_s)
+    victim = aim(ctx, system)
     if victim is None:
         seen = ctx.inspect()
         return FaultResult(

@@ -40,6 +40,8 @@ from sluicegate.drill.system import Deployment, LocalSystem, Tuning
 from sluicegate.errors import DrillError
 
 _TICK_S = 0.05
+_MIN_LOAD_S = 5.0
+_LOAD_S_PER_STOP = 2.5
 _LOAD_JOIN_S = 120.0
 
 
@@ -50,7 +52,7 @@ class DrillOptions:
     fault: str = "term"
     batch: int = 100
     concurrency: int = 8
-    rate: float = 5_000.0  # events per second; 0: as fast as the API takes them
+    rate: float | None = None  # events per second; 0: flat out; None: spread over the stops
     seed: int = 1
     queue: str | None = None
     outage_s: float = 2.0
@@ -68,6 +70,13 @@ class DrillOptions:
     @property
     def deployment(self) -> bool:
         return self.api_url is not None
+
+    def rate_per_s(self) -> float:
+        """The load's pace: by default long enough (2.5 s a stop, 5 s at least) for the stops
+        to land while it runs, e.g. 50,000 events and 4 stops: 5,000 events/s for 10 s."""
+        if self.rate is not None:
+            return self.rate
+        return self.events / max(_MIN_LOAD_S, _LOAD_S_PER_STOP * self.stops)
 
     def fault_kinds(self) -> tuple[str, ...]:
         return tuple(DEPLOYMENT_FAULTS if self.deployment else LOCAL_FAULTS)
@@ -165,7 +174,7 @@ class _Run:
             options.batch,
             options.concurrency,
             run_tag=queue,
-            rate_per_s=options.rate,
+            rate_per_s=options.rate_per_s(),
         )
         self.total_batches = math.ceil(options.events / options.batch)
         self.batches_done = 0
