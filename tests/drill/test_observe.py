@@ -2,8 +2,11 @@
 
 import sqlite3
 
+import pytest
+
 from sluicegate.drill.database import event_rows
 from sluicegate.drill.observe import Observer
+from sluicegate.errors import DrillError
 from sluicegate.queue_reader import QueueReader
 from tests.loading import enqueue, make_events
 
@@ -62,3 +65,10 @@ def test_many_entries_are_read_page_by_page(tmp_path, redis_server, redis_client
         observer.close()
     assert holdings.in_flight == set(ids[:16])
     assert holdings.queued == set(ids[16:])
+
+
+def test_a_database_url_of_another_kind_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DrillError, match="database URL"):
+        event_rows("host=db dbname=x", "q")
+    assert list(tmp_path.iterdir()) == []  # no stray SQLite file

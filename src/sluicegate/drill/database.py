@@ -24,6 +24,8 @@ def is_postgres(url: str) -> bool:
 
 
 def sqlite_path(url: str) -> str:
+    if not url.startswith("sqlite:///"):
+        raise DrillError(f"not a sqlite:/// or postgresql:// database URL: {url!r}")
     return url.removeprefix("sqlite:///")
 
 
