@@ -184,6 +184,15 @@ def dlq_replay(
     typer.echo(f"replayed {moved} of {len(ids)} dead letters into {queue}")
 
 
+def _register_drill() -> None:
+    from sluicegate.drill.command import drill
+
+    app.command("drill")(drill)
+
+
+_register_drill()
+
+
 def main() -> None:
     try:
         app()
