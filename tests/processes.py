@@ -31,8 +31,9 @@ class CommandProcess:
         return self.process.pid
 
     def logs(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_bytes().splitlines()
-        return [orjson.loads(line) for line in lines if line.startswith(b"{")]
+        """Complete JSON lines only: the process may be writing the last one right now."""
+        complete = self.log_path.read_bytes().rpartition(b"\n")[0]
+        return [_parsed(line) for line in complete.splitlines() if line.startswith(b"{")]
 
     def logged(self, command: str) -> list[dict[str, Any]]:
         return [line["payload"] for line in self.logs() if line["command"] == command]
@@ -48,11 +49,9 @@ class CommandProcess:
 
     def kill_all(self) -> None:
         """SIGKILL this process and every consumer it forked (they have their own groups)."""
-        for pid in [self.process.pid, *self.child_pids()]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill(self.process.pid)  # first, so a consumer forked meanwhile is in the logs below
+        for pid in self.child_pids():
+            _kill(pid)
         self.process.wait(timeout=10)
         wait_for(
             lambda: not any(is_alive(pid) for pid in self.child_pids()),
@@ -73,3 +72,18 @@ def is_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state != "Z"
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _parsed(line: bytes) -> dict[str, Any]:
+    try:
+        parsed: dict[str, Any] = orjson.loads(line)
+    except orjson.JSONDecodeError:  # a line that merely starts with "{", e.g. from a crash
+        return {"command": None, "payload": {"unparsed": line.decode(errors="replace")}}
+    return parsed
