@@ -13,14 +13,17 @@ from tests.waiting import wait_for
 
 
 class CommandProcess:
-    """``python -m sluicegate <command>`` with its stderr logs in a file."""
+    """``python -m sluicegate <command>`` in a session of its own, its JSON logs in a file."""
 
-    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, command: str, env: dict[str, str], log_path: Path, module: str = "sluicegate"
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sluicegate", command],
+            [sys.executable, "-m", module, *([command] if command else [])],
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -41,10 +44,22 @@ class CommandProcess:
     def child_pids(self) -> set[int]:
         return {entry["child_pid"] for entry in self.logged("fork-node-process")}
 
+    def first(self, command: str) -> dict[str, Any] | None:
+        """The payload of the first log line of ``command``, if there is one yet."""
+        return next(iter(self.logged(command)), None)
+
+    def assert_nothing_left(self) -> None:
+        """It ran in a session of its own: an empty process group means nothing outlived it."""
+        wait_for(
+            lambda: not _group_alive(self.process.pid),
+            timeout_s=5,
+            message="the process group to empty",
+        )
+
     def signal(self, signum: int) -> None:
         os.kill(self.process.pid, signum)
 
-    def wait(self, timeout_s: float) -> int:
+    def wait(self, timeout_s: float = 15.0) -> int:
         return self.process.wait(timeout=timeout_s)
 
     def kill_all(self) -> None:
@@ -87,3 +102,11 @@ def _parsed(line: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:  # a line that merely starts with "{", e.g. from a crash
         return {"command": None, "payload": {"unparsed": line.decode(errors="replace")}}
     return parsed
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

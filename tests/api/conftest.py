@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -69,13 +70,13 @@ async def eventually(
 
 
 @pytest.fixture
-def launch(subprocess_env: dict[str, str]) -> Iterator[Any]:
+def launch(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     """Start APIs in subprocesses (``launch(API_DRAIN_DELAY="1")``); all are killed after."""
     started: list[ApiProcess] = []
 
     def start(**extra: str) -> ApiProcess:
         env = {**subprocess_env, "PORT": "0", "LOG_LEVEL": "info", **extra}
-        api = ApiProcess(env)
+        api = ApiProcess(env, tmp_path / f"api-{len(started)}.log")
         started.append(api)
         return api
 
