@@ -73,7 +73,7 @@ install() {
     "$work/venv/bin/sluicegate" --help >/dev/null
     "$work/venv/bin/sluicegate" agent --help >/dev/null
     "$work/venv/bin/sluicegate" api --help >/dev/null
-    "$work/venv/bin/python" -c 'import psycopg, psycopg_pool, sluicegate.repository.postgres'
+    "$work/venv/bin/python" -c 'import psycopg, sluicegate.repository.postgres'
     step "sluicegate --help runs from the fresh venv"
 }
 
