@@ -1,0 +1,71 @@
+"""The command line as a user runs it: exit codes, messages, and what status and dlq print."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sluicegate.queue_reader import QueueReader
+from tests.loading import enqueue, make_events
+
+
+def sluicegate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluicegate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_reports_where_the_events_are(subprocess_env, settings, redis_client):
+    ids = enqueue(settings.redis_url, make_events("orders", 7))
+    QueueReader(redis_client, "orders", "c1").read_new(2, block_ms=10)
+    result = sluicegate(subprocess_env, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    [orders] = json.loads(result.stdout)
+    assert (orders["queue"], orders["queued"], orders["in_flight"]) == ("orders", 5, 2)
+    assert (orders["persisted"], orders["worker"]) == (0, None)
+    assert len(ids) == 7
+    table = sluicegate(subprocess_env, "status")
+    assert "orders" in table.stdout
+
+
+def test_dlq_lists_and_replays(subprocess_env, settings, redis_client):
+    enqueue(settings.redis_url, make_events("orders", 2))
+    reader = QueueReader(redis_client, "orders", "c1")
+    first, _ = reader.read_new(2, block_ms=10)
+    reader.dead_letter(first, "payload refused: no customer", deliveries=5)
+    listed = sluicegate({**subprocess_env, "COLUMNS": "200"}, "dlq", "list", "orders")
+    assert listed.returncode == 0, listed.stderr
+    assert first.event.event_id in listed.stdout
+    assert "payload refused: no customer" in listed.stdout
+    replayed = sluicegate(subprocess_env, "dlq", "replay", "orders", "--all")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 1 of 1" in replayed.stdout
+    assert redis_client.xlen("sluicegate:{orders}:dead") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("dlq", "replay", "orders"), "either --entry"),
+        (("status", "--bogus"), "No such option"),
+        (("nonsense",), "No such command"),
+    ],
+)
+def test_usage_errors_exit_2(subprocess_env, args, message):
+    result = sluicegate(subprocess_env, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_commands_that_need_redis_say_so(subprocess_env, tmp_path):
+    env = {**subprocess_env, "REDIS_URL": "", "SLUICEGATE_DATA_DIR": str(tmp_path / "empty")}
+    result = sluicegate(env, "status")
+    assert result.returncode == 2
+    assert "REDIS_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
