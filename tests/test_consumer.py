@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from sluicegate import keys, registry
-from sluicegate.child import EXIT_LOCK_BUSY, EXIT_OK, consume_queue
+from sluicegate.child import EXIT_DATABASE_UNAVAILABLE, EXIT_LOCK_BUSY, EXIT_OK, consume_queue
 from sluicegate.events import Event
 from sluicegate.queue_stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
@@ -98,3 +98,11 @@ def test_sqlite_schema_is_the_documented_one(settings):
     columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
     assert columns == ["event_id", "queue", "payload", "accepted_at", "persisted_at"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_unusable_database_releases_the_lock_and_says_so(settings, redis_client, inbox):
+    settings.sqlite_filepath.write_bytes(b"this is not a database" * 100)
+    enqueue(settings.redis_url, make_events("q", 3))
+    assert consume(settings, "q", inbox) == EXIT_DATABASE_UNAVAILABLE
+    assert registry.holder(redis_client, "q") is None
+    assert snapshot(redis_client, "q").queued == 3

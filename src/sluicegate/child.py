@@ -11,7 +11,10 @@ import sys
 from dataclasses import replace
 from typing import NoReturn
 
+import redis
+
 from sluicegate.consumer import Consumer
+from sluicegate.errors import TransientStoreError
 from sluicegate.logs import get_logger
 from sluicegate.queue_reader import QueueReader, ensure_group
 from sluicegate.redis_client import sync_client
@@ -23,6 +26,7 @@ from sluicegate.signals import TERMINATING, SignalInbox
 EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_LOCK_BUSY = 3
+EXIT_DATABASE_UNAVAILABLE = 4
 
 
 def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid: int) -> NoReturn:
@@ -61,18 +65,34 @@ def consume_queue(
         if not lock.acquire():
             log.info("consumer-lock-busy")
             return EXIT_LOCK_BUSY
-        repository = open_repository(settings.resolved_database_url)
         try:
-            ensure_group(client, entry.queue)
-            reader = QueueReader(client, entry.queue, consumer=f"{entry.host}:{os.getpid()}")
-            Consumer(settings, reader, repository, lock, inbox, parent_pid).run()
+            return _consume_holding_the_lock(settings, client, lock, inbox, parent_pid)
         finally:
-            repository.close()
-            released = _release_quietly(lock)
-            log.info("consumer-stopped", lock_released=released)
-        return EXIT_OK
+            log.info("consumer-stopped", lock_released=_release_quietly(lock))
     finally:
         client.close()
+
+
+def _consume_holding_the_lock(
+    settings: Settings,
+    client: "redis.Redis",
+    lock: WorkerLock,
+    inbox: SignalInbox,
+    parent_pid: int | None,
+) -> int:
+    queue = lock.entry.queue
+    try:
+        repository = open_repository(settings.resolved_database_url)
+    except TransientStoreError as error:  # the agent forks again at its next poll
+        get_logger(queue=queue, pid=os.getpid()).warning("database-unavailable", error=str(error))
+        return EXIT_DATABASE_UNAVAILABLE
+    try:
+        ensure_group(client, queue)
+        reader = QueueReader(client, queue, consumer=f"{lock.entry.host}:{os.getpid()}")
+        Consumer(settings, reader, repository, lock, inbox, parent_pid).run()
+    finally:
+        repository.close()
+    return EXIT_OK
 
 
 def _release_quietly(lock: WorkerLock) -> bool:
