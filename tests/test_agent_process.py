@@ -163,3 +163,26 @@ def test_redis_restart_mid_load_loses_nothing(settings, redis_server, start_agen
     client.close()
     agent.signal(signal.SIGTERM)
     assert agent.wait(timeout_s=10) == 0
+
+
+def test_after_sigkill_a_restart_recovers_at_once_not_after_the_ttl(settings, start_agent):
+    """The dead holder ran here: its lock and pending entries are taken over without waiting."""
+    long_ttl = {"QUEUE_AGENT_WORKER_TTL": "60", "QUEUE_BATCH_SIZE": "200"}
+    ids = set(enqueue(settings.redis_url, make_events("q", 10_000)))
+    first = start_agent(**long_ttl)
+    repository = persisted(settings)
+    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
+    repository._db.execute("BEGIN EXCLUSIVE")  # pin the consumer mid-batch
+    client = redis.Redis.from_url(settings.redis_url)
+    wait_for(lambda: snapshot(client, "q").in_flight > 0, message="a batch in flight")
+    first.kill_all()
+    repository._db.execute("ROLLBACK")
+    started = time.monotonic()
+    second = start_agent(**long_ttl)
+    wait_for(lambda: repository.count() == len(ids), timeout_s=20, message="every event stored")
+    assert time.monotonic() - started < 20  # a third of the TTL
+    assert repository.ids() == ids
+    assert second.logged("stale-lock-released")
+    client.close()
+    second.signal(signal.SIGTERM)
+    assert second.wait(timeout_s=10) == 0

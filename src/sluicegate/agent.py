@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from sluicegate import keys, registry
 from sluicegate.child import run_child
+from sluicegate.liveness import is_gone, process_name
 from sluicegate.logs import get_logger
 from sluicegate.queue_stats import list_queues
 from sluicegate.redis_client import sync_client
@@ -107,8 +108,21 @@ class Agent:
         return [
             queue
             for queue, length, locked in zip(queues, replies[::2], replies[1::2], strict=True)
-            if length and not locked
+            if length and (not locked or self._released_stale_lock(queue))
         ]
+
+    def _released_stale_lock(self, queue: str) -> bool:
+        """Free a lock whose holder certainly died (SIGKILL, OOM) now, not when its TTL runs out."""
+        client = self._client_or_fail()
+        holder = registry.holder(client, queue)
+        if holder is None:
+            return True
+        if not (holder.process and is_gone(holder.process)):
+            return False
+        released = registry.release_entry(client, holder)
+        if released:
+            self.log.warning("stale-lock-released", queue=queue, holder=holder.process)
+        return released
 
     def _fork(self, queue: str) -> bool:
         """Fork a consumer for ``queue`` unless a stop signal came first. False once draining."""
@@ -122,7 +136,7 @@ class Agent:
             pid = os.fork()
             if pid == 0:
                 run_child(self.settings, self.redis_url, entry, parent_pid=agent_pid)
-        self.children[pid] = Child(pid, replace(entry, pid=pid))
+        self.children[pid] = Child(pid, replace(entry, pid=pid, process=process_name(pid)))
         self.log.info("fork-node-process", queue=queue, child_pid=pid)
         return True
 

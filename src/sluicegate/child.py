@@ -15,6 +15,7 @@ import redis
 
 from sluicegate.consumer import Consumer
 from sluicegate.errors import TransientStoreError
+from sluicegate.liveness import process_name
 from sluicegate.logs import get_logger
 from sluicegate.queue_reader import QueueReader, ensure_group
 from sluicegate.redis_client import sync_client
@@ -38,7 +39,7 @@ def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         inbox = SignalInbox([signal.SIGTERM])
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
-        entry = replace(entry, pid=os.getpid())
+        entry = replace(entry, pid=os.getpid(), process=process_name())
         code = consume_queue(settings, redis_url, entry, inbox, parent_pid)
     except BaseException as error:
         get_logger(queue=entry.queue, pid=os.getpid()).exception(
@@ -88,7 +89,7 @@ def _consume_holding_the_lock(
         return EXIT_DATABASE_UNAVAILABLE
     try:
         ensure_group(client, queue)
-        reader = QueueReader(client, queue, consumer=f"{lock.entry.host}:{os.getpid()}")
+        reader = QueueReader(client, queue, consumer=process_name())
         Consumer(settings, reader, repository, lock, inbox, parent_pid).run()
     finally:
         repository.close()

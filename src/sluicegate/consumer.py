@@ -200,8 +200,9 @@ class Consumer:
         own = self.reader.read_own_pending(self.settings.queue_batch_size)
         if own:
             return own
-        claimed = self.reader.reclaim(
-            self.settings.reclaim_min_idle_s, self.settings.queue_batch_size
+        count = self.settings.queue_batch_size
+        claimed = self.reader.claim_from_gone(count) or self.reader.reclaim(
+            self.settings.reclaim_min_idle_s, count
         )
         if claimed:
             self.reader.count_reclaimed(len(claimed))

@@ -8,7 +8,9 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate import keys
 from sluicegate.events import Delivery, Event, now_ms
+from sluicegate.liveness import is_gone
 from sluicegate.pending_reply import PendingReply
+from sluicegate.redis_client import as_text
 
 # XACK and XDEL in chunks: Lua's unpack() has a stack limit of a few thousand values.
 _ACK_LUA = f"""
@@ -164,12 +166,31 @@ class QueueReader:
         if count:
             self.client.hincrby(keys.stats_key(self.queue), keys.STAT_RECLAIMED, count)
 
+    def claim_from_gone(self, count: int) -> list[Delivery]:
+        """Take over the entries of a consumer that certainly died, without waiting for them to
+        become idle (``liveness.is_gone``: same host and pid namespace, no such process)."""
+        for name, pending, _ in self._consumers():
+            if pending and name != self.consumer and is_gone(name):
+                rows: Any = self.client.xpending_range(
+                    self._stream, keys.CONSUMER_GROUP, "-", "+", count, consumername=name
+                )
+                ids = [row["message_id"] for row in rows]
+                claimed: Any = self.client.xclaim(
+                    self._stream, keys.CONSUMER_GROUP, self.consumer, 0, ids
+                )
+                return self._deliveries(claimed)
+        return []
+
     def forget_idle_consumers(self, idle_s: float) -> None:
         """Remove consumers of dead processes that hold nothing any more, to keep the group tidy."""
-        for info in self.client.xinfo_consumers(self._stream, keys.CONSUMER_GROUP):
-            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
-            if name != self.consumer and info["pending"] == 0 and info["idle"] > idle_s * 1000:
+        for name, pending, idle_ms in self._consumers():
+            if name != self.consumer and pending == 0 and idle_ms > idle_s * 1000:
                 self.client.xgroup_delconsumer(self._stream, keys.CONSUMER_GROUP, name)
+
+    def _consumers(self) -> list[tuple[str, int, int]]:
+        """(name, pending entries, idle ms) of every consumer of the group."""
+        infos: Any = self.client.xinfo_consumers(self._stream, keys.CONSUMER_GROUP)
+        return [(as_text(info["name"]), int(info["pending"]), int(info["idle"])) for info in infos]
 
 
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:

@@ -6,6 +6,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from sluicegate import keys
+from sluicegate.redis_client import as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
         except ResponseError:  # the stream does not exist (yet)
             length, dead, stats, groups = 0, 0, {}, []
     pending = sum(
-        int(group["pending"]) for group in groups if _text(group["name"]) == keys.CONSUMER_GROUP
+        int(group["pending"]) for group in groups if as_text(group["name"]) == keys.CONSUMER_GROUP
     )
     return QueueSnapshot(
         queue=queue,
@@ -51,10 +52,6 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
         duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
         reclaimed=_stat(stats, keys.STAT_RECLAIMED),
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _stat(stats: dict[bytes, bytes], name: str) -> int:

@@ -35,3 +35,8 @@ def async_client(
         max_connections=max_connections,
         retry=redis.asyncio.retry.Retry(_BACKOFF, _RETRIES),
     )
+
+
+def as_text(value: bytes | str) -> str:
+    """A reply field as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ import redis
 
 from sluicegate import keys
 from sluicegate.errors import LockLostError
+from sluicegate.liveness import process_name
 
 _HEARTBEAT_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -38,6 +39,7 @@ class WorkerEntry:
     host: str
     pid: int
     started_at_ms: int
+    process: str = ""  # liveness.process_name: lets the agent tell a dead holder for certain
 
     def encode(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -54,6 +56,7 @@ def new_entry(queue: str, pid: int | None = None) -> WorkerEntry:
         host=socket.gethostname(),
         pid=pid if pid is not None else os.getpid(),
         started_at_ms=time.time_ns() // 1_000_000,
+        process=process_name(pid),
     )
 
 
