@@ -104,10 +104,10 @@ class Consumer:
         No read ahead once a stop was asked for or maintenance is due. A stop that arrives
         meanwhile finds the read-ahead batch processed too before the consumer leaves.
         """
-        if self.stop_requested or self._maintenance_due():
+        ahead = None if self.stop_requested or self._maintenance_due() else self._send_read()
+        if ahead is None:
             self.process(batch)
             return []
-        ahead = self.reader.send_read(">", *self._read_args())
         try:
             self.process(batch)
         except BaseException:
@@ -118,6 +118,13 @@ class Consumer:
         except TRANSIENT as error:  # what it delivered stays pending with us: reread later
             self.log.warning("read-ahead-failed", error=str(error))
             return []
+
+    def _send_read(self) -> PendingReply[list[Delivery]] | None:
+        try:
+            return self.reader.send_read(">", *self._read_args())
+        except TRANSIENT as error:  # Redis is away: process without reading ahead
+            self.log.warning("read-ahead-failed", error=str(error))
+            return None
 
     def process(self, batch: Sequence[Delivery]) -> None:
         """Persist, then acknowledge; a refused batch is split to find the poison events.
