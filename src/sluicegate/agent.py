@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, replace
 from enum import Enum
 
-import redis
 from redis.exceptions import RedisError
 
 from sluicegate import keys, registry
@@ -47,13 +46,12 @@ class Agent:
         self.children: dict[int, Child] = {}
         self.forced = False
         self.log = get_logger(component="agent", pid=os.getpid())
-        self._client: redis.Redis | None = None
+        self._client = sync_client(redis_url)  # connects on first use, in the agent only
         self._inbox: SignalInbox | None = None
 
     def run(self) -> int:
         """Serve until a signal, then drain; the exit code is 0 after a graceful stop."""
         self._inbox = SignalInbox([signal.SIGTERM, signal.SIGINT, signal.SIGCHLD])
-        self._client = sync_client(self.redis_url)
         self.log.info("agent-started", poll_s=self.settings.queue_poll_freq_s)
         try:
             while self._still_running():
@@ -97,7 +95,6 @@ class Agent:
 
     def _queues_needing_a_worker(self) -> list[str]:
         """Queues with events (queued or pending) and no consumer, ours or anyone's."""
-        assert self._client is not None
         busy = {child.entry.queue for child in self.children.values()}
         queues = [queue for queue in list_queues(self._client) if queue not in busy]
         with self._client.pipeline(transaction=False) as pipe:
@@ -113,7 +110,7 @@ class Agent:
 
     def _released_stale_lock(self, queue: str) -> bool:
         """Free a lock whose holder certainly died (SIGKILL, OOM) now, not when its TTL runs out."""
-        client = self._client_or_fail()
+        client = self._client
         holder = registry.holder(client, queue)
         if holder is None:
             return True
@@ -156,7 +153,7 @@ class Agent:
     def _forget(self, child: Child, exit_code: int) -> None:
         released = False
         try:
-            released = registry.release_entry(self._client_or_fail(), child.entry)
+            released = registry.release_entry(self._client, child.entry)
         except RedisError as error:
             self.log.warning("registry-release-failed", queue=child.entry.queue, error=str(error))
         self.log.info(
@@ -184,10 +181,6 @@ class Agent:
         for pid in list(self.children):
             _, status = os.waitpid(pid, 0)
             self._forget(self.children.pop(pid), os.waitstatus_to_exitcode(status))
-
-    def _client_or_fail(self) -> "redis.Redis":
-        assert self._client is not None
-        return self._client
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -1,10 +1,13 @@
 """The ``sluicegate`` command line."""
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn
 
 import orjson
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -59,6 +62,15 @@ def _redis_url(settings: Settings) -> str:
     )
 
 
+@contextmanager
+def _redis(settings: Settings) -> Iterator["redis.Redis"]:
+    client = sync_client(_redis_url(settings))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 @app.command()
 def up() -> None:
     """Run everything on embedded defaults: Redis (Valkey, AOF), the API and the agent.
@@ -98,15 +110,14 @@ def status(
 ) -> None:
     """Show each queue: queued, in flight, dead-lettered, persisted, and its worker."""
     settings = _settings()
-    client = sync_client(_redis_url(settings))
     repository = open_repository(settings.resolved_database_url)
     try:
-        statuses = gather(client, repository)
+        with _redis(settings) as client:
+            statuses = gather(client, repository)
     except SluicegateError as error:
         _fail(str(error), 1)
     finally:
         repository.close()
-        client.close()
     if as_json_output:
         typer.echo(orjson.dumps(as_json(statuses), option=orjson.OPT_INDENT_2).decode())
         return
@@ -145,12 +156,8 @@ def dlq_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
 ) -> None:
     """List dead-lettered events with the reason they were refused."""
-    settings = _settings()
-    client = sync_client(_redis_url(settings))
-    try:
+    with _redis(_settings()) as client:
         letters = dead_letters.list_dead(client, queue, limit)
-    finally:
-        client.close()
     table = Table(
         "entry",
         "event id",
@@ -178,13 +185,9 @@ def dlq_replay(
     """Move dead letters back into their queue (after fixing what refused them)."""
     if bool(entry) == replay_all:
         _fail("give either --entry ID (repeatable) or --all")
-    settings = _settings()
-    client = sync_client(_redis_url(settings))
-    try:
+    with _redis(_settings()) as client:
         ids = entry or [letter.entry_id for letter in dead_letters.list_dead(client, queue, 10**9)]
         moved = dead_letters.replay(client, queue, ids)
-    finally:
-        client.close()
     typer.echo(f"replayed {moved} of {len(ids)} dead letters into {queue}")
 
 

@@ -176,21 +176,15 @@ class Consumer:
     def _refuse(self, delivery: Delivery, reason: str) -> None:
         """Dead-letter after DEAD_LETTER_AFTER deliveries; until then leave it pending to retry."""
         deliveries = self.reader.delivery_counts([delivery]).get(delivery.entry_id, 0)
-        if deliveries >= self.settings.dead_letter_after:
+        dead = deliveries >= self.settings.dead_letter_after
+        if dead:
             self.reader.dead_letter(delivery, reason, deliveries)
-            self.log.warning(
-                "event-dead-lettered",
-                event_id=delivery.event.event_id,
-                reason=reason,
-                deliveries=deliveries,
-            )
-        else:
-            self.log.warning(
-                "event-refused",
-                event_id=delivery.event.event_id,
-                reason=reason,
-                deliveries=deliveries,
-            )
+        self.log.warning(
+            "event-dead-lettered" if dead else "event-refused",
+            event_id=delivery.event.event_id,
+            reason=reason,
+            deliveries=deliveries,
+        )
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()

@@ -18,6 +18,8 @@ FORK_GATE_VARIABLE = "SLUICEGATE_TEST_FORK_GATE"
 BROKEN_ACK_VARIABLE = "SLUICEGATE_TEST_BROKEN_ACK"
 BROKEN_ACK_EXIT = 86
 _GATE_DEADLINE_S = 30.0
+# Read once: the consumer asks for every batch, and the environment does not change under it.
+_BROKEN_ACK_MARKER = os.environ.get(BROKEN_ACK_VARIABLE)
 
 
 def pause_before_fork() -> None:
@@ -32,9 +34,9 @@ def pause_before_fork() -> None:
 
 def broken_ack_before_persist(ack: Callable[[], None]) -> None:
     """Inert unless ``SLUICEGATE_TEST_BROKEN_ACK`` is set: then, once, ack and die unpersisted."""
-    marker = os.environ.get(BROKEN_ACK_VARIABLE)
-    if not marker:
+    if not _BROKEN_ACK_MARKER:
         return
+    marker = _BROKEN_ACK_MARKER
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
