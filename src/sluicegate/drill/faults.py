@@ -6,7 +6,6 @@ until the entries the dead consumers held have been reclaimed by their successor
 """
 
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from sluicegate.drill.observe import Observer
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.system import Deployment, LocalSystem, Stopped
 from sluicegate.errors import DrillError
+from sluicegate.liveness import process_name
 from sluicegate.queue_stats import QueueSnapshot
 
 _KILLED_EXIT = -9
@@ -52,7 +52,6 @@ class FaultContext:
     deadline_s: float  # a graceful stop must end within this
     reclaim_timeout_s: float  # a SIGKILLed consumer's entries must be reclaimed within this
     outage_s: float  # how long a database outage lasts
-    host: str = field(default_factory=socket.gethostname)
     killed: set[int] = field(default_factory=set)  # pids the drill SIGKILLed: their locks expire
 
     def local(self) -> LocalSystem:
@@ -97,7 +96,7 @@ class FaultContext:
         return held()
 
     def consumer_name(self, pid: int) -> str:
-        return f"{self.host}:{pid}"  # as sluicegate.child names its group consumer
+        return process_name(pid)  # as sluicegate.child names its group consumer
 
 
 def _graceful(
