@@ -15,17 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from sluicegate.api.models import EVENT_ID_PATTERN
-from sluicegate.keys import QUEUE_NAME_PATTERN
+from sluicegate.api.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 from sluicegate.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:sluicegate:problem:"
 _LOCATION_PARTS = frozenset({"body", "path", "query", "header", "cookie"})
 _PATTERN_MESSAGES = {
-    EVENT_ID_PATTERN: "must be 1 to 200 characters, none of them whitespace or control characters",
-    f"^{QUEUE_NAME_PATTERN.pattern}$": "must be 1 to 64 of a-z, 0-9, '_' and '-', "
-    "starting with a letter or digit",
+    EVENT_ID_PATTERN: f"must be 1 to {EVENT_ID_MAX_CHARS} characters, "
+    "none of them whitespace or control characters",
+    QUEUE_NAME_REGEX: "must be 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit",
 }
 
 

@@ -11,12 +11,18 @@ from starlette.responses import Response
 from sluicegate.api import body, openapi
 from sluicegate.api.intake import parse_events
 from sluicegate.api.metrics import CONTENT_TYPE
-from sluicegate.api.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, Accepted, Alive, Ready
+from sluicegate.api.models import (
+    EVENT_ID_MAX_CHARS,
+    EVENT_ID_PATTERN,
+    QUEUE_NAME_REGEX,
+    Accepted,
+    Alive,
+    Ready,
+)
 from sluicegate.api.problems import ProblemError
 from sluicegate.api.state import ApiState
 from sluicegate.errors import DurabilityError
 from sluicegate.events import Event
-from sluicegate.keys import QUEUE_NAME_PATTERN
 from sluicegate.logs import get_logger
 from sluicegate.queue_writer import QueueWriter
 
@@ -28,7 +34,7 @@ router = APIRouter()
 QueueName = Annotated[
     str,
     Path(
-        pattern=f"^{QUEUE_NAME_PATTERN.pattern}$",
+        pattern=QUEUE_NAME_REGEX,
         description="The queue (one Redis stream); created on first use.",
     ),
 ]
