@@ -1,5 +1,7 @@
 """Running sluicegate commands as real subprocesses and reading their JSON logs."""
 
+__all__ = ["CommandProcess", "is_alive"]
+
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from sluicegate.drill.procs import is_alive
 from tests.waiting import wait_for
 
 
@@ -78,15 +81,6 @@ class CommandProcess:
         if self.process.poll() is None:
             self.kill_all()
         self._log.close()
-
-
-def is_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie of another parent counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _kill(pid: int) -> None:

@@ -1,8 +1,6 @@
 """In-process API fixtures: the real app with its lifespan, over httpx's ASGI transport."""
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,23 +48,6 @@ async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def api(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_api(api_settings) as client:
         yield client
-
-
-async def eventually(
-    attempt: Callable[[], Awaitable[T]],
-    timeout_s: float = 10.0,
-    interval_s: float = 0.02,
-    message: str = "condition",
-) -> T:
-    """The async twin of tests.waiting.wait_for: poll until truthy, fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await attempt()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
-        await asyncio.sleep(interval_s)
 
 
 @pytest.fixture

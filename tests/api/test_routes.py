@@ -11,7 +11,8 @@ from sluicegate import keys
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.events import Event
 from sluicegate.settings import Settings
-from tests.api.conftest import eventually, running_api
+from tests.api.conftest import running_api
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/events/orders"

@@ -15,8 +15,7 @@ import pytest
 import redis
 
 from sluicegate import keys
-from tests.api.conftest import eventually
-from tests.waiting import wait_for
+from tests.waiting import eventually, wait_for
 
 URL = "/v1/events/load"
 
