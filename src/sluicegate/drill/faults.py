@@ -15,7 +15,7 @@ from sluicegate.drill.checker import Holdings, IdVerdict, StopFacts, check_ids
 from sluicegate.drill.ledger import Ledger
 from sluicegate.drill.observe import Observer
 from sluicegate.drill.schedule import PlannedStop
-from sluicegate.drill.system import Deployment, LocalSystem, Stopped
+from sluicegate.drill.system import Deployment, LocalSystem, Service, Stopped
 from sluicegate.errors import DrillError
 from sluicegate.liveness import process_name
 from sluicegate.queue_stats import QueueSnapshot
@@ -32,8 +32,11 @@ class Inspection:
     stale: (
         int  # 1 if that entry belongs to a process the drill did not kill (checked when graceful)
     )
-    persisted: int
     holdings: Holdings
+
+    @property
+    def persisted(self) -> int:
+        return len(self.holdings.persisted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,6 @@ class FaultContext:
             check_ids(before, holdings, after),
             counts,
             *self._registry(),
-            len(holdings.persisted),
             holdings,
         )
 
@@ -117,13 +119,18 @@ def _graceful(
     )
 
 
+def _sigterm(ctx: FaultContext, stop: PlannedStop, service: Service, agent: bool) -> FaultResult:
+    """SIGTERM as `docker stop` sends it, check the graceful stop, start the service again."""
+    stopped = service.terminate(ctx.deadline_s)
+    seen = ctx.inspect()
+    recover_s = service.start()
+    return FaultResult(_graceful(ctx, stop, stopped, seen, agent=agent), seen, recover_s)
+
+
 def term_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     system = ctx.local()
     aim(ctx, system)
-    stopped = system.agent.terminate(ctx.deadline_s)
-    seen = ctx.inspect()
-    recover_s = system.agent.start()
-    return FaultResult(_graceful(ctx, stop, stopped, seen, agent=True), seen, recover_s)
+    return _sigterm(ctx, stop, system.agent, agent=True)
 
 
 def kill_agent(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
@@ -175,15 +182,14 @@ def _a_consumer(ctx: FaultContext, system: LocalSystem, timeout_s: float) -> int
     return found[0] if found else None
 
 
-def aim(ctx: FaultContext, system: LocalSystem, timeout_s: float | None = None) -> int | None:
+def aim(ctx: FaultContext, system: LocalSystem) -> int | None:
     """Wait for the worst moment to hit the agent: a consumer holding a batch. Returns its pid.
 
     With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
     one's lock expires); then, briefly, for entries in flight, so the fault lands mid-batch.
     """
-    if timeout_s is None:
-        backlog = ctx.observer.counts().depth > 0
-        timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
+    backlog = ctx.observer.counts().depth > 0
+    timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
     consumer = _a_consumer(ctx, system, timeout_s)
     if consumer is not None:
         ctx.observer.wait_until(
@@ -193,11 +199,7 @@ def aim(ctx: FaultContext, system: LocalSystem, timeout_s: float | None = None) 
 
 
 def term_api(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-    system = ctx.local()
-    stopped = system.api.terminate(ctx.deadline_s)
-    seen = ctx.inspect()
-    recover_s = system.api.start()
-    return FaultResult(_graceful(ctx, stop, stopped, seen, agent=False), seen, recover_s)
+    return _sigterm(ctx, stop, ctx.local().api, agent=False)
 
 
 def restart_redis(ctx: FaultContext, stop: PlannedStop) -> FaultResult:

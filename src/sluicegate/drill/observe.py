@@ -19,16 +19,12 @@ from sluicegate.drill import database
 from sluicegate.drill.checker import Holdings
 from sluicegate.errors import DrillError
 from sluicegate.queue_stats import QueueSnapshot, snapshot
-from sluicegate.redis_client import sync_client
+from sluicegate.redis_client import as_text, sync_client
 
 T = TypeVar("T")
 PAGE = 10_000
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 _RETRY_S = 0.05
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Observer:
@@ -77,7 +73,7 @@ class Observer:
             summary = self.client.xpending(self._stream, keys.CONSUMER_GROUP)
         except ResponseError:  # no stream or no group yet
             return {}
-        return {_text(row["name"]): int(row["pending"]) for row in summary.get("consumers") or []}
+        return {as_text(row["name"]): int(row["pending"]) for row in summary.get("consumers") or []}
 
     def holdings(self) -> Holdings:
         entries = self._redis(lambda: self._scan(self._stream))
@@ -102,25 +98,25 @@ class Observer:
         while True:
             page = cast(list[Any], self.client.xrange(key, min=start, max="+", count=PAGE))
             for entry_id, fields in page:
-                found[_text(entry_id)] = _text(fields[keys.FIELD_EVENT_ID.encode()])
+                found[as_text(entry_id)] = as_text(fields[keys.FIELD_EVENT_ID.encode()])
             if len(page) < PAGE:
                 return found
-            start = "(" + _text(page[-1][0])
+            start = "(" + as_text(page[-1][0])
 
     def _pending_entry_ids(self) -> set[str]:
         found: set[str] = set()
         start = "-"
         while True:
             try:
-                page = self.client.xpending_range(
+                page: Any = self.client.xpending_range(
                     self._stream, keys.CONSUMER_GROUP, min=start, max="+", count=PAGE
                 )
             except ResponseError:  # no stream or no group yet
                 return found
-            found.update(_text(row["message_id"]) for row in page)
+            found.update(as_text(row["message_id"]) for row in page)
             if len(page) < PAGE:
                 return found
-            start = "(" + _text(page[-1]["message_id"])
+            start = "(" + as_text(page[-1]["message_id"])
 
     def wait_until(
         self, condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05

@@ -137,8 +137,6 @@ def _agent_ready(service: Service) -> bool:
 class LocalSystem:
     """Embedded Redis (AOF), SQLite or a given database, the API and the agent, in ``root``."""
 
-    mode = "local"
-
     def __init__(self, root: Path, tuning: Tuning, database_url: str | None = None) -> None:
         self.root = root
         self.tuning = tuning
@@ -173,10 +171,9 @@ class LocalSystem:
             "QUEUE_BATCH_SIZE": str(tuning.consumer_batch),
             "SHUTDOWN_DEADLINE": str(tuning.shutdown_deadline_s),
         }
-        if self.database_url.startswith("sqlite:///"):
-            env["SQLITE_FILEPATH"] = self.database_url.removeprefix("sqlite:///")
-        else:
-            env["DATABASE_URL"] = self.database_url
+        env["DATABASE_URL"] = (
+            self.database_url
+        )  # sqlite:///… or postgresql://…, as settings read it
         return env
 
     def api_ready(self) -> bool:
@@ -200,8 +197,6 @@ class LocalSystem:
 
 class Deployment:
     """A system the drill did not start: faults are only what --stop-cmd/--start-cmd do."""
-
-    mode = "deployment"
 
     def __init__(
         self,
