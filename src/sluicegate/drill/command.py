@@ -7,16 +7,16 @@ Registered by the CLI as ``app.command("drill")(drill)``; also runnable as
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
 
-from sluicegate.drill.report import render, to_json
-from sluicegate.drill.runner import DrillOptions, run_drill
 from sluicegate.drill.schedule import FAULT_CHOICES
-from sluicegate.drill.system import Tuning
+
+if TYPE_CHECKING:
+    from sluicegate.drill.runner import DrillOptions
 
 
 class FaultChoice(StrEnum):
@@ -36,7 +36,7 @@ _DEPLOY = "Against a deployment"
 _LOCAL = "The system the drill starts"
 
 
-def _check_usage(options: DrillOptions) -> None:
+def _check_usage(options: "DrillOptions") -> None:
     """Combinations typer cannot check on its own; BadParameter (a usage error) exits 2."""
     if not options.deployment:
         if options.stop_cmd or options.start_cmd or options.redis_url:
@@ -132,6 +132,12 @@ def drill(
     Starts Redis, the API and the agent in a temporary folder unless --api-url points at a
     deployment. Exit code 0: every check held; 1: a promise broke; 2: bad usage.
     """
+    # Here, not at the top: every `sluicegate` command imports this module to register the drill,
+    # and the agent and the API should not pay for the drill's HTTP client and fault machinery.
+    from sluicegate.drill.report import render, to_json
+    from sluicegate.drill.runner import DrillOptions, run_drill
+    from sluicegate.drill.system import Tuning
+
     options = DrillOptions(
         events=events,
         stops=stops,
