@@ -19,13 +19,13 @@ from pathlib import Path
 
 import redis
 
-from sluicegate import registry
-from sluicegate.child import consume_queue
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.events import Event
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
-from sluicegate.signals import SignalInbox
+from sluicegate.worker.consumer_process import consume_queue
+from sluicegate.worker.lock import new_lock_entry
+from sluicegate.worker.signals import SignalInbox
 from tests.loading import enqueue, make_events
 
 BATCH = 500
@@ -63,7 +63,7 @@ def sluicegate_round(server: EmbeddedServer, events: list[Event], folder: Path) 
     )
     inbox = SignalInbox([])
     started_ms = time.time_ns() // 1_000_000
-    consume_queue(settings, server.url, registry.new_entry(events[0].queue), inbox, None)
+    consume_queue(settings, server.url, new_lock_entry(events[0].queue), inbox, None)
     inbox.close()
     repository = SqliteRepository(folder / "sluicegate.db")
     assert repository.count() == len(events)

@@ -5,8 +5,8 @@ import asyncio
 import orjson
 
 from sluicegate.events import Event, new_event_id, now_ms
-from sluicegate.queue_writer import DurabilityMode, QueueWriter
-from sluicegate.redis_client import async_client
+from sluicegate.queue.client import async_client
+from sluicegate.queue.writer import DurabilityMode, QueueWriter
 
 
 def make_events(queue: str, count: int, payload: dict[str, object] | None = None) -> list[Event]:

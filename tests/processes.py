@@ -44,8 +44,8 @@ class CommandProcess:
     def logged(self, command: str) -> list[dict[str, Any]]:
         return [line["payload"] for line in self.logs() if line["command"] == command]
 
-    def child_pids(self) -> set[int]:
-        return {entry["child_pid"] for entry in self.logged("fork-node-process")}
+    def consumer_pids(self) -> set[int]:
+        return {entry["consumer_pid"] for entry in self.logged("fork-node-process")}
 
     def first(self, command: str) -> dict[str, Any] | None:
         """The payload of the first log line of ``command``, if there is one yet."""
@@ -68,11 +68,11 @@ class CommandProcess:
     def kill_all(self) -> None:
         """SIGKILL this process and every consumer it forked (they have their own groups)."""
         _kill(self.process.pid)  # first, so a consumer forked meanwhile is in the logs below
-        for pid in self.child_pids():
+        for pid in self.consumer_pids():
             _kill(pid)
         self.process.wait(timeout=10)
         wait_for(
-            lambda: not any(is_alive(pid) for pid in self.child_pids()),
+            lambda: not any(is_alive(pid) for pid in self.consumer_pids()),
             timeout_s=10,
             message="killed consumers to disappear",
         )

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sluicegate.queue_reader import QueueReader
+from sluicegate.queue.reader import QueueReader
 from tests.loading import enqueue, make_events
 
 

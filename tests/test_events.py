@@ -4,8 +4,8 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate import keys
 from sluicegate.events import Event, new_event_id
+from sluicegate.queue import keys
 
 UUID_V7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -41,6 +41,6 @@ def test_per_queue_keys_share_one_cluster_slot():
         keys.stream_key("q1"),
         keys.dead_letter_key("q1"),
         keys.stats_key("q1"),
-        keys.worker_key("q1"),
+        keys.lock_key("q1"),
     ]
     assert {key[key.index("{") : key.index("}") + 1] for key in tagged} == {"{q1}"}

@@ -44,7 +44,7 @@ def test_up_serves_persists_and_stops_in_order_on_ctrl_c(up_env, tmp_path):
         stopped = [entry["part"] for entry in up.logged("stopped-node-process") if "part" in entry]
         assert stopped == ["api", "agent"]  # the API first, then the agent; Redis last
         assert up.first("stopped-embedded-redis") is not None
-        parts = [entry["child_pid"] for entry in up.logged("start-node-process")]
+        parts = [entry["pid"] for entry in up.logged("start-node-process")]
         server = up.first("start-embedded-redis")
         assert server is not None
         assert not any(is_alive(pid) for pid in [*parts, server["server_pid"]])

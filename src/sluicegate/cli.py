@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sluicegate import dead_letters
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
-from sluicegate.redis_client import sync_client
+from sluicegate.queue import dead_letters
+from sluicegate.queue.client import sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 from sluicegate.status import as_json, gather
@@ -98,7 +98,7 @@ def api() -> None:
 @app.command()
 def agent() -> None:
     """Run the agent: fork one consumer per queue with work; SIGTERM drains them."""
-    from sluicegate.agent import Agent
+    from sluicegate.worker.agent import Agent
 
     settings = _settings()
     raise typer.Exit(Agent(settings, _redis_url(settings)).run())

@@ -22,7 +22,7 @@ class DurabilityError(SluicegateError):
 
 
 class LockLostError(SluicegateError):
-    """Our worker-registry entry expired or was taken: stop consuming this queue."""
+    """Our lock expired or was taken: stop consuming this queue."""
 
 
 class EmbeddedServerError(SluicegateError):

@@ -4,7 +4,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from sluicegate import keys
+from sluicegate.queue import keys
 
 _ID = keys.FIELD_EVENT_ID.encode()
 _PAYLOAD = keys.FIELD_PAYLOAD.encode()

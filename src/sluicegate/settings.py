@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         64 * 1024, ge=64, validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes")
     )
 
+    consumer_class: str = Field(
+        "sluicegate.worker.consumer:Consumer",
+        validation_alias=_env("CONSUMER_CLASS", "consumer_class"),
+    )
+
     @model_validator(mode="after")
     def _deadline_fits_the_lock(self) -> "Settings":
         if self.queue_batch_timeout_s * 2 >= self.queue_agent_worker_ttl_s:

@@ -5,22 +5,22 @@ from typing import Any
 
 import redis
 
-from sluicegate import registry
-from sluicegate.queue_stats import QueueSnapshot, list_queues, snapshot
+from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
+from sluicegate.worker.lock import LockEntry, lock_holders
 
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     snapshot: QueueSnapshot
     persisted: int  # rows in the database
-    worker: registry.WorkerEntry | None
+    worker: LockEntry | None
     worker_ttl_ms: int
 
 
 def gather(client: "redis.Redis", repository: Repository) -> list[QueueStatus]:
     queues = list_queues(client)
-    workers = {entry.queue: (entry, ttl) for entry, ttl in registry.entries(client, queues)}
+    workers = {entry.queue: (entry, ttl) for entry, ttl in lock_holders(client, queues)}
     statuses = []
     for queue in queues:
         worker, ttl_ms = workers.get(queue, (None, 0))

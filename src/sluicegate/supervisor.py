@@ -16,7 +16,7 @@ from pathlib import Path
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.logs import get_logger
 from sluicegate.settings import Settings
-from sluicegate.signals import TERMINATING, SignalInbox
+from sluicegate.worker.signals import TERMINATING, SignalInbox
 
 REDIS_URL_FILE = "redis.url"
 _STOP_MARGIN_S = 2.0
@@ -74,7 +74,7 @@ class Supervisor:
         process = subprocess.Popen(
             [sys.executable, "-m", "sluicegate", name], env=env, start_new_session=True
         )
-        self.log.info("start-node-process", part=name, child_pid=process.pid)
+        self.log.info("start-node-process", part=name, pid=process.pid)
         return Part(name, process)
 
     def _wait_for_stop_or_failure(self) -> bool:
@@ -103,7 +103,7 @@ class Supervisor:
     def _stop(self, part: Part) -> None:
         """SIGTERM, wait for the part's own deadline; a second Ctrl-C is passed on as is."""
         if part.process.poll() is None:
-            self.log.info("stop-node-process", part=part.name, child_pid=part.process.pid)
+            self.log.info("stop-node-process", part=part.name, pid=part.process.pid)
             part.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.settings.shutdown_deadline_s + _STOP_MARGIN_S
         while part.process.poll() is None and time.monotonic() < deadline:
@@ -111,7 +111,7 @@ class Supervisor:
                 part.process.send_signal(signal.SIGTERM)  # the part's "second signal: stop now"
             self.inbox.wait(0.05)
         if part.process.poll() is None:
-            self.log.warning("kill-node-process", part=part.name, child_pid=part.process.pid)
+            self.log.warning("kill-node-process", part=part.name, pid=part.process.pid)
             part.process.kill()
         part.process.wait()
         self.log.info("stopped-node-process", part=part.name, exit_code=part.process.returncode)

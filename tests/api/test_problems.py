@@ -8,8 +8,8 @@ import httpx
 import pytest
 import redis
 
-from sluicegate import keys
 from sluicegate.api.problems import field_path
+from sluicegate.queue import keys
 
 pytestmark = pytest.mark.anyio
 QUEUE = "orders"

@@ -7,9 +7,9 @@ import orjson
 import pytest
 import redis
 
-from sluicegate import keys
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.events import Event
+from sluicegate.queue import keys
 from sluicegate.settings import Settings
 from tests.api.conftest import running_api
 from tests.waiting import eventually

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from sluicegate import keys
+from sluicegate.queue import keys
 from tests.waiting import eventually, wait_for
 
 URL = "/v1/events/load"

@@ -11,7 +11,7 @@ import pytest
 
 from sluicegate.drill.procs import is_alive
 from sluicegate.drill.schedule import FAULT_KINDS
-from sluicegate.testing_hooks import BROKEN_ACK_VARIABLE
+from tests import broken_consumer
 
 pytestmark = pytest.mark.slow
 
@@ -89,10 +89,21 @@ def test_a_mixed_drill_covers_every_kind(tmp_path):
     assert report["final"]["persisted"] == EVENTS
 
 
+def _broken_consumer_env(marker):
+    """The agent imports the broken consumer from this repository's tests package."""
+    root = str(Path(__file__).resolve().parents[2])
+    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return {
+        "CONSUMER_CLASS": broken_consumer.CLASS_PATH,
+        broken_consumer.MARKER_VARIABLE: str(marker),
+        "PYTHONPATH": pythonpath,
+    }
+
+
 def test_a_consumer_that_acks_before_persisting_is_caught(tmp_path):
     marker = tmp_path / "bug-struck"
     result, report = drill(
-        tmp_path, "--fault", "term", "--stops", "1", env={BROKEN_ACK_VARIABLE: str(marker)}
+        tmp_path, "--fault", "term", "--stops", "1", env=_broken_consumer_env(marker)
     )
     assert marker.exists(), "the broken consumer never ran"
     assert result.returncode == 1, result.stdout + result.stderr

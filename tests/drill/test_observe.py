@@ -7,7 +7,7 @@ import pytest
 from sluicegate.drill.database import event_rows
 from sluicegate.drill.observe import Observer
 from sluicegate.errors import DrillError
-from sluicegate.queue_reader import QueueReader
+from sluicegate.queue.reader import QueueReader
 from tests.loading import enqueue, make_events
 
 

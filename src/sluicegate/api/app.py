@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sluicegate import __version__, redis_client
+from sluicegate import __version__
 from sluicegate.api import openapi
 from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.problems import install_handlers
 from sluicegate.api.routes import router
 from sluicegate.api.state import ApiState
 from sluicegate.logs import get_logger
+from sluicegate.queue import client as redis_client
 from sluicegate.settings import Settings
 
 _DESCRIPTION = """Accepts events over HTTP and answers `202` only once Redis holds them durably.

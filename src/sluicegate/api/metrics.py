@@ -4,7 +4,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sluicegate.queue_writer import DurabilityMode
+from sluicegate.queue.writer import DurabilityMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS_S = (

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sluicegate.keys import QUEUE_NAME_PATTERN
+from sluicegate.queue.keys import QUEUE_NAME_PATTERN
 
 # No whitespace and no control characters (C0, DEL, C1): ids end up in logs, keys and SQL rows.
 EVENT_ID_MAX_CHARS = 200

@@ -24,7 +24,7 @@ from sluicegate.api.state import ApiState
 from sluicegate.errors import DurabilityError
 from sluicegate.events import Event
 from sluicegate.logs import get_logger
-from sluicegate.queue_writer import QueueWriter
+from sluicegate.queue.writer import QueueWriter
 
 RETRY_AFTER_S = 1
 QUEUE_FULL_RETRY_AFTER_S = 5

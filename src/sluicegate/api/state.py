@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
-from sluicegate.queue_writer import QueueWriter, detect_durability
+from sluicegate.queue.writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
 
 # While Redis is away, requests in this window answer 503 at once instead of each one trying.

@@ -17,8 +17,8 @@ from sluicegate.drill.observe import Observer
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.system import Deployment, LocalSystem, Service, Stopped
 from sluicegate.errors import DrillError
-from sluicegate.liveness import process_name
-from sluicegate.queue_stats import QueueSnapshot
+from sluicegate.queue.stats import QueueSnapshot
+from sluicegate.worker.liveness import process_name
 
 _KILLED_EXIT = -9
 _AIM_TIMEOUT_S = 2.0
@@ -98,7 +98,7 @@ class FaultContext:
         return held()
 
     def consumer_name(self, pid: int) -> str:
-        return process_name(pid)  # as sluicegate.child names its group consumer
+        return process_name(pid)  # as sluicegate.worker.consumer_process names its group consumer
 
 
 def _graceful(

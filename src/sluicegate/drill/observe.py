@@ -14,12 +14,13 @@ from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sluicegate import keys, registry
 from sluicegate.drill import database
 from sluicegate.drill.checker import Holdings
 from sluicegate.errors import DrillError
-from sluicegate.queue_stats import QueueSnapshot, snapshot
-from sluicegate.redis_client import as_text, sync_client
+from sluicegate.queue import keys
+from sluicegate.queue.client import as_text, sync_client
+from sluicegate.queue.stats import QueueSnapshot, snapshot
+from sluicegate.worker.lock import lock_holder
 
 T = TypeVar("T")
 PAGE = 10_000
@@ -60,7 +61,7 @@ class Observer:
         """The pid in the queue's worker-registry entry, or None when there is none."""
 
         def read() -> int | None:
-            entry = registry.holder(self.client, self.queue)
+            entry = lock_holder(self.client, self.queue)
             return None if entry is None else entry.pid
 
         return self._redis(read)

@@ -2,7 +2,7 @@
 
 import signal
 
-from sluicegate.agent import Agent, AgentState
+from sluicegate.worker.agent import Agent, AgentState
 
 
 def make_agent(settings) -> Agent:

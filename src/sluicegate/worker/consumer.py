@@ -1,6 +1,6 @@
 """The consumer: claim a batch, persist it in one transaction, only then acknowledge it.
 
-Runs in a child process forked by the agent, one per queue, holding that queue's worker lock.
+Runs in a consumer process forked by the agent, one per queue, holding that queue's lock.
 Every event it is handed ends up persisted (or dead-lettered after repeated refusals) and then
 acknowledged; if the process dies in between, the entry stays pending and is delivered again, and
 the repository's ON CONFLICT makes the second write a no-op.
@@ -17,17 +17,16 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sluicegate import testing_hooks
 from sluicegate.backoff import Backoff
 from sluicegate.errors import LockLostError, RejectedEventError, TransientStoreError
 from sluicegate.events import Delivery
 from sluicegate.logs import get_logger
-from sluicegate.pending_reply import PendingReply
-from sluicegate.queue_reader import QueueReader
-from sluicegate.registry import WorkerLock
+from sluicegate.queue.pending_reply import PendingReply
+from sluicegate.queue.reader import QueueReader
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
-from sluicegate.signals import SignalInbox
+from sluicegate.worker.lock import Lock
+from sluicegate.worker.signals import SignalInbox
 
 T = TypeVar("T")
 TRANSIENT = (TransientStoreError, RedisConnectionError, RedisTimeoutError, BusyLoadingError)
@@ -43,7 +42,7 @@ class Consumer:
         settings: Settings,
         reader: QueueReader,
         repository: Repository,
-        lock: WorkerLock,
+        lock: Lock,
         inbox: SignalInbox,
         parent_pid: int | None = None,
     ) -> None:
@@ -133,7 +132,6 @@ class Consumer:
         the next transaction commits. Until confirmed the entries stay pending; an ack that did not
         go through is sent again, and a crash meanwhile means a redelivery that stores nothing.
         """
-        testing_hooks.broken_ack_before_persist(partial(self.reader.ack, batch, len(batch), 0))
         try:
             inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
         except RejectedEventError:

@@ -1,4 +1,4 @@
-"""Redis clients from a URL. Each process (and each forked child) makes its own."""
+"""Redis clients from a URL. Each process (and each forked consumer) makes its own."""
 
 import redis
 import redis.asyncio

@@ -19,7 +19,7 @@ def _pid_namespace() -> str:
 
 
 def process_name(pid: int | None = None) -> str:
-    """``host:namespace:pid``: names a process unambiguously (consumer names, registry entries)."""
+    """``host:namespace:pid``: names a process unambiguously (consumer names, lock entries)."""
     return f"{socket.gethostname()}:{_pid_namespace()}:{pid if pid is not None else os.getpid()}"
 
 

@@ -43,5 +43,5 @@ def stats_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:stats"
 
 
-def worker_key(queue: str) -> str:
+def lock_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:worker"

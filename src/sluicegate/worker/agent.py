@@ -13,15 +13,25 @@ from enum import Enum
 
 from redis.exceptions import RedisError
 
-from sluicegate import keys, registry
-from sluicegate.child import run_child
-from sluicegate.liveness import is_gone, process_name
 from sluicegate.logs import get_logger
-from sluicegate.queue_stats import list_queues
-from sluicegate.redis_client import sync_client
+from sluicegate.queue.client import sync_client
+from sluicegate.queue.stats import queues_with_work
 from sluicegate.settings import Settings
-from sluicegate.signals import TERMINATING, SignalInbox, deferred
-from sluicegate.testing_hooks import pause_before_fork
+from sluicegate.worker.consumer_process import (
+    DEFAULT_CONSUMER,
+    load_consumer_class,
+    run_consumer_process,
+)
+from sluicegate.worker.liveness import is_gone, process_name
+from sluicegate.worker.lock import (
+    LockEntry,
+    lock_holder,
+    locked_queues,
+    new_lock_entry,
+    release_lock,
+)
+from sluicegate.worker.signals import TERMINATING, SignalInbox, deferred
+from sluicegate.worker.testing_hooks import pause_before_fork
 
 _REAP_POLL_S = 0.05
 
@@ -33,9 +43,9 @@ class AgentState(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Child:
+class ForkedConsumer:
     pid: int
-    entry: registry.WorkerEntry  # as the child registers it: the agent's token, the child's pid
+    entry: LockEntry  # as the consumer registers it: the agent's token, its own pid
 
 
 class Agent:
@@ -43,11 +53,14 @@ class Agent:
         self.settings = settings
         self.redis_url = redis_url
         self.state = AgentState.RUNNING
-        self.children: dict[int, Child] = {}
+        self.consumers: dict[int, ForkedConsumer] = {}
         self.forced = False
         self.log = get_logger(component="agent", pid=os.getpid())
         self._client = sync_client(redis_url)  # connects on first use, in the agent only
         self._inbox: SignalInbox | None = None
+        self._consumer_class = load_consumer_class(settings.consumer_class)
+        if settings.consumer_class != DEFAULT_CONSUMER:
+            self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
 
     def run(self) -> int:
         """Serve until a signal, then drain; the exit code is 0 after a graceful stop."""
@@ -85,7 +98,7 @@ class Agent:
 
     def _spawn_where_needed(self) -> None:
         try:
-            queues = self._queues_needing_a_worker()
+            queues = self._queues_needing_a_consumer()
         except RedisError as error:
             self.log.warning("redis-unavailable", error=str(error))
             return
@@ -93,30 +106,24 @@ class Agent:
             if not self._fork(queue):
                 return
 
-    def _queues_needing_a_worker(self) -> list[str]:
+    def _queues_needing_a_consumer(self) -> list[str]:
         """Queues with events (queued or pending) and no consumer, ours or anyone's."""
-        busy = {child.entry.queue for child in self.children.values()}
-        queues = [queue for queue in list_queues(self._client) if queue not in busy]
-        with self._client.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                pipe.xlen(keys.stream_key(queue))
-                pipe.exists(keys.worker_key(queue))
-            replies = pipe.execute()
+        ours = {consumer.entry.queue for consumer in self.consumers.values()}
+        queues = [queue for queue in queues_with_work(self._client) if queue not in ours]
+        locked = locked_queues(self._client, queues)
         return [
-            queue
-            for queue, length, locked in zip(queues, replies[::2], replies[1::2], strict=True)
-            if length and (not locked or self._released_stale_lock(queue))
+            queue for queue in queues if queue not in locked or self._released_stale_lock(queue)
         ]
 
     def _released_stale_lock(self, queue: str) -> bool:
         """Free a lock whose holder certainly died (SIGKILL, OOM) now, not when its TTL runs out."""
         client = self._client
-        holder = registry.holder(client, queue)
+        holder = lock_holder(client, queue)
         if holder is None:
             return True
         if not (holder.process and is_gone(holder.process)):
             return False
-        released = registry.release_entry(client, holder)
+        released = release_lock(client, holder)
         if released:
             self.log.warning("stale-lock-released", queue=queue, holder=holder.process)
         return released
@@ -128,59 +135,63 @@ class Agent:
             if not self._still_running():
                 self.log.info("fork-skipped-draining", queue=queue)
                 return False
-            entry = registry.new_entry(queue)
+            entry = new_lock_entry(queue)
             agent_pid = os.getpid()
             pid = os.fork()
             if pid == 0:
-                run_child(self.settings, self.redis_url, entry, parent_pid=agent_pid)
-        self.children[pid] = Child(pid, replace(entry, pid=pid, process=process_name(pid)))
-        self.log.info("fork-node-process", queue=queue, child_pid=pid)
+                run_consumer_process(
+                    self.settings, self.redis_url, entry, agent_pid, self._consumer_class
+                )
+        self.consumers[pid] = ForkedConsumer(
+            pid, replace(entry, pid=pid, process=process_name(pid))
+        )
+        self.log.info("fork-node-process", queue=queue, consumer_pid=pid)
         return True
 
     def _reap(self) -> None:
-        """Collect every exited child (no zombies) and clear its registry entry if it could not."""
-        while self.children:
+        """Collect every exited consumer (no zombies) and release its lock if it could not."""
+        while self.consumers:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            child = self.children.pop(pid, None)
-            if child is not None:
-                self._forget(child, os.waitstatus_to_exitcode(status))
+            consumer = self.consumers.pop(pid, None)
+            if consumer is not None:
+                self._forget(consumer, os.waitstatus_to_exitcode(status))
 
-    def _forget(self, child: Child, exit_code: int) -> None:
+    def _forget(self, consumer: ForkedConsumer, exit_code: int) -> None:
         released = False
         try:
-            released = registry.release_entry(self._client, child.entry)
+            released = release_lock(self._client, consumer.entry)
         except RedisError as error:
-            self.log.warning("registry-release-failed", queue=child.entry.queue, error=str(error))
+            self.log.warning("lock-release-failed", queue=consumer.entry.queue, error=str(error))
         self.log.info(
             "stopped-node-process",
-            queue=child.entry.queue,
-            child_pid=child.pid,
+            queue=consumer.entry.queue,
+            consumer_pid=consumer.pid,
             exit_code=exit_code,
             released_stale_entry=released,
         )
 
     def _drain(self) -> None:
-        """Ask every child to stop, wait up to the deadline, then kill what is left."""
+        """Ask every consumer to stop, wait up to the deadline, then kill what is left."""
         deadline = time.monotonic() + self.settings.shutdown_deadline_s
-        self.log.info("stop-node-process", children=sorted(self.children))
-        for pid in self.children:
+        self.log.info("stop-node-process", consumer_pids=sorted(self.consumers))
+        for pid in self.consumers:
             _signal(pid, signal.SIGTERM)
-        while self.children and not self.forced and time.monotonic() < deadline:
+        while self.consumers and not self.forced and time.monotonic() < deadline:
             assert self._inbox is not None
             self._inbox.wait(min(_REAP_POLL_S, deadline - time.monotonic()))
             self._observe(self._inbox.take())
             self._reap()
-        for pid in self.children:
-            self.log.warning("kill-node-process", child_pid=pid)
+        for pid in self.consumers:
+            self.log.warning("kill-node-process", consumer_pid=pid)
             _signal(pid, signal.SIGKILL)
-        for pid in list(self.children):
+        for pid in list(self.consumers):
             _, status = os.waitpid(pid, 0)
-            self._forget(self.children.pop(pid), os.waitstatus_to_exitcode(status))
+            self._forget(self.consumers.pop(pid), os.waitstatus_to_exitcode(status))
 
 
 def _signal(pid: int, signum: int) -> None:

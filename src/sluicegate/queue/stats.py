@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import redis
 from redis.exceptions import ResponseError
 
-from sluicegate import keys
-from sluicegate.redis_client import as_text
+from sluicegate.queue import keys
+from sluicegate.queue.client import as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,16 @@ class QueueSnapshot:
 
 def list_queues(client: "redis.Redis") -> list[str]:
     return sorted(member.decode() for member in client.smembers(keys.QUEUES_SET))  # type: ignore[union-attr]
+
+
+def queues_with_work(client: "redis.Redis") -> list[str]:
+    """Queues whose stream holds entries, queued or pending with some consumer."""
+    queues = list_queues(client)
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.xlen(keys.stream_key(queue))
+        lengths = pipe.execute()
+    return [queue for queue, length in zip(queues, lengths, strict=True) if length]
 
 
 def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:

@@ -4,12 +4,18 @@ import sqlite3
 
 import pytest
 
-from sluicegate import keys, registry
-from sluicegate.child import EXIT_DATABASE_UNAVAILABLE, EXIT_LOCK_BUSY, EXIT_OK, consume_queue
 from sluicegate.events import Event
-from sluicegate.queue_stats import snapshot
+from sluicegate.queue import keys
+from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.signals import SignalInbox
+from sluicegate.worker.consumer_process import (
+    EXIT_DATABASE_UNAVAILABLE,
+    EXIT_LOCK_BUSY,
+    EXIT_OK,
+    consume_queue,
+)
+from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
+from sluicegate.worker.signals import SignalInbox
 from tests.loading import enqueue, make_events
 
 POISON_TRIGGER = """
@@ -29,7 +35,7 @@ def inbox():
 
 def consume(settings, queue, inbox):
     return consume_queue(
-        settings, settings.redis_url, registry.new_entry(queue), inbox, parent_pid=None
+        settings, settings.redis_url, new_lock_entry(queue), inbox, parent_pid=None
     )
 
 
@@ -44,7 +50,7 @@ def test_persists_everything_then_acks_and_releases_its_lock(settings, redis_cli
     state = snapshot(redis_client, "q")
     assert (state.queued, state.in_flight, state.persisted_acks) == (0, 0, 1200)
     assert state.duplicates_suppressed == 0  # no batch was processed twice
-    assert registry.holder(redis_client, "q") is None
+    assert lock_holder(redis_client, "q") is None
 
 
 def test_redelivered_events_are_stored_once(settings, redis_client, inbox):
@@ -74,7 +80,7 @@ def test_poison_event_is_dead_lettered_after_n_deliveries(settings, redis_client
 
 
 def test_a_busy_lock_means_no_consuming(settings, redis_client, inbox):
-    other = registry.WorkerLock(redis_client, registry.new_entry("q"), ttl_s=30)
+    other = Lock(redis_client, new_lock_entry("q"), ttl_s=30)
     assert other.acquire()
     enqueue(settings.redis_url, make_events("q", 5))
     assert consume(settings, "q", inbox) == EXIT_LOCK_BUSY
@@ -104,5 +110,5 @@ def test_an_unusable_database_releases_the_lock_and_says_so(settings, redis_clie
     settings.sqlite_filepath.write_bytes(b"this is not a database" * 100)
     enqueue(settings.redis_url, make_events("q", 3))
     assert consume(settings, "q", inbox) == EXIT_DATABASE_UNAVAILABLE
-    assert registry.holder(redis_client, "q") is None
+    assert lock_holder(redis_client, "q") is None
     assert snapshot(redis_client, "q").queued == 3

@@ -3,7 +3,7 @@ import socket
 import subprocess
 import sys
 
-from sluicegate.liveness import is_gone, process_name
+from sluicegate.worker.liveness import is_gone, process_name
 
 
 def reaped_pid() -> int:

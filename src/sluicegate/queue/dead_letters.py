@@ -5,8 +5,8 @@ from typing import Any
 
 import redis
 
-from sluicegate import keys
 from sluicegate.events import Event
+from sluicegate.queue import keys
 
 _REPLAY_LUA = """
 local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from sluicegate import keys
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.errors import TransientStoreError
 from sluicegate.events import Event
+from sluicegate.queue import keys
 from sluicegate.repository.postgres import PostgresRepository
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_schema
@@ -59,7 +59,7 @@ def agent(subprocess_env: dict[str, str], pg_url: str, tmp_path: Path) -> Iterat
     )
     yield process
     process.close()
-    assert not any(is_alive(pid) for pid in process.child_pids()), "a consumer outlived the test"
+    assert not any(is_alive(pid) for pid in process.consumer_pids()), "a consumer outlived the test"
 
 
 def _count(repository: PostgresRepository) -> int:

@@ -14,9 +14,9 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import NoScriptError, ResponseError
 
-from sluicegate import keys
 from sluicegate.errors import ConfigurationError, DurabilityError
 from sluicegate.events import Event
+from sluicegate.queue import keys
 
 _ENQUEUE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -6,11 +6,11 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from sluicegate import keys
 from sluicegate.events import Delivery, Event, now_ms
-from sluicegate.liveness import is_gone
-from sluicegate.pending_reply import PendingReply
-from sluicegate.redis_client import as_text
+from sluicegate.queue import keys
+from sluicegate.queue.client import as_text
+from sluicegate.queue.pending_reply import PendingReply
+from sluicegate.worker.liveness import is_gone
 
 # XACK and XDEL in chunks: Lua's unpack() has a stack limit of a few thousand values.
 _ACK_LUA = f"""

@@ -5,6 +5,7 @@ sequences the shutdown), fresh signal handlers, its own Redis and database conne
 parent's sockets), and ``os._exit`` so nothing inherited from the parent runs at exit.
 """
 
+import importlib
 import os
 import signal
 import sys
@@ -13,25 +14,32 @@ from typing import NoReturn
 
 import redis
 
-from sluicegate.consumer import Consumer
-from sluicegate.errors import TransientStoreError
-from sluicegate.liveness import process_name
+from sluicegate.errors import ConfigurationError, TransientStoreError
 from sluicegate.logs import get_logger
-from sluicegate.queue_reader import QueueReader, ensure_group
-from sluicegate.redis_client import sync_client
-from sluicegate.registry import WorkerEntry, WorkerLock
+from sluicegate.queue.client import sync_client
+from sluicegate.queue.reader import QueueReader, ensure_group
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
-from sluicegate.signals import TERMINATING, SignalInbox
+from sluicegate.worker.consumer import Consumer
+from sluicegate.worker.liveness import process_name
+from sluicegate.worker.lock import Lock, LockEntry
+from sluicegate.worker.signals import TERMINATING, SignalInbox
 
+DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
 EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_LOCK_BUSY = 3
 EXIT_DATABASE_UNAVAILABLE = 4
 
 
-def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid: int) -> NoReturn:
-    """Entry point right after ``os.fork()`` in the child. Never returns."""
+def run_consumer_process(
+    settings: Settings,
+    redis_url: str,
+    entry: LockEntry,
+    parent_pid: int,
+    consumer_class: type[Consumer] = Consumer,
+) -> NoReturn:
+    """Entry point right after ``os.fork()`` in the consumer process. Never returns."""
     code = EXIT_CRASHED
     try:
         os.setpgrp()
@@ -40,7 +48,7 @@ def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid
         inbox = SignalInbox([signal.SIGTERM])
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
         entry = replace(entry, pid=os.getpid(), process=process_name())
-        code = consume_queue(settings, redis_url, entry, inbox, parent_pid)
+        code = consume_queue(settings, redis_url, entry, inbox, parent_pid, consumer_class)
     except BaseException as error:
         get_logger(queue=entry.queue, pid=os.getpid()).exception(
             "consumer-crashed", error=repr(error)
@@ -54,20 +62,23 @@ def run_child(settings: Settings, redis_url: str, entry: WorkerEntry, parent_pid
 def consume_queue(
     settings: Settings,
     redis_url: str,
-    entry: WorkerEntry,
+    entry: LockEntry,
     inbox: SignalInbox,
     parent_pid: int | None,
+    consumer_class: type[Consumer] = Consumer,
 ) -> int:
     """Take the queue's lock, consume, release the lock. Also runs without a fork (tests, bench)."""
     log = get_logger(queue=entry.queue, pid=os.getpid())
     client = sync_client(redis_url)
-    lock = WorkerLock(client, entry, settings.queue_agent_worker_ttl_s)
+    lock = Lock(client, entry, settings.queue_agent_worker_ttl_s)
     try:
         if not lock.acquire():
             log.info("consumer-lock-busy")
             return EXIT_LOCK_BUSY
         try:
-            return _consume_holding_the_lock(settings, client, lock, inbox, parent_pid)
+            return _consume_holding_the_lock(
+                settings, client, lock, inbox, parent_pid, consumer_class
+            )
         finally:
             log.info("consumer-stopped", lock_released=_release_quietly(lock))
     finally:
@@ -77,9 +88,10 @@ def consume_queue(
 def _consume_holding_the_lock(
     settings: Settings,
     client: "redis.Redis",
-    lock: WorkerLock,
+    lock: Lock,
     inbox: SignalInbox,
     parent_pid: int | None,
+    consumer_class: type[Consumer],
 ) -> int:
     queue = lock.entry.queue
     try:
@@ -90,14 +102,27 @@ def _consume_holding_the_lock(
     try:
         ensure_group(client, queue)
         reader = QueueReader(client, queue, consumer=process_name())
-        Consumer(settings, reader, repository, lock, inbox, parent_pid).run()
+        consumer_class(settings, reader, repository, lock, inbox, parent_pid).run()
     finally:
         repository.close()
     return EXIT_OK
 
 
-def _release_quietly(lock: WorkerLock) -> bool:
+def _release_quietly(lock: Lock) -> bool:
     try:
         return lock.release()
     except Exception:
         return False
+
+
+def load_consumer_class(path: str) -> type[Consumer]:
+    """``module:Class`` naming a Consumer subclass (rq's ``--worker-class``): tests inject a
+    deliberately broken one this way, so production code carries no test switch."""
+    module_name, _, class_name = path.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigurationError(f"CONSUMER_CLASS={path!r} cannot be imported: {error}") from error
+    if not (isinstance(found, type) and issubclass(found, Consumer)):
+        raise ConfigurationError(f"CONSUMER_CLASS={path!r} is not a subclass of {DEFAULT_CONSUMER}")
+    return found

@@ -6,10 +6,10 @@ import time
 import pytest
 import redis
 
-from sluicegate import registry
-from sluicegate.queue_stats import snapshot
+from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.testing_hooks import FORK_GATE_VARIABLE
+from sluicegate.worker.lock import lock_holder
+from sluicegate.worker.testing_hooks import FORK_GATE_VARIABLE
 from tests.loading import enqueue, make_events
 from tests.processes import CommandProcess, is_alive
 from tests.waiting import wait_for
@@ -32,7 +32,9 @@ def start_agent(subprocess_env, tmp_path):
     for agent in started:
         agent.close()
     for agent in started:
-        assert not any(is_alive(pid) for pid in agent.child_pids()), "a consumer outlived the test"
+        assert not any(is_alive(pid) for pid in agent.consumer_pids()), (
+            "a consumer outlived the test"
+        )
 
 
 def persisted(settings) -> SqliteRepository:
@@ -50,7 +52,7 @@ def test_sigterm_mid_batch_drains_cleanly(settings, redis_client, start_agent):
     assert time.monotonic() - started < settings.shutdown_deadline_s
     state = snapshot(redis_client, "q")
     assert state.in_flight == 0
-    assert registry.holder(redis_client, "q") is None
+    assert lock_holder(redis_client, "q") is None
     stored = repository.ids()
     queued = {f[b"id"].decode() for _, f in redis_client.xrange("sluicegate:{q}:events")}
     assert stored.isdisjoint(queued)
@@ -97,7 +99,7 @@ def test_no_fork_after_a_stop_signal_even_mid_decision(
     assert agent.logged("fork-skipped-draining") == [
         {"component": "agent", "pid": agent.pid, "queue": "q"}
     ]
-    assert agent.child_pids() == set()
+    assert agent.consumer_pids() == set()
     assert snapshot(redis_client, "q").queued == 10
 
 
@@ -113,7 +115,7 @@ def test_a_second_signal_stops_now(settings, redis_client, start_agent):
     assert agent.wait(timeout_s=10) == 1
     assert agent.logged("kill-node-process")
     repository._db.execute("ROLLBACK")
-    assert registry.holder(redis_client, "q") is None  # the agent released the killed child's lock
+    assert lock_holder(redis_client, "q") is None  # the agent released the killed consumer's lock
     state = snapshot(redis_client, "q")
     assert state.in_flight + state.queued == 100  # nothing lost: still pending
 
@@ -121,12 +123,12 @@ def test_a_second_signal_stops_now(settings, redis_client, start_agent):
 def test_consumers_stop_on_their_own_when_the_agent_dies(settings, redis_client, start_agent):
     enqueue(settings.redis_url, make_events("q", 10))
     agent = start_agent()
-    [child] = wait_for(agent.child_pids, message="a consumer to be forked")
+    [consumer] = wait_for(agent.consumer_pids, message="a consumer to be forked")
     enqueue(settings.redis_url, make_events("q", 1))
     agent.signal(signal.SIGKILL)
     agent.wait(timeout_s=5)
-    wait_for(lambda: not is_alive(child), message="the orphaned consumer to exit")
-    assert registry.holder(redis_client, "q") is None
+    wait_for(lambda: not is_alive(consumer), message="the orphaned consumer to exit")
+    assert lock_holder(redis_client, "q") is None
 
 
 def test_database_outage_keeps_the_batch_pending_and_resumes(settings, redis_client, start_agent):

@@ -1,4 +1,4 @@
-"""The worker registry: one lock per queue, held by at most one consumer, kept alive by heartbeats.
+"""Consumer locks: one per queue, held by at most one consumer, kept alive by heartbeats.
 
 The lock's value is a JSON document (token, host, pid, queue, started-at). Heartbeat and release
 compare the whole value first, in Lua, so a process can never extend or delete a lock it lost.
@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 
 import redis
 
-from sluicegate import keys
 from sluicegate.errors import LockLostError
-from sluicegate.liveness import process_name
+from sluicegate.queue import keys
+from sluicegate.worker.liveness import process_name
 
 _HEARTBEAT_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -33,7 +33,7 @@ return 0
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerEntry:
+class LockEntry:
     token: str
     queue: str
     host: str
@@ -45,12 +45,12 @@ class WorkerEntry:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> "WorkerEntry":
+    def decode(cls, raw: bytes | str) -> "LockEntry":
         return cls(**json.loads(raw))
 
 
-def new_entry(queue: str, pid: int | None = None) -> WorkerEntry:
-    return WorkerEntry(
+def new_lock_entry(queue: str, pid: int | None = None) -> LockEntry:
+    return LockEntry(
         token=uuid.uuid4().hex,
         queue=queue,
         host=socket.gethostname(),
@@ -60,12 +60,12 @@ def new_entry(queue: str, pid: int | None = None) -> WorkerEntry:
     )
 
 
-class WorkerLock:
-    def __init__(self, client: "redis.Redis", entry: WorkerEntry, ttl_s: float) -> None:
+class Lock:
+    def __init__(self, client: "redis.Redis", entry: LockEntry, ttl_s: float) -> None:
         self._client = client
         self.entry = entry
         self._value = entry.encode()
-        self._key = keys.worker_key(entry.queue)
+        self._key = keys.lock_key(entry.queue)
         self._ttl_ms = int(ttl_s * 1000)
         self._heartbeat = client.register_script(_HEARTBEAT_LUA)
         self._release = client.register_script(_RELEASE_LUA)
@@ -82,22 +82,31 @@ class WorkerLock:
         return bool(self._release(keys=[self._key], args=[self._value]))
 
 
-def holder(client: "redis.Redis", queue: str) -> WorkerEntry | None:
-    raw = client.get(keys.worker_key(queue))
-    return WorkerEntry.decode(raw) if raw else None
+def lock_holder(client: "redis.Redis", queue: str) -> LockEntry | None:
+    raw = client.get(keys.lock_key(queue))
+    return LockEntry.decode(raw) if raw else None
 
 
-def release_entry(client: "redis.Redis", entry: WorkerEntry) -> bool:
-    """Release a lock for a process that can no longer do it (the agent, for a killed child)."""
-    return WorkerLock(client, entry, ttl_s=1).release()
+def release_lock(client: "redis.Redis", entry: LockEntry) -> bool:
+    """Release a lock for a process that can no longer do it (the agent, for a killed consumer)."""
+    return Lock(client, entry, ttl_s=1).release()
 
 
-def entries(client: "redis.Redis", queues: list[str]) -> list[tuple[WorkerEntry, int]]:
-    """Every live registry entry with its remaining time to live in ms."""
+def locked_queues(client: "redis.Redis", queues: list[str]) -> set[str]:
+    """Which of ``queues`` have a lock now (held by a live consumer, or not yet expired)."""
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.exists(keys.lock_key(queue))
+        replies = pipe.execute()
+    return {queue for queue, locked in zip(queues, replies, strict=True) if locked}
+
+
+def lock_holders(client: "redis.Redis", queues: list[str]) -> list[tuple[LockEntry, int]]:
+    """Every live lock with its remaining time to live in ms."""
     found = []
     for queue in queues:
-        key = keys.worker_key(queue)
+        key = keys.lock_key(queue)
         raw, ttl_ms = client.get(key), client.pttl(key)
         if raw:
-            found.append((WorkerEntry.decode(raw), int(ttl_ms)))
+            found.append((LockEntry.decode(raw), int(ttl_ms)))
     return found

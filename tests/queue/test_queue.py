@@ -4,12 +4,12 @@ import asyncio
 
 import pytest
 
-from sluicegate import dead_letters, keys
 from sluicegate.errors import ConfigurationError
-from sluicegate.queue_reader import QueueReader, ensure_group
-from sluicegate.queue_stats import list_queues, snapshot
-from sluicegate.queue_writer import DurabilityMode, QueueWriter, detect_durability
-from sluicegate.redis_client import async_client
+from sluicegate.queue import dead_letters, keys
+from sluicegate.queue.client import async_client
+from sluicegate.queue.reader import QueueReader, ensure_group
+from sluicegate.queue.stats import list_queues, snapshot
+from sluicegate.queue.writer import DurabilityMode, QueueWriter, detect_durability
 from tests.loading import enqueue, make_events
 from tests.waiting import wait_for
 
