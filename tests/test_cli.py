@@ -69,3 +69,21 @@ def test_commands_that_need_redis_say_so(subprocess_env, tmp_path):
     assert result.returncode == 2
     assert "REDIS_URL is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_shows_every_setting_masked(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_URL": "postgresql://app:hunter2@db/x",
+        "LOG_LEVEL": "WARN",
+    }
+    result = sluicegate(env, "config", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["variable"]: row for row in json.loads(result.stdout)}
+    assert rows["LOG_LEVEL"]["value"] == "warning"
+    assert rows["DATABASE_URL"]["source"] == "environment"
+    assert rows["QUEUE_BATCH_SIZE"]["source"] == "default"
+    table = sluicegate({**env, "COLUMNS": "200"}, "config")
+    assert "CONSUMER_CLASS" in table.stdout
+    assert "hunter2" not in result.stdout + table.stdout

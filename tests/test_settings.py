@@ -1,10 +1,13 @@
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from sluicegate.errors import ConfigurationError
-from sluicegate.settings import load_settings
+from sluicegate.settings import Settings, load_settings
+from sluicegate.settings_report import environment_variables
 
 
 def test_defaults_are_embedded(monkeypatch):
@@ -64,3 +67,41 @@ def test_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path):
     assert result.returncode == 2
     assert "QUEUE_BATCH_SIZE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("INFO", "info"), ("Warning", "warning"), ("warn", "warning"), ("WARN", "warning")],
+)
+def test_log_levels_are_read_as_people_type_them(monkeypatch, value, expected):
+    monkeypatch.setenv("LOG_LEVEL", value)
+    assert load_settings().log_level == expected
+
+
+def test_durability_is_case_insensitive_and_durations_are_plain_seconds(monkeypatch):
+    monkeypatch.setenv("DURABILITY", "AOF")
+    monkeypatch.setenv("SHUTDOWN_DEADLINE", "3")
+    settings = load_settings()
+    assert (settings.durability, settings.shutdown_deadline_s) == ("aof", 3.0)
+
+
+def test_every_setting_says_what_it_does():
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"Settings.{name} has no description="
+
+
+def _readme_variables() -> list[str]:
+    """Every variable named in the first column of the README's configuration table."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return [name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row.split("|")[1])]
+
+
+def test_the_readme_table_and_the_settings_agree():
+    documented = _readme_variables()
+    variables = {name: environment_variables(name)[0] for name in Settings.model_fields}
+    missing = sorted(set(variables.values()) - set(documented))
+    unknown = sorted(set(documented) - set(variables.values()))
+    assert not missing, f"settings without a row in README's configuration table: {missing}"
+    assert not unknown, f"README's configuration table names variables no setting reads: {unknown}"

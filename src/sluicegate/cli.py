@@ -10,6 +10,7 @@ import orjson
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sluicegate.errors import ConfigurationError, SluicegateError
@@ -147,6 +148,26 @@ def status(
             f"{snap.duplicates_suppressed:,}",
             worker,
         )
+    console.print(table)
+
+
+@app.command()
+def config(
+    as_json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show every setting: its environment variable, value, and where the value came from."""
+    from dataclasses import asdict
+
+    from sluicegate.settings_report import report
+
+    rows = report(_settings())
+    if as_json_output:
+        typer.echo(orjson.dumps([asdict(row) for row in rows], option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("variable", "value", "source", "meaning", title="sluicegate configuration")
+    for row in rows:
+        shown = "unset" if row.value is None else str(row.value)
+        table.add_row(row.variable, escape(shown), row.source, escape(row.description))
     console.print(table)
 
 

@@ -1,15 +1,27 @@
 """Typed settings, read once from the environment (the original service's variable names)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluicegate.errors import ConfigurationError
 
-Durability = Literal["aof", "auto", "none"]
-LogLevel = Literal["debug", "info", "warning", "error"]
+# What people type, mapped onto the one spelling the code uses.
+_ALIASES = {"warn": "warning"}
+
+
+def _choice(value: object) -> object:
+    """Enumerated settings are case-insensitive (``LOG_LEVEL=INFO``) and know common aliases."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    return _ALIASES.get(lowered, lowered)
+
+
+Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
+LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 
@@ -25,65 +37,158 @@ class Settings(BaseSettings):
         case_sensitive=False, populate_by_name=True, extra="ignore", frozen=True
     )
 
-    log_level: LogLevel = Field("info", validation_alias=_env("LOG_LEVEL", "log_level"))
-    host: str = Field("127.0.0.1", validation_alias=_env("HOST", "host"))
-    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("PORT", "port"))
+    log_level: LogLevel = Field(
+        "info",
+        validation_alias=_env("LOG_LEVEL", "log_level"),
+        description="Least severe log level printed: debug, info, warning (alias warn) or error, "
+        "any case. Logs are JSON lines {level, time, command, payload} on stderr.",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("HOST", "host"),
+        description="Address the API listens on; the default answers this machine only.",
+    )
+    port: int = Field(
+        8000,
+        ge=0,
+        le=65535,
+        validation_alias=_env("PORT", "port"),
+        description="TCP port the API listens on; 0 picks any free port.",
+    )
 
-    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "redis_url"))
-    redis_host: str | None = Field(None, validation_alias=_env("REDIS_HOST", "redis_host"))
-    redis_port: int = Field(6379, ge=1, le=65535, validation_alias=_env("REDIS_PORT", "redis_port"))
-    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "database_url"))
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_env("REDIS_URL", "redis_url"),
+        description="Redis to use (redis://[user:password@]host:port/db). Unset, with REDIS_HOST "
+        "unset too: the embedded Valkey that `sluicegate up` starts in SLUICEGATE_DATA_DIR/redis.",
+    )
+    redis_host: str | None = Field(
+        None,
+        validation_alias=_env("REDIS_HOST", "redis_host"),
+        description="Redis host, used with REDIS_PORT when REDIS_URL is unset.",
+    )
+    redis_port: int = Field(
+        6379,
+        ge=1,
+        le=65535,
+        validation_alias=_env("REDIS_PORT", "redis_port"),
+        description="Redis port, used with REDIS_HOST when REDIS_URL is unset.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=_env("DATABASE_URL", "database_url"),
+        description="Where events are persisted: sqlite:///relative.db, sqlite:////absolute.db "
+        "or postgresql://… (needs the postgres extra). Unset: SQLite at SQLITE_FILEPATH.",
+    )
     sqlite_filepath: Path | None = Field(
-        None, validation_alias=_env("SQLITE_FILEPATH", "sqlite_filepath")
+        None,
+        validation_alias=_env("SQLITE_FILEPATH", "sqlite_filepath"),
+        description="SQLite file used when DATABASE_URL is unset; its folder is created. "
+        "Unset: SLUICEGATE_DATA_DIR/events.db.",
     )
     data_dir: Path = Field(
-        Path(".sluicegate"), validation_alias=_env("SLUICEGATE_DATA_DIR", "data_dir")
+        Path(".sluicegate"),
+        validation_alias=_env("SLUICEGATE_DATA_DIR", "data_dir"),
+        description="Folder of the embedded data: Valkey's AOF, its URL file, the default SQLite.",
     )
 
     queue_batch_size: int = Field(
-        500, ge=1, le=10_000, validation_alias=_env("QUEUE_BATCH_SIZE", "queue_batch_size")
+        500,
+        ge=1,
+        le=10_000,
+        validation_alias=_env("QUEUE_BATCH_SIZE", "queue_batch_size"),
+        description="Events a consumer claims and persists at once (one transaction).",
     )
     queue_batch_timeout_s: float = Field(
-        0.5, gt=0, le=60, validation_alias=_env("QUEUE_BATCH_TIMEOUT", "queue_batch_timeout_s")
+        0.5,
+        gt=0,
+        le=60,
+        validation_alias=_env("QUEUE_BATCH_TIMEOUT", "queue_batch_timeout_s"),
+        description="Seconds a consumer's read waits for events; also bounds how fast it sees "
+        "a stop.",
     )
     queue_poll_freq_s: float = Field(
-        1.0, gt=0, le=300, validation_alias=_env("QUEUE_POLL_FREQ", "queue_poll_freq_s")
+        1.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("QUEUE_POLL_FREQ", "queue_poll_freq_s"),
+        description="Seconds between the agent's looks for queues with work.",
     )
     queue_agent_worker_ttl_s: float = Field(
         15.0,
         ge=1,
         le=3600,
         validation_alias=_env("QUEUE_AGENT_WORKER_TTL", "queue_agent_worker_ttl_s"),
+        description="Seconds a consumer's lock lives without a heartbeat (sent every third of "
+        "it); idle consumers exit after it; pending entries idle this long are reclaimed.",
     )
     shutdown_deadline_s: float = Field(
-        8.0, gt=0, le=600, validation_alias=_env("SHUTDOWN_DEADLINE", "shutdown_deadline_s")
+        8.0,
+        gt=0,
+        le=600,
+        validation_alias=_env("SHUTDOWN_DEADLINE", "shutdown_deadline_s"),
+        description="Seconds the agent waits for its consumers after SIGTERM before SIGKILL "
+        "(the default stays below Docker's 10 s).",
     )
     queue_max_depth: int = Field(
-        1_000_000, ge=1, validation_alias=_env("QUEUE_MAX_DEPTH", "queue_max_depth")
+        1_000_000,
+        ge=1,
+        validation_alias=_env("QUEUE_MAX_DEPTH", "queue_max_depth"),
+        description="Entries a queue may hold; above it the API answers 429 with Retry-After.",
     )
     dead_letter_after: int = Field(
-        5, ge=1, le=1000, validation_alias=_env("DEAD_LETTER_AFTER", "dead_letter_after")
+        5,
+        ge=1,
+        le=1000,
+        validation_alias=_env("DEAD_LETTER_AFTER", "dead_letter_after"),
+        description="Deliveries of an event the database refuses before it is dead-lettered.",
     )
-    durability: Durability = Field("auto", validation_alias=_env("DURABILITY", "durability"))
+    durability: Durability = Field(
+        "auto",
+        validation_alias=_env("DURABILITY", "durability"),
+        description="auto (WAITAOF when the server has AOF, else fsync-always or memory), "
+        "aof (refuse to start without it) or none; any case.",
+    )
     durability_timeout_s: float = Field(
-        5.0, gt=0, le=60, validation_alias=_env("DURABILITY_TIMEOUT", "durability_timeout_s")
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("DURABILITY_TIMEOUT", "durability_timeout_s"),
+        description="Seconds WAITAOF may take before the API answers 503.",
     )
     api_drain_delay_s: float = Field(
-        0.0, ge=0, le=60, validation_alias=_env("API_DRAIN_DELAY", "api_drain_delay_s")
+        0.0,
+        ge=0,
+        le=60,
+        validation_alias=_env("API_DRAIN_DELAY", "api_drain_delay_s"),
+        description="Seconds the API keeps answering 503 on /readyz after SIGTERM before it "
+        "closes (time for a load balancer to notice); 0: close at once.",
     )
     max_body_bytes: int = Field(
-        MIB, ge=1024, validation_alias=_env("MAX_BODY_BYTES", "max_body_bytes")
+        MIB,
+        ge=1024,
+        validation_alias=_env("MAX_BODY_BYTES", "max_body_bytes"),
+        description="Largest request body in bytes (413 above it).",
     )
     max_batch_events: int = Field(
-        1000, ge=1, validation_alias=_env("MAX_BATCH_EVENTS", "max_batch_events")
+        1000,
+        ge=1,
+        validation_alias=_env("MAX_BATCH_EVENTS", "max_batch_events"),
+        description="Most events in one batch request (413 above it).",
     )
     max_event_bytes: int = Field(
-        64 * 1024, ge=64, validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes")
+        64 * 1024,
+        ge=64,
+        validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
+        description="Largest single event in bytes, as JSON (413 above it).",
     )
 
     consumer_class: str = Field(
         "sluicegate.worker.consumer:Consumer",
         validation_alias=_env("CONSUMER_CLASS", "consumer_class"),
+        description="module:Class of the Consumer subclass the agent runs (like rq's "
+        "--worker-class); tests inject deliberately broken consumers with it. "
+        "Leave it unset in production.",
     )
 
     @model_validator(mode="after")
