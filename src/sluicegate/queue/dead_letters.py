@@ -7,18 +7,7 @@ import redis
 
 from sluicegate.events import Event
 from sluicegate.queue import keys
-
-_REPLAY_LUA = """
-local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
-if #entry == 0 then return 0 end
-local fields = entry[1][2]
-local event = {}
-for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
-redis.call('XADD', KEYS[1], '*', 'id', event['id'], 'payload', event['payload'],
-           'accepted_at_ms', event['accepted_at_ms'])
-redis.call('XDEL', KEYS[2], ARGV[1])
-return 1
-"""
+from sluicegate.queue.scripts import REPLAY_DEAD_LETTER, lua
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +26,7 @@ def list_dead(client: "redis.Redis", queue: str, limit: int = 100) -> list[DeadL
 
 def replay(client: "redis.Redis", queue: str, entry_ids: list[str]) -> int:
     """Move dead letters back into the queue, each atomically (never in both, never in neither)."""
-    script = client.register_script(_REPLAY_LUA)
+    script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
     stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
     return sum(int(script(keys=[stream, dead], args=[entry_id])) for entry_id in entry_ids)
 

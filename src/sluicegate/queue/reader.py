@@ -10,19 +10,8 @@ from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
 from sluicegate.queue.pending_reply import PendingReply
+from sluicegate.queue.scripts import ACK, lua
 from sluicegate.worker.liveness import is_gone
-
-# XACK and XDEL in chunks: Lua's unpack() has a stack limit of a few thousand values.
-_ACK_LUA = f"""
-for first = 4, #ARGV, 1000 do
-  local last = math.min(first + 999, #ARGV)
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, first, last))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, first, last))
-end
-redis.call('HINCRBY', KEYS[2], '{keys.STAT_PERSISTED}', ARGV[2])
-redis.call('HINCRBY', KEYS[2], '{keys.STAT_DUPLICATES_SUPPRESSED}', ARGV[3])
-return 1
-"""
 
 
 def ensure_group(client: "redis.Redis", queue: str) -> None:
@@ -42,7 +31,7 @@ class QueueReader:
         self.queue = queue
         self.consumer = consumer
         self._stream = keys.stream_key(queue)
-        self._ack_script = client.register_script(_ACK_LUA)
+        self._ack_script = client.register_script(lua(ACK).source)
         self._ack_keys = [self._stream, keys.stats_key(queue)]
 
     def read_own_pending(self, count: int) -> list[Delivery]:

@@ -1,11 +1,11 @@
 """The API's side of a queue: append a batch atomically, then wait until it is durable.
 
-A Lua script appends the whole batch (all-or-nothing), creates the stream and its consumer group on
-first use and refuses a queue that is already at its depth limit. ``WAITAOF`` then runs on the
-same connection, so it waits for exactly these writes to reach the append-only file.
+A Lua script (``lua/enqueue.lua``) appends the whole batch (all-or-nothing), creates the stream
+and its consumer group on first use and refuses a queue that is already at its depth limit.
+``WAITAOF`` then runs on the same connection, so it waits for exactly these writes to reach the
+append-only file.
 """
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -17,22 +17,9 @@ from redis.exceptions import NoScriptError, ResponseError
 from sluicegate.errors import ConfigurationError, DurabilityError
 from sluicegate.events import Event
 from sluicegate.queue import keys
+from sluicegate.queue.scripts import ENQUEUE, lua
 
-_ENQUEUE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[2], '0', 'MKSTREAM')
-  redis.call('SADD', KEYS[2], ARGV[3])
-end
-local depth = redis.call('XLEN', KEYS[1])
-if depth >= tonumber(ARGV[1]) then
-  return {0, depth}
-end
-for i = 4, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
-             'accepted_at_ms', ARGV[i + 2])
-end
-return {1, depth + (#ARGV - 3) / 3}
-"""
+_ENQUEUE = lua(ENQUEUE)
 
 
 class DurabilityMode(Enum):
@@ -58,7 +45,6 @@ class QueueWriter:
         durability_timeout_s: float,
     ) -> None:
         self._client = client
-        self._sha = hashlib.sha1(_ENQUEUE_LUA.encode(), usedforsecurity=False).hexdigest()
         self.mode = mode
         self._max_depth = max_depth
         self._timeout_ms = int(durability_timeout_s * 1000)
@@ -71,7 +57,7 @@ class QueueWriter:
         try:
             replies = await self._send(queue, args)
         except NoScriptError:  # a restarted server forgot the script; nothing was written
-            await self._client.script_load(_ENQUEUE_LUA)
+            await self._client.script_load(_ENQUEUE.source)
             replies = await self._send(queue, args)
         accepted, depth = int(replies[0][0]), int(replies[0][1])
         if accepted and self.mode is DurabilityMode.WAITAOF and int(replies[1][0]) < 1:
@@ -81,7 +67,7 @@ class QueueWriter:
     async def _send(self, queue: str, args: list[str | int]) -> list[Any]:
         """EVALSHA then WAITAOF in one round trip on one connection (WAITAOF waits for its own)."""
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._sha, 2, keys.stream_key(queue), keys.QUEUES_SET, *args)
+            pipe.evalsha(_ENQUEUE.sha, 2, keys.stream_key(queue), keys.QUEUES_SET, *args)
             if self.mode is DurabilityMode.WAITAOF:
                 pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
             return await pipe.execute()

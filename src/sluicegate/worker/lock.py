@@ -7,29 +7,16 @@ compare the whole value first, in Lua, so a process can never extend or delete a
 import json
 import os
 import socket
-import time
 import uuid
 from dataclasses import asdict, dataclass
 
 import redis
 
 from sluicegate.errors import LockLostError
+from sluicegate.events import now_ms
 from sluicegate.queue import keys
+from sluicegate.queue.scripts import LOCK_HEARTBEAT, LOCK_RELEASE, lua
 from sluicegate.worker.liveness import process_name
-
-_HEARTBEAT_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +42,7 @@ def new_lock_entry(queue: str, pid: int | None = None) -> LockEntry:
         queue=queue,
         host=socket.gethostname(),
         pid=pid if pid is not None else os.getpid(),
-        started_at_ms=time.time_ns() // 1_000_000,
+        started_at_ms=now_ms(),
         process=process_name(pid),
     )
 
@@ -67,8 +54,8 @@ class Lock:
         self._value = entry.encode()
         self._key = keys.lock_key(entry.queue)
         self._ttl_ms = int(ttl_s * 1000)
-        self._heartbeat = client.register_script(_HEARTBEAT_LUA)
-        self._release = client.register_script(_RELEASE_LUA)
+        self._heartbeat = client.register_script(lua(LOCK_HEARTBEAT).source)
+        self._release = client.register_script(lua(LOCK_RELEASE).source)
 
     def acquire(self) -> bool:
         return bool(self._client.set(self._key, self._value, nx=True, px=self._ttl_ms))

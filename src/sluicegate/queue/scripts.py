@@ -1,0 +1,34 @@
+"""The Lua scripts, read once from the package's ``lua/`` folder.
+
+Each ``.lua`` file starts with a header listing its KEYS and ARGV and the stream-entry or stats
+fields it reads or writes (``-- writes entry fields: id payload``); tests/queue/test_scripts.py
+checks those names against ``keys`` so the Python side and the scripts cannot drift apart.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+ENQUEUE = "enqueue"
+ACK = "ack"
+REPLAY_DEAD_LETTER = "replay_dead_letter"
+LOCK_HEARTBEAT = "lock_heartbeat"
+LOCK_RELEASE = "lock_release"
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    name: str
+    source: str
+
+    @property
+    def sha(self) -> str:
+        """The SHA1 that EVALSHA names the script by."""
+        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+
+@cache
+def lua(name: str) -> LuaScript:
+    source = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+    return LuaScript(name, source)

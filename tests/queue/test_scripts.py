@@ -1,0 +1,90 @@
+"""The Lua scripts and the Python side agree: field names, KEYS and ARGV are declared in each
+script's header, and every name a script uses is one that ``keys`` defines."""
+
+import re
+from importlib import resources
+
+import pytest
+
+from sluicegate.events import Event
+from sluicegate.queue import keys, scripts
+
+ENTRY_FIELDS = {
+    keys.FIELD_EVENT_ID,
+    keys.FIELD_PAYLOAD,
+    keys.FIELD_ACCEPTED_AT,
+    keys.FIELD_REASON,
+    keys.FIELD_DELIVERIES,
+    keys.FIELD_DEAD_AT,
+}
+STATS_FIELDS = {
+    keys.STAT_PERSISTED,
+    keys.STAT_DUPLICATES_SUPPRESSED,
+    keys.STAT_DEAD_LETTERED,
+    keys.STAT_RECLAIMED,
+}
+EVENT_FIELDS = set(Event("q", "id", "{}", 0).to_fields())
+NAMES = [scripts.ENQUEUE, scripts.ACK, scripts.REPLAY_DEAD_LETTER]
+NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE]
+
+
+def header(name: str) -> list[str]:
+    lines = scripts.lua(name).source.splitlines()
+    return [line[3:] for line in lines if line.startswith("-- ")]
+
+
+def declared_fields(name: str, kind: str) -> set[str]:
+    """Fields named by ``-- reads|writes <kind> fields: a b c`` lines."""
+    found: set[str] = set()
+    for line in header(name):
+        match = re.fullmatch(rf"(?:reads|writes) {kind} fields: (.+)", line)
+        if match:
+            found |= set(match.group(1).split())
+    return found
+
+
+def code(name: str) -> str:
+    lines = scripts.lua(name).source.splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+
+
+def test_every_file_in_the_folder_has_a_name_in_python():
+    files = resources.files("sluicegate.queue").joinpath("lua").iterdir()
+    assert {f.name.removesuffix(".lua") for f in files if f.name.endswith(".lua")} == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keys_and_argv_used_are_declared_in_the_header(name):
+    used = set(re.findall(r"(KEYS|ARGV)\[(\d+)\]", code(name)))
+    declared = {
+        (match.group(1), match.group(2))
+        for line in header(name)
+        if (match := re.match(r"(KEYS|ARGV)\[(\d+)", line))
+    }
+    assert used <= declared, f"{name}.lua uses {sorted(used - declared)} without declaring them"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_field_names_are_the_ones_python_defines(name):
+    assert declared_fields(name, "entry") <= ENTRY_FIELDS
+    assert declared_fields(name, "stats") <= STATS_FIELDS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_quoted_name_is_a_command_or_a_declared_field(name):
+    """Upper-case words are commands; stream ids like '*' and '0' are not names."""
+    names = set(re.findall(r"'([a-z_]+)'", code(name)))
+    fields = declared_fields(name, "entry") | declared_fields(name, "stats")
+    assert names <= fields, f"{name}.lua names undeclared fields {sorted(names - fields)}"
+
+
+@pytest.mark.parametrize("name", [scripts.ENQUEUE, scripts.REPLAY_DEAD_LETTER])
+def test_scripts_that_write_an_event_write_exactly_the_events_fields(name):
+    assert declared_fields(name, "entry") == EVENT_FIELDS
+
+
+def test_the_ack_counts_into_the_stats_fields_status_reads():
+    assert declared_fields(scripts.ACK, "stats") == {
+        keys.STAT_PERSISTED,
+        keys.STAT_DUPLICATES_SUPPRESSED,
+    }
