@@ -20,7 +20,7 @@ from pathlib import Path
 import redis
 
 from sluicegate.embedded import EmbeddedServer
-from sluicegate.events import Event
+from sluicegate.events import Event, now_ms
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import consume_queue
@@ -62,7 +62,7 @@ def sluicegate_round(server: EmbeddedServer, events: list[Event], folder: Path) 
         queue_agent_worker_ttl_s=1.0,
     )
     inbox = SignalInbox([])
-    started_ms = time.time_ns() // 1_000_000
+    started_ms = now_ms()
     consume_queue(settings, server.url, new_lock_entry(events[0].queue), inbox, None)
     inbox.close()
     repository = SqliteRepository(folder / "sluicegate.db")

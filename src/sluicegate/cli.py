@@ -19,7 +19,7 @@ from sluicegate.queue import dead_letters
 from sluicegate.queue.client import sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
-from sluicegate.status import as_json, gather
+from sluicegate.status import as_json, gather, status_table
 from sluicegate.supervisor import embedded_url_file
 
 EXIT_USAGE = 2
@@ -122,33 +122,7 @@ def status(
     if as_json_output:
         typer.echo(orjson.dumps(as_json(statuses), option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(
-        "queue",
-        "queued",
-        "in flight",
-        "dead",
-        "persisted",
-        "redeliveries absorbed",
-        "worker",
-        title="sluicegate status",
-    )
-    for item in statuses:
-        snap = item.snapshot
-        worker = (
-            f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"
-            if item.worker
-            else "—"
-        )
-        table.add_row(
-            snap.queue,
-            f"{snap.queued:,}",
-            f"{snap.in_flight:,}",
-            f"{snap.dead_lettered:,}",
-            f"{item.persisted:,}",
-            f"{snap.duplicates_suppressed:,}",
-            worker,
-        )
-    console.print(table)
+    console.print(status_table(statuses))
 
 
 @app.command()

@@ -13,7 +13,7 @@ _ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
 
 def new_event_id() -> str:
     """A UUIDv7 (RFC 9562): time-ordered, so ids sort by acceptance and index well."""
-    unix_ms = time.time_ns() // 1_000_000
+    unix_ms = now_ms()
     rand = int.from_bytes(os.urandom(10), "big")
     value = (unix_ms & (2**48 - 1)) << 80
     value |= 0x7 << 76  # version 7

@@ -6,12 +6,13 @@
 
 import logging
 import sys
-import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import orjson
 import structlog
+
+from sluicegate.events import now_ms
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -27,7 +28,7 @@ def _to_envelope(_: Any, method: str, event: MutableMapping[str, Any]) -> Mutabl
     payload = {key: value for key, value in event.items() if key not in _ENVELOPE}
     return {
         "level": "warning" if method == "warn" else method,
-        "time": time.time_ns() // 1_000_000,
+        "time": now_ms(),
         "command": command,
         "payload": payload,
     }

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+from rich.table import Table
 
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
@@ -40,3 +41,35 @@ def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
         }
         for status in statuses
     ]
+
+
+def status_table(statuses: list[QueueStatus]) -> Table:
+    """The table ``sluicegate status`` prints: one row a queue."""
+    table = Table(
+        "queue",
+        "queued",
+        "in flight",
+        "dead",
+        "persisted",
+        "redeliveries absorbed",
+        "worker",
+        title="sluicegate status",
+    )
+    for item in statuses:
+        snap = item.snapshot
+        table.add_row(
+            snap.queue,
+            f"{snap.queued:,}",
+            f"{snap.in_flight:,}",
+            f"{snap.dead_lettered:,}",
+            f"{item.persisted:,}",
+            f"{snap.duplicates_suppressed:,}",
+            _worker_cell(item),
+        )
+    return table
+
+
+def _worker_cell(item: QueueStatus) -> str:
+    if item.worker is None:
+        return "—"
+    return f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"

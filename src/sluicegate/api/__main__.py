@@ -20,8 +20,8 @@ def main() -> int:
         configure_logging(settings.log_level)
         get_logger().error(
             "api-configuration-error",
-            message="set REDIS_URL (or REDIS_HOST); `sluicegate api` starts "
-            "an embedded server when neither is set",
+            message="set REDIS_URL (or REDIS_HOST); to serve beside a running `sluicegate up` "
+            "(which starts the embedded server), use `sluicegate api`",
         )
         return EXIT_CONFIGURATION
     return serve(settings, redis_url)

@@ -8,7 +8,6 @@ reconnect on the next call. The connection is opened lazily for the same reason:
 starts while the database is away waits in that loop instead of crashing.
 """
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
-from sluicegate.events import Event
+from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres_writes import WRITERS, Row, WriteStrategy, prepare_session
 
 # Chosen by bench/bench_repositories.py (docs/postgres.md has the figures).
@@ -65,7 +64,7 @@ class PostgresRepository:
     def persist(self, events: Sequence[Event]) -> int:
         if not events:
             return 0
-        persisted_at = time.time_ns() // 1_000_000
+        persisted_at = now_ms()
         rows: list[Row] = [
             (e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events
         ]

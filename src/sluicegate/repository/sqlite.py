@@ -1,13 +1,12 @@
 """SQLite repository, the embedded default: WAL, a transaction per batch, ON CONFLICT DO NOTHING."""
 
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
-from sluicegate.events import Event
+from sluicegate.events import Event, now_ms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -55,7 +54,7 @@ class SqliteRepository:
             self._db.executescript(SCHEMA)
 
     def persist(self, events: Sequence[Event]) -> int:
-        persisted_at = time.time_ns() // 1_000_000
+        persisted_at = now_ms()
         rows = [(e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events]
         with _classified_errors():
             self._db.execute("BEGIN IMMEDIATE")
