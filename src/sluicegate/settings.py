@@ -22,6 +22,7 @@ def _choice(value: object) -> object:
 
 Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
+ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 
@@ -181,6 +182,18 @@ class Settings(BaseSettings):
         ge=64,
         validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
         description="Largest single event in bytes, as JSON (413 above it).",
+    )
+    api_tokens_file: Path | None = Field(
+        None,
+        validation_alias=_env("API_TOKENS_FILE", "api_tokens_file"),
+        description="TOML file of the API's bearer tokens (name, sha256, queue glob patterns); "
+        "re-read on SIGHUP. Unset: no authentication (loopback HOST only, unless API_AUTH=none).",
+    )
+    api_auth: ApiAuth = Field(
+        "tokens",
+        validation_alias=_env("API_AUTH", "api_auth"),
+        description="'none': the API may serve a non-loopback HOST without API_TOKENS_FILE "
+        "(protected mode refuses to start otherwise).",
     )
 
     consumer_class: str = Field(

@@ -11,6 +11,7 @@ import time
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from sluicegate.api.auth import Authenticator
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
@@ -26,6 +27,7 @@ class ApiState:
         self.settings = settings
         self.client = client
         self.metrics = ApiMetrics()
+        self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.draining = False
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None

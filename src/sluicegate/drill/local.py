@@ -31,7 +31,14 @@ from sluicegate.drill.service import Service, agent_ready
 from sluicegate.embedded import EmbeddedServer, free_port
 
 _AIM_TIMEOUT_S = 2.0
-_INHERITED_SETTINGS = ("REDIS_HOST", "REDIS_PORT", "DATABASE_URL", "SQLITE_FILEPATH")
+# API_TOKENS_FILE too: the drill posts without a token to the API it starts.
+_INHERITED_SETTINGS = (
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "DATABASE_URL",
+    "SQLITE_FILEPATH",
+    "API_TOKENS_FILE",
+)
 
 
 @dataclass(frozen=True, slots=True)
