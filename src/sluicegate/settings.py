@@ -196,6 +196,19 @@ class Settings(BaseSettings):
         "(protected mode refuses to start otherwise).",
     )
 
+    agent_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("AGENT_HOST", "agent_host"),
+        description="Address the agent's /livez, /readyz and /metrics listen on.",
+    )
+    agent_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        validation_alias=_env("AGENT_PORT", "agent_port"),
+        description="Port of the agent's HTTP endpoints; 0 picks a free one (logged).",
+    )
+
     consumer_class: str = Field(
         "sluicegate.worker.consumer:Consumer",
         validation_alias=_env("CONSUMER_CLASS", "consumer_class"),

@@ -98,6 +98,7 @@ class LocalSystem:
             "REDIS_URL": self.redis.url,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            "AGENT_PORT": "0",  # a free port, logged: never collide with a running agent
             "SLUICEGATE_DATA_DIR": str(self.root),
             "LOG_LEVEL": "info",
             "DURABILITY": "aof",

@@ -18,6 +18,7 @@ class QueueSnapshot:
     persisted_acks: int  # events a consumer acknowledged after persisting (from the stats hash)
     duplicates_suppressed: int
     reclaimed: int
+    oldest_age_s: float = 0.0  # the lag: how long the oldest event not yet stored has waited
 
     @property
     def depth(self) -> int:
@@ -39,17 +40,23 @@ def queues_with_work(client: "redis.Redis") -> list[str]:
 
 
 def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
-    """Read counts in one MULTI, so an ack between two reads cannot make an event vanish."""
+    """Read counts in one MULTI, so an ack between two reads cannot make an event vanish.
+
+    Acked entries are deleted, so the stream's first entry is the oldest event not yet stored;
+    its id holds the server's clock at XADD, compared with the same server's TIME (no skew).
+    """
     stream = keys.stream_key(queue)
     with client.pipeline(transaction=True) as pipe:
         pipe.xlen(stream)
         pipe.xlen(keys.dead_letter_key(queue))
         pipe.hgetall(keys.stats_key(queue))
         pipe.xinfo_groups(stream)
+        pipe.xrange(stream, count=1)
+        pipe.time()
         try:
-            length, dead, stats, groups = pipe.execute()
+            length, dead, stats, groups, first, now = pipe.execute()
         except ResponseError:  # the stream does not exist (yet)
-            length, dead, stats, groups = 0, 0, {}, []
+            length, dead, stats, groups, first, now = 0, 0, {}, [], [], (0, 0)
     pending = sum(
         int(group["pending"]) for group in groups if as_text(group["name"]) == keys.CONSUMER_GROUP
     )
@@ -61,7 +68,16 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
         persisted_acks=_stat(stats, keys.STAT_PERSISTED),
         duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
         reclaimed=_stat(stats, keys.STAT_RECLAIMED),
+        oldest_age_s=_age_s(first, now),
     )
+
+
+def _age_s(first: list[tuple[bytes, object]], now: tuple[int, int]) -> float:
+    if not first:
+        return 0.0
+    added_ms = int(as_text(first[0][0]).partition("-")[0])
+    now_ms = now[0] * 1000 + now[1] // 1000
+    return max(now_ms - added_ms, 0) / 1000
 
 
 def _stat(stats: dict[bytes, bytes], name: str) -> int:
