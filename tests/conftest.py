@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded_cluster import EmbeddedCluster
 from sluicegate.settings import Settings
 from tests.postgres_server import (
     PrivatePostgres,
@@ -25,6 +26,27 @@ def redis_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    """One local Valkey cluster (3 primaries + 3 replicas) per test worker: it takes seconds to
+    start, so every test marked ``xdist_group("cluster")`` shares it (and uses its own queues)."""
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.kill()
+
+
+@pytest.fixture
+def valkey_cluster(cluster_server: EmbeddedCluster) -> EmbeddedCluster:
+    """The shared cluster, healthy: a node an earlier test killed is started again first."""
+    for node in cluster_server.nodes:
+        if not node.running:
+            node.start()
+    cluster_server.wait_healthy()
+    return cluster_server
 
 
 @pytest.fixture
@@ -48,7 +70,6 @@ def settings(tmp_path: Path, redis_server: EmbeddedServer) -> Settings:
         queue_agent_worker_ttl_s=2.0,
         shutdown_deadline_s=5.0,
         dead_letter_after=2,
-        agent_port=0,
     )
 
 
@@ -65,7 +86,6 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
         "QUEUE_AGENT_WORKER_TTL": str(settings.queue_agent_worker_ttl_s),
         "SHUTDOWN_DEADLINE": str(settings.shutdown_deadline_s),
         "DEAD_LETTER_AFTER": str(settings.dead_letter_after),
-        "AGENT_PORT": "0",  # tests run side by side: never the default port
     }
 
 

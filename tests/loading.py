@@ -5,7 +5,7 @@ import asyncio
 import orjson
 
 from sluicegate.events import Event, new_event_id, now_ms
-from sluicegate.queue.client import async_client
+from sluicegate.queue.client import async_client, is_cluster
 from sluicegate.queue.writer import DurabilityMode, QueueWriter
 
 
@@ -20,7 +20,7 @@ def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
     """Append ``events`` in batches, durably; returns their ids in order."""
 
     async def run() -> None:
-        client = async_client(url)
+        client = async_client(url, cluster=is_cluster(url))
         writer = QueueWriter(
             client, DurabilityMode.WAITAOF, max_depth=10**9, durability_timeout_s=5
         )

@@ -21,7 +21,6 @@ from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 from sluicegate.status import as_json, gather, status_table
 from sluicegate.supervisor import embedded_url_file
-from sluicegate.token_command import token_app
 
 EXIT_USAGE = 2
 
@@ -34,7 +33,6 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
-app.add_typer(token_app, name="token")
 console = Console()
 
 
@@ -67,7 +65,10 @@ def _redis_url(settings: Settings) -> str:
 
 @contextmanager
 def _redis(settings: Settings) -> Iterator["redis.Redis"]:
-    client = sync_client(_redis_url(settings))
+    try:
+        client = sync_client(_redis_url(settings), cluster=settings.redis_cluster)
+    except redis.RedisError as error:
+        _fail(f"Redis is unreachable: {error}", 1)
     try:
         yield client
     finally:

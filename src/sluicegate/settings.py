@@ -22,7 +22,7 @@ def _choice(value: object) -> object:
 
 Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
-ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
+ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 
@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         le=65535,
         validation_alias=_env("REDIS_PORT", "redis_port"),
         description="Redis port, used with REDIS_HOST when REDIS_URL is unset.",
+    )
+    redis_cluster: ClusterMode = Field(
+        "auto",
+        validation_alias=_env("REDIS_CLUSTER", "redis_cluster"),
+        description="Redis Cluster: auto asks the server (INFO cluster) and uses the cluster "
+        "client where cluster mode is on; yes or no override the question.",
     )
     database_url: str | None = Field(
         None,
@@ -150,6 +156,15 @@ class Settings(BaseSettings):
         description="auto (WAITAOF when the server has AOF, else fsync-always or memory), "
         "aof (refuse to start without it) or none; any case.",
     )
+    durability_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        validation_alias=_env("DURABILITY_REPLICAS", "durability_replicas"),
+        description="Replicas that must fsync an event too before its 202 (WAITAOF 1 N): "
+        "with 1, a 202 survives the loss of the primary's host. The API refuses to start when "
+        "a primary has fewer replicas, or the server has no WAITAOF.",
+    )
     durability_timeout_s: float = Field(
         5.0,
         gt=0,
@@ -182,31 +197,6 @@ class Settings(BaseSettings):
         ge=64,
         validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
         description="Largest single event in bytes, as JSON (413 above it).",
-    )
-    api_tokens_file: Path | None = Field(
-        None,
-        validation_alias=_env("API_TOKENS_FILE", "api_tokens_file"),
-        description="TOML file of the API's bearer tokens (name, sha256, queue glob patterns); "
-        "re-read on SIGHUP. Unset: no authentication (loopback HOST only, unless API_AUTH=none).",
-    )
-    api_auth: ApiAuth = Field(
-        "tokens",
-        validation_alias=_env("API_AUTH", "api_auth"),
-        description="'none': the API may serve a non-loopback HOST without API_TOKENS_FILE "
-        "(protected mode refuses to start otherwise).",
-    )
-
-    agent_host: str = Field(
-        "127.0.0.1",
-        validation_alias=_env("AGENT_HOST", "agent_host"),
-        description="Address the agent's /livez, /readyz and /metrics listen on.",
-    )
-    agent_port: int = Field(
-        9464,
-        ge=0,
-        le=65535,
-        validation_alias=_env("AGENT_PORT", "agent_port"),
-        description="Port of the agent's HTTP endpoints; 0 picks a free one (logged).",
     )
 
     consumer_class: str = Field(

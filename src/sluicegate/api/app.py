@@ -13,7 +13,6 @@ from sluicegate.api.problems import install_handlers
 from sluicegate.api.routes import router
 from sluicegate.api.state import ApiState
 from sluicegate.logs import get_logger
-from sluicegate.queue import client as redis_client
 from sluicegate.settings import Settings
 
 _DESCRIPTION = """Accepts events over HTTP and answers `202` only once Redis holds them durably.
@@ -35,11 +34,7 @@ class SluicegateApi(FastAPI):
 
 
 def create_app(settings: Settings, redis_url: str) -> FastAPI:
-    # A silent Redis turns into a 503 soon after WAITAOF's own timeout, not after 10 s.
-    client = redis_client.async_client(
-        redis_url, socket_timeout_s=settings.durability_timeout_s + 1
-    )
-    state = ApiState(settings, client)
+    state = ApiState(settings, redis_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -49,6 +49,9 @@ class Accepted(BaseModel):
 class Ready(BaseModel):
     status: str = Field(examples=["ready"])
     durability: str = Field(description="What a 202 promises: waitaof, fsync-always or memory.")
+    durability_replicas: int = Field(
+        0, description="Replicas that fsync each event before its 202 (DURABILITY_REPLICAS)."
+    )
 
 
 class Alive(BaseModel):

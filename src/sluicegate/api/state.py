@@ -1,8 +1,9 @@
 """What the API process knows at run time: its Redis client, durability mode, and whether it drains.
 
-Durability is detected lazily: if Redis is away at startup, the first request (or readiness probe)
-after it comes back detects it. A ``ConfigurationError`` (``DURABILITY=aof`` on a server that
-cannot honour it) is fatal: it is recorded in ``fatal`` and the server stops with exit code 2.
+Cluster mode (``REDIS_CLUSTER=auto``) and durability are detected lazily: if Redis is away at
+startup, the first request (or readiness probe) after it comes back detects them. A
+``ConfigurationError`` (``DURABILITY=aof`` on a server that cannot honour it) is fatal: it is
+recorded in ``fatal`` and the server stops with exit code 2.
 """
 
 import asyncio
@@ -11,10 +12,10 @@ import time
 import redis.asyncio
 from redis.exceptions import RedisError
 
-from sluicegate.api.auth import Authenticator
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
+from sluicegate.queue.client import async_client, is_cluster_async, is_cluster_client
 from sluicegate.queue.writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
 
@@ -23,11 +24,12 @@ _DETECT_RETRY_S = 0.25
 
 
 class ApiState:
-    def __init__(self, settings: Settings, client: "redis.asyncio.Redis") -> None:
+    def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
-        self.client = client
+        self.redis_url = redis_url
+        self.client = self._make_client(cluster=settings.redis_cluster == "yes")
+        self._cluster_known = settings.redis_cluster != "auto"
         self.metrics = ApiMetrics()
-        self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.draining = False
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None
@@ -46,10 +48,28 @@ class ApiState:
     def _may_detect(self) -> bool:
         return self.fatal is None and time.monotonic() >= self._next_attempt_s
 
+    def _make_client(self, cluster: bool) -> "redis.asyncio.Redis":
+        # A silent Redis turns into a 503 soon after WAITAOF's own timeout, not after 10 s.
+        timeout_s = self.settings.durability_timeout_s + 1
+        return async_client(self.redis_url, socket_timeout_s=timeout_s, cluster=cluster)
+
+    async def _detect_cluster(self) -> None:
+        """With REDIS_CLUSTER=auto, swap in the cluster client if the server says it is one."""
+        if self._cluster_known:
+            return
+        if await is_cluster_async(self.redis_url):
+            standalone, self.client = self.client, self._make_client(cluster=True)
+            await standalone.aclose()
+        self._cluster_known = True
+        get_logger().info("redis-detected", cluster=is_cluster_client(self.client))
+
     async def _detect(self) -> None:
         log = get_logger()
         try:
-            mode = await detect_durability(self.client, self.settings.durability)
+            await self._detect_cluster()
+            mode = await detect_durability(
+                self.client, self.settings.durability, self.settings.durability_replicas
+            )
         except (RedisError, OSError) as error:
             log.warning("redis-unavailable", error=str(error))
             self._next_attempt_s = time.monotonic() + _DETECT_RETRY_S
@@ -59,7 +79,11 @@ class ApiState:
             log.error("api-configuration-error", message=str(error))
             return
         self._writer = QueueWriter(
-            self.client, mode, self.settings.queue_max_depth, self.settings.durability_timeout_s
+            self.client,
+            mode,
+            self.settings.queue_max_depth,
+            self.settings.durability_timeout_s,
+            self.settings.durability_replicas,
         )
         self.metrics.durability.state(mode.value)
-        log.info("durability-detected", mode=mode.value)
+        log.info("durability-detected", mode=mode.value, replicas=self.settings.durability_replicas)

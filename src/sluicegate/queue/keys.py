@@ -35,6 +35,14 @@ def stream_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:events"
 
 
+STREAM_PATTERN = stream_key("*")  # SCAN MATCH for every queue's stream (cluster discovery)
+
+
+def queue_of_stream(key: str) -> str:
+    """The queue a stream key belongs to (the inverse of ``stream_key``)."""
+    return key[len(PREFIX) + 2 : -len("}:events")]
+
+
 def dead_letter_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:dead"
 

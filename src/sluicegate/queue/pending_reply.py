@@ -3,6 +3,10 @@
 The consumer sends the read of batch N+1 and the ack of batch N while it persists, so Redis (and
 its AOF fsync) works on the other core at the same time as the database transaction, instead of
 adding its time to every batch.
+
+On a cluster the command goes to the node owning ``key``'s slot, on that node's own connection;
+a redirection or a lost node found there makes the cluster client learn the slots again before
+the error reaches the caller (who retries it as a transient one).
 """
 
 from collections.abc import Callable
@@ -10,6 +14,8 @@ from typing import Any, Generic, TypeVar
 
 import redis
 from redis.exceptions import ResponseError
+
+from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, node_client, refresh_topology
 
 T = TypeVar("T")
 
@@ -21,16 +27,19 @@ class PendingReply(Generic[T]):
         command: list[str | int],
         parse: Callable[[Any], T],
         recover: Callable[[ResponseError], T] | None = None,
+        key: str = "",
     ) -> None:
         """``recover`` turns an error answer it knows into a result; others are raised."""
-        self._pool = client.connection_pool
+        self._client = client
+        self._pool = node_client(client, key).connection_pool
         self._parse = parse
         self._recover = recover
         self._connection = self._pool.get_connection()
         try:
             self._connection.send_command(*command)  # type: ignore[no-untyped-call]
-        except BaseException:
+        except BaseException as error:
             self._drop()
+            self._learn_from(error)
             raise
 
     def result(self) -> T:
@@ -38,11 +47,13 @@ class PendingReply(Generic[T]):
             reply = self._connection.read_response()
         except ResponseError as error:
             self._pool.release(self._connection)
+            self._learn_from(error)
             if self._recover is None:
                 raise
             return self._recover(error)
-        except BaseException:
+        except BaseException as error:
             self._drop()
+            self._learn_from(error)
             raise
         self._pool.release(self._connection)
         return self._parse(reply)
@@ -50,6 +61,10 @@ class PendingReply(Generic[T]):
     def abandon(self) -> None:
         """Drop the connection unread; what the command did stays done (reads stay pending)."""
         self._drop()
+
+    def _learn_from(self, error: BaseException) -> None:
+        if isinstance(error, TRANSIENT_REDIS_ERRORS):
+            refresh_topology(self._client)
 
     def _drop(self) -> None:
         self._connection.disconnect()  # type: ignore[no-untyped-call]

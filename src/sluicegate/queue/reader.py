@@ -48,7 +48,9 @@ class QueueReader:
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
         command: list[str | int] = ["XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.consumer]
         command += ["COUNT", count, *block, "STREAMS", self._stream, start]
-        return PendingReply(self.client, command, self._parse_read, self._recover_read)
+        return PendingReply(
+            self.client, command, self._parse_read, self._recover_read, key=self._stream
+        )
 
     def _parse_read(self, reply: Any) -> list[Delivery]:
         if not reply:
@@ -112,7 +114,7 @@ class QueueReader:
                 raise error
             self.ack(deliveries, persisted, duplicates)
 
-        return PendingReply(self.client, command, lambda _: None, recover)
+        return PendingReply(self.client, command, lambda _: None, recover, key=self._stream)
 
     def _ack_args(
         self, deliveries: Sequence[Delivery], persisted: int, duplicates: int

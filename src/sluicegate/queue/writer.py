@@ -3,7 +3,8 @@
 A Lua script (``lua/enqueue.lua``) appends the whole batch (all-or-nothing), creates the stream
 and its consumer group on first use and refuses a queue that is already at its depth limit.
 ``WAITAOF`` then runs on the same connection, so it waits for exactly these writes to reach the
-append-only file.
+append-only file (and, with ``DURABILITY_REPLICAS=N``, the append-only files of N replicas). On a
+cluster both go to the node owning the queue's slot, on one connection (``slot_pipeline``).
 """
 
 from collections.abc import Sequence
@@ -12,12 +13,15 @@ from enum import Enum
 from typing import Any
 
 import redis.asyncio
+import redis.asyncio.cluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate.errors import ConfigurationError, DurabilityError
 from sluicegate.events import Event
 from sluicegate.queue import keys
+from sluicegate.queue.client import is_cluster_client
 from sluicegate.queue.scripts import ENQUEUE, lua
+from sluicegate.queue.slot_pipeline import send_to_slot_owner
 
 _ENQUEUE = lua(ENQUEUE)
 
@@ -43,8 +47,11 @@ class QueueWriter:
         mode: DurabilityMode,
         max_depth: int,
         durability_timeout_s: float,
+        replicas: int = 0,
     ) -> None:
         self._client = client
+        self._cluster = is_cluster_client(client)
+        self.replicas = replicas
         self.mode = mode
         self._max_depth = max_depth
         self._timeout_ms = int(durability_timeout_s * 1000)
@@ -60,23 +67,74 @@ class QueueWriter:
             await self._client.script_load(_ENQUEUE.source)
             replies = await self._send(queue, args)
         accepted, depth = int(replies[0][0]), int(replies[0][1])
-        if accepted and self.mode is DurabilityMode.WAITAOF and int(replies[1][0]) < 1:
-            raise DurabilityError(f"WAITAOF timed out after {self._timeout_ms} ms")
+        if accepted and self.mode is DurabilityMode.WAITAOF:
+            self._check_confirmed(replies[1])
         return EnqueueResult(accepted=bool(accepted), depth=depth)
+
+    def _check_confirmed(self, waitaof: list[int]) -> None:
+        local, replicas = int(waitaof[0]), int(waitaof[1])
+        if local < 1 or replicas < self.replicas:
+            raise DurabilityError(
+                f"WAITAOF timed out after {self._timeout_ms} ms: fsynced locally {local}, "
+                f"by {replicas} of the {self.replicas} replicas asked for"
+            )
 
     async def _send(self, queue: str, args: list[str | int]) -> list[Any]:
         """EVALSHA then WAITAOF in one round trip on one connection (WAITAOF waits for its own)."""
+        commands: list[tuple[Any, ...]] = [("EVALSHA", _ENQUEUE.sha, *self._keys(queue), *args)]
+        if self.mode is DurabilityMode.WAITAOF:
+            commands.append(("WAITAOF", 1, self.replicas, self._timeout_ms))
+        if self._cluster:
+            return await send_to_slot_owner(self._client, keys.stream_key(queue), commands)
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(_ENQUEUE.sha, 2, keys.stream_key(queue), keys.QUEUES_SET, *args)
-            if self.mode is DurabilityMode.WAITAOF:
-                pipe.execute_command("WAITAOF", 1, 0, self._timeout_ms)
+            for command in commands:
+                pipe.execute_command(*command)
             return await pipe.execute()
 
+    def _keys(self, queue: str) -> list[str | int]:
+        """The queue's stream; on a standalone server also the set of queues (another slot)."""
+        if self._cluster:
+            return [1, keys.stream_key(queue)]
+        return [2, keys.stream_key(queue), keys.QUEUES_SET]
 
-async def detect_durability(client: "redis.asyncio.Redis", wanted: str) -> DurabilityMode:
-    """Choose the strongest mode the server offers; refuse to start if ``aof`` is impossible."""
+
+async def detect_durability(
+    client: "redis.asyncio.Redis", wanted: str, replicas: int = 0
+) -> DurabilityMode:
+    """Choose the strongest mode the server offers; refuse to start if ``aof`` is impossible, or
+    if ``replicas`` replicas are asked for and some primary has fewer (or no WAITAOF)."""
     if wanted == "none":
         return DurabilityMode.MEMORY
+    mode = await _strongest_mode(client, wanted)
+    if replicas:
+        await _check_replicas(client, mode, replicas)
+    return mode
+
+
+async def _check_replicas(client: "redis.asyncio.Redis", mode: DurabilityMode, wanted: int) -> None:
+    if mode is not DurabilityMode.WAITAOF:
+        raise ConfigurationError(
+            f"DURABILITY_REPLICAS={wanted} needs WAITAOF (Redis 7.2+ / Valkey with appendonly "
+            f"yes); this server's durability is {mode.value}"
+        )
+    fewest = await _fewest_replicas(client)
+    if fewest < wanted:
+        raise ConfigurationError(
+            f"DURABILITY_REPLICAS={wanted}, but a primary has {fewest} connected replica(s): "
+            "every 202 would time out"
+        )
+
+
+async def _fewest_replicas(client: "redis.asyncio.Redis") -> int:
+    """Connected replicas of the primary (of every primary, on a cluster), the fewest."""
+    if not is_cluster_client(client):
+        return int((await client.info("replication"))["connected_slaves"])
+    primaries = redis.asyncio.cluster.RedisCluster.PRIMARIES
+    infos = await client.info("replication", target_nodes=primaries)
+    return min(int(info["connected_slaves"]) for info in infos.values())
+
+
+async def _strongest_mode(client: "redis.asyncio.Redis", wanted: str) -> DurabilityMode:
     info = await client.info("persistence")
     aof_on = bool(int(info.get("aof_enabled", 0)))
     fsync = await _appendfsync(client)

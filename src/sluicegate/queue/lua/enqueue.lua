@@ -3,7 +3,8 @@
 -- the whole batch when the stream is already at its depth limit.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
--- KEYS[2]  the set of known queues       sluicegate:queues
+-- KEYS[2]  the set of known queues       sluicegate:queues (standalone only: on a cluster it
+--          lives in another slot; there the stream itself marks the queue, found by SCAN)
 -- ARGV[1]  depth limit (QUEUE_MAX_DEPTH)
 -- ARGV[2]  consumer group name
 -- ARGV[3]  queue name (member of KEYS[2])
@@ -12,7 +13,7 @@
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[2], '0', 'MKSTREAM')
-  redis.call('SADD', KEYS[2], ARGV[3])
+  if #KEYS > 1 then redis.call('SADD', KEYS[2], ARGV[3]) end
 end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then
