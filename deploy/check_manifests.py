@@ -51,14 +51,22 @@ def prestop_sleep_s(container: Manifest) -> int:
     return int(command[1]) if command and command[0] == "sleep" else 0
 
 
+def check_probes(name: str, container: Manifest) -> None:
+    """Both probes ask the right path, on a port the container declares."""
+    ports = {port.get("name"): port["containerPort"] for port in container.get("ports", [])}
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
+        http_get = container.get(probe, {}).get("httpGet", {})
+        if http_get.get("path") != path:
+            raise SystemExit(f"{name}: {probe} must ask {path}")
+        if http_get.get("port") not in (*ports, *ports.values()):
+            raise SystemExit(f"{name}: {probe} asks a port the container does not declare")
+
+
 def check_api(documents: list[Manifest], settings: dict[str, str]) -> None:
     deployment = find(documents, "Deployment", "sluicegate-api")
     spec = pod(deployment)
     container = spec["containers"][0]
-    if container["readinessProbe"]["httpGet"]["path"] != "/readyz":
-        raise SystemExit("api: readiness probe must ask /readyz")
-    if container["livenessProbe"]["httpGet"]["path"] != "/livez":
-        raise SystemExit("api: liveness probe must ask /livez")
+    check_probes("api", container)
     needed = (
         prestop_sleep_s(container)
         + float(settings["API_DRAIN_DELAY"])
@@ -77,6 +85,12 @@ def check_api(documents: list[Manifest], settings: dict[str, str]) -> None:
 
 def check_agent(documents: list[Manifest], settings: dict[str, str]) -> None:
     spec = pod(find(documents, "Deployment", "sluicegate-agent"))
+    container = spec["containers"][0]
+    check_probes("agent", container)
+    env = {item["name"]: item.get("value") for item in container.get("env", [])}
+    declared = [port["containerPort"] for port in container["ports"]]
+    if str(declared[0]) != env.get("AGENT_PORT") or env.get("AGENT_HOST") != "0.0.0.0":  # noqa: S104
+        raise SystemExit("agent: AGENT_HOST must be 0.0.0.0 and AGENT_PORT the declared port")
     needed = float(settings["SHUTDOWN_DEADLINE"]) + MARGIN_S
     if spec["terminationGracePeriodSeconds"] < needed:
         raise SystemExit(

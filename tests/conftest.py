@@ -70,6 +70,7 @@ def settings(tmp_path: Path, redis_server: EmbeddedServer) -> Settings:
         queue_agent_worker_ttl_s=2.0,
         shutdown_deadline_s=5.0,
         dead_letter_after=2,
+        agent_port=0,
     )
 
 
@@ -86,6 +87,7 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
         "QUEUE_AGENT_WORKER_TTL": str(settings.queue_agent_worker_ttl_s),
         "SHUTDOWN_DEADLINE": str(settings.shutdown_deadline_s),
         "DEAD_LETTER_AFTER": str(settings.dead_letter_after),
+        "AGENT_PORT": "0",  # tests run side by side: never the default port
     }
 
 

@@ -21,6 +21,7 @@ from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 from sluicegate.status import as_json, gather, status_table
 from sluicegate.supervisor import embedded_url_file
+from sluicegate.token_command import token_app
 
 EXIT_USAGE = 2
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(token_app, name="token")
 console = Console()
 
 

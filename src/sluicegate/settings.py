@@ -22,6 +22,7 @@ def _choice(value: object) -> object:
 
 Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
+ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
@@ -197,6 +198,31 @@ class Settings(BaseSettings):
         ge=64,
         validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
         description="Largest single event in bytes, as JSON (413 above it).",
+    )
+    api_tokens_file: Path | None = Field(
+        None,
+        validation_alias=_env("API_TOKENS_FILE", "api_tokens_file"),
+        description="TOML file of the API's bearer tokens (name, sha256, queue glob patterns); "
+        "re-read on SIGHUP. Unset: no authentication (loopback HOST only, unless API_AUTH=none).",
+    )
+    api_auth: ApiAuth = Field(
+        "tokens",
+        validation_alias=_env("API_AUTH", "api_auth"),
+        description="'none': the API may serve a non-loopback HOST without API_TOKENS_FILE "
+        "(protected mode refuses to start otherwise).",
+    )
+
+    agent_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("AGENT_HOST", "agent_host"),
+        description="Address the agent's /livez, /readyz and /metrics listen on.",
+    )
+    agent_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        validation_alias=_env("AGENT_PORT", "agent_port"),
+        description="Port of the agent's HTTP endpoints; 0 picks a free one (logged).",
     )
 
     consumer_class: str = Field(

@@ -103,25 +103,25 @@ def test_more_rows_than_distinct_ids_is_a_duplicate_even_without_ids():
 
 def test_a_clean_graceful_stop_passes():
     facts = StopFacts(
-        "term", CLEAN, exit_code=0, stop_s=0.4, deadline_s=5.0, registry=0, in_flight=0
+        "term", CLEAN, exit_code=0, stop_s=0.4, deadline_s=5.0, stale_locks=0, in_flight=0
     )
     assert stop_problems(facts) == []
 
 
 def test_each_broken_graceful_promise_is_named():
     facts = StopFacts(
-        "term", CLEAN, exit_code=1, stop_s=6.0, deadline_s=5.0, registry=1, in_flight=12
+        "term", CLEAN, exit_code=1, stop_s=6.0, deadline_s=5.0, stale_locks=1, in_flight=12
     )
     problems = stop_problems(facts)
     assert len(problems) == 4
     assert "exit code 1" in problems[0]
     assert "deadline" in problems[1]
-    assert "stale worker-registry entry" in problems[2]
+    assert "1 stale lock after a graceful stop" in problems[2]
     assert "12 events in flight" in problems[3]
 
 
 def test_facts_that_do_not_apply_are_not_checked():
-    assert stop_problems(StopFacts("kill", CLEAN, exit_code=None, registry=None)) == []
+    assert stop_problems(StopFacts("kill", CLEAN, exit_code=None, stale_locks=None)) == []
 
 
 def test_a_kill_whose_orphans_are_never_reclaimed_fails():
@@ -165,9 +165,9 @@ def test_an_end_that_did_not_drain_fails():
 
 
 def test_a_bad_final_shutdown_fails_the_end():
-    shutdown = StopFacts("term", CLEAN, exit_code=0, registry=1)
+    shutdown = StopFacts("term", CLEAN, exit_code=0, stale_locks=1)
     assert final_problems(final(shutdown=shutdown)) == [
-        "final shutdown: 1 stale worker-registry entry after a graceful stop"
+        "final shutdown: 1 stale lock after a graceful stop"
     ]
 
 

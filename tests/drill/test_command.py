@@ -37,3 +37,17 @@ def test_bad_usage_exits_2(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert message in flat(result.output)
+
+
+def test_kill_child_is_a_deprecated_name_of_kill_consumer(monkeypatch):
+    """Old command lines keep working: the fault is renamed, with a warning, before it runs."""
+    seen = {}
+
+    def fake_run(options, console):
+        seen["fault"] = options.fault
+        raise SystemExit(0)
+
+    monkeypatch.setattr("sluicegate.drill.runner.run_drill", fake_run)
+    result = CliRunner().invoke(app, ["--fault", "kill-child", "--stops", "1"])
+    assert seen == {"fault": "kill-consumer"}
+    assert "--fault kill-child is deprecated: use kill-consumer" in result.output

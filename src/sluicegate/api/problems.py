@@ -47,6 +47,7 @@ class ProblemError(Exception):
         *,
         errors: Sequence[FieldError] = (),
         retry_after_s: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -54,6 +55,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = tuple(errors)
         self.retry_after_s = retry_after_s
+        self.headers = dict(headers or {})
 
 
 def problem_response(
@@ -112,7 +114,9 @@ def describe(errors: Sequence[FieldError]) -> str:
 
 async def _on_problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    headers = dict(exc.headers)
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
     return problem_response(
         exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
     )

@@ -4,11 +4,12 @@ import time
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from sluicegate.api import body, openapi
+from sluicegate.api.auth import require_token
 from sluicegate.api.intake import parse_events
 from sluicegate.api.metrics import CONTENT_TYPE
 from sluicegate.api.models import (
@@ -66,8 +67,9 @@ def _json(content: object, status: int = 200) -> Response:
     summary="Accept one event or a batch (all-or-nothing)",
     description="Answers 202 only once Redis holds every event as durably as the server's "
     "durability mode allows (see `/readyz`).",
-    responses=openapi.problem_responses(400, 413, 415, 422, 429, 503),
+    responses=openapi.problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
     openapi_extra=openapi.EVENTS_REQUEST_BODY,
+    dependencies=[Depends(require_token)],
 )
 async def post_events(
     queue: QueueName, request: Request, idempotency_key: IdempotencyKey = None

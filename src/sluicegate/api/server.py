@@ -5,6 +5,8 @@ on the first tick after a signal we set ``draining`` (``/readyz`` and new POSTs 
 Retry-After) and keep serving for ``api_drain_delay_s`` so a load balancer notices. Then uvicorn
 stops listening, finishes in-flight requests (at most ``shutdown_deadline_s``), runs the lifespan
 shutdown, and ``serve`` returns 0. A second signal forces the exit at once (``serve`` returns 1).
+
+SIGHUP re-reads ``API_TOKENS_FILE`` on the next tick (the handler only records it).
 """
 
 import contextlib
@@ -20,7 +22,9 @@ from types import FrameType
 import uvicorn
 
 from sluicegate.api.app import create_app
+from sluicegate.api.auth import check_exposure
 from sluicegate.api.state import ApiState
+from sluicegate.errors import ConfigurationError
 from sluicegate.logs import configure_logging, get_logger
 from sluicegate.settings import Settings
 
@@ -47,6 +51,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.api_state = state
         self.stop_requested = False
+        self.reload_requested = False
         self._drain_until_s: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -56,6 +61,10 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
         self.stop_requested = True
 
+    def handle_reload(self, sig: int, frame: FrameType | None) -> None:
+        """SIGHUP handler: a flag; the next tick re-reads the tokens file."""
+        self.reload_requested = True
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """uvicorn's, minus re-raising the signal afterwards (that would make the exit code -15)."""
@@ -63,6 +72,7 @@ class DrainingServer(uvicorn.Server):
             yield
             return
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self.handle_reload)
         try:
             yield
         finally:
@@ -78,6 +88,9 @@ class DrainingServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if await super().on_tick(counter) or self.api_state.fatal is not None:
             return True
+        if self.reload_requested:
+            self.reload_requested = False
+            self.api_state.auth.reload()
         if not self.stop_requested:
             return False
         now_s = time.monotonic()
@@ -117,8 +130,13 @@ def serve(settings: Settings, redis_url: str) -> int:
     """Serve until a signal; 0 after a drained stop, 1 if forced, 2 on a configuration error."""
     configure_logging(settings.log_level)
     _route_uvicorn_logs(settings.log_level)
-    server = build_server(settings, redis_url)
     log = get_logger()
+    try:
+        check_exposure(settings)
+        server = build_server(settings, redis_url)
+    except ConfigurationError as error:
+        log.error("api-configuration-error", message=str(error))
+        return EXIT_CONFIGURATION
     try:
         server.run()
     except SystemExit:  # uvicorn's way out when startup fails (lifespan error, port taken)

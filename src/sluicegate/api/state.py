@@ -12,6 +12,7 @@ import time
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from sluicegate.api.auth import Authenticator
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
@@ -30,6 +31,7 @@ class ApiState:
         self.client = self._make_client(cluster=settings.redis_cluster == "yes")
         self._cluster_known = settings.redis_cluster != "auto"
         self.metrics = ApiMetrics()
+        self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.draining = False
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None

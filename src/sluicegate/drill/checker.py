@@ -92,7 +92,7 @@ class StopFacts:
     exit_code: int | None = None  # of a process stopped gracefully: must be 0
     stop_s: float | None = None  # how long the graceful stop took: at most deadline_s
     deadline_s: float | None = None
-    registry: int | None = None  # live worker-registry entries after a graceful stop: must be 0
+    stale_locks: int | None = None  # consumer locks left after a graceful stop: must be 0
     in_flight: int | None = None  # pending entries after a graceful agent stop: must be 0
     orphaned: int | None = None  # entries killed consumers held, after the reclaim wait: must be 0
     notes: tuple[str, ...] = field(default=())  # the fault's own failures (a restart that failed)
@@ -110,10 +110,10 @@ def stop_problems(facts: StopFacts) -> list[str]:
         problems.append(
             f"graceful stop took {facts.stop_s:.1f} s, over the {facts.deadline_s:.1f} s deadline"
         )
-    if facts.registry:
+    if facts.stale_locks:
         problems.append(
-            f"{facts.registry} stale worker-registry entr"
-            f"{'y' if facts.registry == 1 else 'ies'} after a graceful stop"
+            f"{facts.stale_locks} stale lock{'' if facts.stale_locks == 1 else 's'} "
+            "after a graceful stop"
         )
     if facts.in_flight:
         problems.append(f"{facts.in_flight:,} events in flight after a graceful stop (want 0)")

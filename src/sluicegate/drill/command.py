@@ -5,7 +5,6 @@ Registered by the CLI as ``app.command("drill")(drill)``; also runnable as
 ``python -m sluicegate.drill``.
 """
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,24 +12,21 @@ import orjson
 import typer
 from rich.console import Console
 
-from sluicegate.drill.schedule import FAULT_CHOICES
+from sluicegate.drill.schedule import DEPLOYMENT_KINDS, DEPRECATED, FAULT_CHOICES
 
 if TYPE_CHECKING:
     from sluicegate.drill.runner import DrillOptions
 
 
-class FaultChoice(StrEnum):
-    term = "term"
-    kill = "kill"
-    kill_child = "kill-child"
-    api_term = "api-term"
-    redis_restart = "redis-restart"
-    db_outage = "db-outage"
-    mixed = "mixed"
+def _fault_kind(value: str) -> str:
+    """A fault kind by name; a deprecated name still works, with a warning."""
+    if value in DEPRECATED:
+        typer.echo(f"--fault {value} is deprecated: use {DEPRECATED[value]}", err=True)
+        return DEPRECATED[value]
+    if value not in FAULT_CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(FAULT_CHOICES)}")
+    return value
 
-
-assert tuple(choice.value for choice in FaultChoice) == FAULT_CHOICES
-DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")
 
 _DEPLOY = "Against a deployment"
 _LOCAL = "The system the drill starts"
@@ -64,8 +60,13 @@ def drill(
     events: Annotated[int, typer.Option(min=1, max=10_000_000, help="Events to send.")] = 10_000,
     stops: Annotated[int, typer.Option(min=0, max=100, help="Faults to inject.")] = 4,
     fault: Annotated[
-        FaultChoice, typer.Option(help="Kind of fault; mixed: a seeded mix.")
-    ] = FaultChoice.term,
+        str,
+        typer.Option(
+            parser=_fault_kind,
+            metavar="KIND",
+            help=f"Kind of fault: {', '.join(FAULT_CHOICES)} (a seeded mix of them all).",
+        ),
+    ] = "term",
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 100,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests at once.")] = 8,
     rate: Annotated[
@@ -134,14 +135,14 @@ def drill(
     """
     # Here, not at the top: every `sluicegate` command imports this module to register the drill,
     # and the agent and the API should not pay for the drill's HTTP client and fault machinery.
+    from sluicegate.drill.local import Tuning
     from sluicegate.drill.report import render, to_json
     from sluicegate.drill.runner import DrillOptions, run_drill
-    from sluicegate.drill.system import Tuning
 
     options = DrillOptions(
         events=events,
         stops=stops,
-        fault=fault.value,
+        fault=fault,
         batch=batch,
         concurrency=concurrency,
         rate=rate,

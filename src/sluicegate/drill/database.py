@@ -2,7 +2,8 @@
 
 It reads ``event_id`` rows with one statement (not ``Repository.ids()``, which returns a set and so
 could never show a duplicate): the list comes from one snapshot, so ``len(rows) - len(set(rows))``
-counts duplicates exactly even while consumers write.
+counts duplicates exactly even while consumers write. The drill is the auditor: it reads the
+database on its own on purpose, not through ``sluicegate.repository``, whose bugs it must catch.
 """
 
 import sqlite3

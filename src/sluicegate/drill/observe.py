@@ -3,6 +3,12 @@
 Read in the order that makes the checker's arithmetic safe while events move (stream -> DB): the
 stream first (XRANGE for every entry, XPENDING for the delivered ones), then the dead letters, then
 the database. Redis calls are retried through a restart of the server (the redis-restart fault).
+
+The drill is the auditor, so this module reads Redis on its own on purpose (XRANGE, XPENDING on
+the key names of ``sluicegate.queue.keys``) rather than through the queue layer's reader: a bug
+in how the queue layer reads or acknowledges entries must not also blind the check. It borrows
+only the read-only helpers whose answers it reports as they are (``queue.stats.snapshot`` for the
+counts, ``worker.lock.lock_holder`` for the lock).
 """
 
 import time
@@ -55,8 +61,8 @@ class Observer:
     def counts(self) -> QueueSnapshot:
         return self._redis(lambda: snapshot(self.client, self.queue))
 
-    def registry_holder(self) -> int | None:
-        """The pid in the queue's worker-registry entry, or None when there is none."""
+    def lock_holder(self) -> int | None:
+        """The pid in the queue's consumer lock, or None when there is none."""
 
         def read() -> int | None:
             entry = lock_holder(self.client, self.queue)

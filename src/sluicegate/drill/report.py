@@ -19,7 +19,7 @@ class StopRecord:
     queued_before: int  # queued + in flight, just before the fault
     queued_after: int  # queued + in flight, when checked after the fault
     in_flight_after: int
-    registry_after: str  # clean, live, expiring (a killed holder's, until its TTL), STALE
+    lock_after: str  # the consumer lock: clean, live, expiring (a killed holder's), STALE
     persisted: int
     persisted_delta: int  # against the previous row (or 0 for the first)
     recover_s: float | None  # restart until ready, when the fault restarts something
@@ -74,13 +74,13 @@ def stop_table(report: DrillReport) -> Table:
         "persisted",
         "Δ persisted",
         "in flight",
-        "registry",
+        "lock",
         "lost",
         "dup",
         "stop s",
         "ok",
     ):
-        table.add_column(name, justify="left" if name in ("fault", "registry") else "right")
+        table.add_column(name, justify="left" if name in ("fault", "lock") else "right")
     for record in report.stops:
         ids = record.facts.ids
         table.add_row(
@@ -91,7 +91,7 @@ def stop_table(report: DrillReport) -> Table:
             f"{record.persisted:,}",
             f"{record.persisted_delta:+,}",
             _in_flight_cell(record),
-            record.registry_after,
+            record.lock_after,
             f"{len(ids.lost):,}",
             f"{len(ids.duplicated):,}",
             _seconds(record.facts.stop_s),
@@ -152,7 +152,7 @@ def _facts_json(facts: StopFacts) -> dict[str, Any]:
         "exit_code": facts.exit_code,
         "stop_s": facts.stop_s,
         "deadline_s": facts.deadline_s,
-        "registry": facts.registry,
+        "stale_locks": facts.stale_locks,
         "in_flight": facts.in_flight,
         "orphaned": facts.orphaned,
         "notes": list(facts.notes),
@@ -168,7 +168,7 @@ def _stop_json(record: StopRecord) -> dict[str, Any]:
         "queued_before": record.queued_before,
         "queued_after": record.queued_after,
         "in_flight_after": record.in_flight_after,
-        "registry_after": record.registry_after,
+        "lock_after": record.lock_after,
         "persisted": record.persisted,
         "persisted_delta": record.persisted_delta,
         "recover_s": record.recover_s,

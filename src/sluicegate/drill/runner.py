@@ -8,7 +8,6 @@ started is killed and reaped in a ``finally``, whatever happened.
 
 import math
 import secrets
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,25 +17,16 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sluicegate.drill.checker import (
-    FinalFacts,
-    IdVerdict,
-    StopFacts,
-    final_problems,
-    stop_problems,
-)
-from sluicegate.drill.faults import (
-    DEPLOYMENT_FAULTS,
-    LOCAL_FAULTS,
-    FaultContext,
-    Inspection,
-)
+from sluicegate.drill.checker import FinalFacts, final_problems, stop_problems
+from sluicegate.drill.deployment import Deployment
+from sluicegate.drill.faults import FaultContext
 from sluicegate.drill.ledger import Ledger
 from sluicegate.drill.loader import LoadPlan, LoadThread
+from sluicegate.drill.local import LocalSystem, Tuning
 from sluicegate.drill.observe import Observer
 from sluicegate.drill.report import DrillReport, StopRecord
 from sluicegate.drill.schedule import AFTER_LOAD, PlannedStop, plan_stops
-from sluicegate.drill.system import Deployment, LocalSystem, Tuning
+from sluicegate.drill.system import System
 from sluicegate.errors import DrillError
 
 _TICK_S = 0.05
@@ -78,9 +68,6 @@ class DrillOptions:
             return self.rate
         return self.events / max(_MIN_LOAD_S, _LOAD_S_PER_STOP * self.stops)
 
-    def fault_kinds(self) -> tuple[str, ...]:
-        return tuple(DEPLOYMENT_FAULTS if self.deployment else LOCAL_FAULTS)
-
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["workdir"] = str(self.workdir) if self.workdir else None
@@ -90,12 +77,9 @@ class DrillOptions:
 def run_drill(options: DrillOptions, console: Console) -> DrillReport:
     """Run the drill; the report says PASS only if every check held."""
     started = time.monotonic()
-    report = DrillReport(
-        mode="deployment" if options.deployment else "local", options=options.as_json()
-    )
-    root = options.workdir or Path(tempfile.mkdtemp(prefix="sluicegate-drill-"))
-    root.mkdir(parents=True, exist_ok=True)
-    system = _system(options, root)
+    system = make_system(options)
+    report = DrillReport(mode=system.mode, options=options.as_json())
+    report.notes += system.notes
     try:
         system.start()
         _Run(options, system, report).execute()
@@ -108,17 +92,20 @@ def run_drill(options: DrillOptions, console: Console) -> DrillReport:
         report.errors.append(f"{type(error).__name__}: {error}")
     finally:
         report.errors += system.teardown()
-        if options.workdir is None and report.passed:
-            shutil.rmtree(root, ignore_errors=True)
-        elif isinstance(system, LocalSystem):
-            report.notes.append(f"logs and data kept in {root}")
+        kept = system.keep_files(report.passed)
+        if kept:
+            report.notes.append(kept)
     report.wall_s = time.monotonic() - started
     return report
 
 
-def _system(options: DrillOptions, root: Path) -> LocalSystem | Deployment:
+def make_system(options: DrillOptions) -> System:
+    """The system the options describe: a deployment given by --api-url, else the drill's own."""
     if not options.deployment:
-        return LocalSystem(root, options.tuning, options.database_url)
+        root = options.workdir or Path(tempfile.mkdtemp(prefix="sluicegate-drill-"))
+        root.mkdir(parents=True, exist_ok=True)
+        keep = options.workdir is not None
+        return LocalSystem(root, options.tuning, options.database_url, keep=keep)
     if not (options.api_url and options.redis_url and options.database_url):
         raise DrillError("against a deployment give --api-url, --redis-url and --database-url")
     return Deployment(
@@ -127,6 +114,7 @@ def _system(options: DrillOptions, root: Path) -> LocalSystem | Deployment:
         options.database_url,
         options.stop_cmd,
         options.start_cmd,
+        deadline_s=options.deadline_s,
     )
 
 
@@ -147,7 +135,7 @@ class _Run:
     def __init__(
         self,
         options: DrillOptions,
-        system: LocalSystem | Deployment,
+        system: System,
         report: DrillReport,
     ) -> None:
         self.options = options
@@ -156,17 +144,15 @@ class _Run:
         queue = options.queue or f"drill-{secrets.token_hex(4)}"
         self.ledger = Ledger()
         self.observer = Observer(system.redis_url, system.database_url, queue)
-        local = isinstance(system, LocalSystem)
         self.ctx = FaultContext(
-            system,
             self.observer,
             self.ledger,
-            deadline_s=options.tuning.shutdown_deadline_s if local else options.deadline_s,
+            deadline_s=system.deadline_s,
             reclaim_timeout_s=3 * options.tuning.worker_ttl_s + 10,
             outage_s=options.outage_s,
         )
-        self.faults = LOCAL_FAULTS if local else DEPLOYMENT_FAULTS
-        self.plan = plan_stops(options.fault, options.stops, options.seed, options.fault_kinds())
+        self.faults = system.faults
+        self.plan = plan_stops(options.fault, options.stops, options.seed, tuple(self.faults))
         load = LoadPlan(
             system.api_url,
             queue,
@@ -242,7 +228,7 @@ class _Run:
             queued_before=before.depth,
             queued_after=seen.counts.depth,
             in_flight_after=seen.counts.in_flight,
-            registry_after=self.ctx.registry_cell(seen),
+            lock_after=self.ctx.lock_cell(seen),
             persisted=seen.persisted,
             persisted_delta=seen.persisted - self.last_persisted,
             recover_s=result.recover_s,
@@ -262,7 +248,7 @@ class _Run:
         drained = self.observer.wait_until(
             lambda: self.observer.counts().depth == 0, self.options.drain_timeout_s, interval_s=0.1
         )
-        shutdown, notes = self._shutdown()
+        shutdown, notes = self.system.shutdown(self.ctx)
         seen = self.ctx.inspect()
         view = self.ledger.view()
         holdings = seen.holdings
@@ -281,28 +267,3 @@ class _Run:
         self.report.final = final
         self.report.final_problems = final_problems(final)
         self.report.redeliveries = seen.counts.duplicates_suppressed
-        if isinstance(self.system, Deployment):
-            self.report.notes.append(
-                "deployment mode: faults are only what --stop-cmd and "
-                "--start-cmd do (and db-outage through --database-url)"
-            )
-
-    def _shutdown(self) -> tuple[StopFacts | None, list[str]]:
-        """Stop the local system gracefully, the API first; both stops are checked."""
-        if not isinstance(self.system, LocalSystem):
-            return None, []
-        api = self.system.api.terminate(self.ctx.deadline_s)
-        notes = [] if api.exit_code == 0 else [f"the API exited {api.exit_code} on SIGTERM"]
-        agent = self.system.agent.terminate(self.ctx.deadline_s)
-        seen: Inspection = self.ctx.inspect()
-        facts = StopFacts(
-            "term",
-            IdVerdict.unchecked(),  # the end check, read right after, judges the ids
-            exit_code=-9 if agent.exit_code is None else agent.exit_code,
-            stop_s=agent.seconds,
-            deadline_s=self.ctx.deadline_s,
-            registry=seen.stale,
-            in_flight=seen.counts.in_flight,
-            notes=tuple(f"consumer {pid} outlived the agent" for pid in agent.outlived),
-        )
-        return facts, notes

@@ -8,14 +8,16 @@ answered); with two stops or more, the last one fires after the load, while the 
 import random
 from dataclasses import dataclass
 
-FAULT_KINDS = ("term", "kill", "kill-child", "api-term", "redis-restart", "db-outage")
+FAULT_KINDS = ("term", "kill", "kill-consumer", "api-term", "redis-restart", "db-outage")
 FAULT_CHOICES = (*FAULT_KINDS, "mixed")
+DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
+DEPRECATED = {"kill-child": "kill-consumer"}  # old name -> new name; old command lines still work
 AFTER_LOAD = 1.0
 
 LABELS = {
     "term": "SIGTERM agent",
     "kill": "SIGKILL agent+children",
-    "kill-child": "SIGKILL consumer",
+    "kill-consumer": "SIGKILL consumer",
     "api-term": "SIGTERM api",
     "redis-restart": "redis restart",
     "db-outage": "db outage",
@@ -40,6 +42,7 @@ def plan_stops(
     fault: str, stops: int, seed: int, kinds: tuple[str, ...] = FAULT_KINDS
 ) -> list[PlannedStop]:
     """The seeded schedule of ``stops`` faults of kind ``fault`` (or ``mixed`` over ``kinds``)."""
+    fault = DEPRECATED.get(fault, fault)
     if fault not in FAULT_CHOICES:
         raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULT_CHOICES)}")
     rng = random.Random(seed)

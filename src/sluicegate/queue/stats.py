@@ -7,7 +7,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from sluicegate.queue import keys
-from sluicegate.queue.client import as_text, is_cluster_client
+from sluicegate.queue.client import as_text, is_cluster_client, node_client
 
 _SCAN_COUNT = 1000  # keys a primary looks at per SCAN call
 
@@ -21,6 +21,7 @@ class QueueSnapshot:
     persisted_acks: int  # events a consumer acknowledged after persisting (from the stats hash)
     duplicates_suppressed: int
     reclaimed: int
+    oldest_age_s: float = 0.0  # the lag: how long the oldest event not yet stored has waited
 
     @property
     def depth(self) -> int:
@@ -52,17 +53,27 @@ def queues_with_work(client: "redis.Redis") -> list[str]:
 
 
 def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
-    """Read counts in one MULTI, so an ack between two reads cannot make an event vanish."""
+    """Read counts in one MULTI, so an ack between two reads cannot make an event vanish.
+
+    Acked entries are deleted, so the stream's first entry is the oldest event not yet stored;
+    its id holds the server's clock at XADD, compared with the same server's TIME (no skew; on a
+    cluster, whose MULTI takes keyed commands only, TIME is asked of that node right after).
+    """
     stream = keys.stream_key(queue)
+    cluster = is_cluster_client(client)
     with client.pipeline(transaction=True) as pipe:
         pipe.xlen(stream)
         pipe.xlen(keys.dead_letter_key(queue))
         pipe.hgetall(keys.stats_key(queue))
         pipe.xinfo_groups(stream)
+        pipe.xrange(stream, count=1)
+        if not cluster:
+            pipe.time()
         try:
-            length, dead, stats, groups = pipe.execute()
+            length, dead, stats, groups, first, *clock = pipe.execute()
         except ResponseError:  # the stream does not exist (yet)
-            length, dead, stats, groups = 0, 0, {}, []
+            length, dead, stats, groups, first, clock = 0, 0, {}, [], [], [(0, 0)]
+    now = clock[0] if clock else node_client(client, stream).time()
     infos = [_fields(group) for group in groups]
     pending = sum(
         int(info["pending"]) for info in infos if as_text(info["name"]) == keys.CONSUMER_GROUP
@@ -76,7 +87,16 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
         persisted_acks=_stat(stats, keys.STAT_PERSISTED),
         duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
         reclaimed=_stat(stats, keys.STAT_RECLAIMED),
+        oldest_age_s=_age_s(first, now),
     )
+
+
+def _age_s(first: list[tuple[bytes, object]], now: tuple[int, int]) -> float:
+    if not first:
+        return 0.0
+    added_ms = int(as_text(first[0][0]).partition("-")[0])
+    now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+    return max(now_ms - added_ms, 0) / 1000
 
 
 def _fields(reply: Any) -> dict[str, Any]:

@@ -12,14 +12,18 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 import redis
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import sync_client
 from sluicegate.queue.stats import queues_with_work
 from sluicegate.settings import Settings
+from sluicegate.worker.agent_http import AgentHttp
+from sluicegate.worker.agent_metrics import AgentMetrics
 from sluicegate.worker.consumer_process import (
     DEFAULT_CONSUMER,
+    exit_reason,
     load_consumer_class,
     run_consumer_process,
 )
@@ -35,6 +39,11 @@ from sluicegate.worker.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.worker.testing_hooks import pause_before_fork
 
 _REAP_POLL_S = 0.05
+# /livez fails when the loop has not turned for this long: stuck, not merely waiting on Redis
+# (whose calls time out after 10 s).
+_STUCK_AFTER_S = 30.0
+_PROBE_TIMEOUT_S = 2.0
+_TEXT = "text/plain; charset=utf-8"
 
 
 class AgentState(Enum):
@@ -59,6 +68,18 @@ class Agent:
         self.log = get_logger(component="agent", pid=os.getpid())
         self._redis: redis.Redis | None = None  # made on first use, in the agent only
         self._inbox: SignalInbox | None = None
+        self._last_turn = time.monotonic()
+        # The HTTP thread's own client: the loop's is never shared between threads.
+        self._http_client = sync_client(
+            redis_url, socket_timeout_s=_PROBE_TIMEOUT_S, cluster=settings.redis_cluster
+        )
+        self.metrics = AgentMetrics(self._http_client)
+        self.http = AgentHttp(
+            settings.agent_host,
+            settings.agent_port,
+            {"/livez": self._livez, "/readyz": self._readyz, "/metrics": self._metrics},
+            self.metrics.receive,
+        )
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if settings.consumer_class != DEFAULT_CONSUMER:
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
@@ -66,15 +87,28 @@ class Agent:
     def run(self) -> int:
         """Serve until a signal, then drain; the exit code is 0 after a graceful stop."""
         self._inbox = SignalInbox([signal.SIGTERM, signal.SIGINT, signal.SIGCHLD])
-        self.log.info("agent-started", poll_s=self.settings.queue_poll_freq_s)
+        try:
+            self.http.start()
+        except OSError as error:
+            self._inbox.close()
+            self.log.error("agent-http-failed", port=self.settings.agent_port, error=str(error))
+            return 1
+        self.log.info(
+            "agent-started",
+            poll_s=self.settings.queue_poll_freq_s,
+            http_port=self.http.port,
+        )
         try:
             while self._still_running():
+                self._last_turn = time.monotonic()
                 self._reap()
                 self._spawn_where_needed()
                 self._inbox.wait(self.settings.queue_poll_freq_s)
             self._drain()
         finally:
             self.state = AgentState.STOPPED
+            self.http.stop()
+            self._http_client.close()
             if self._redis is not None:
                 self._redis.close()
             self._inbox.close()
@@ -104,6 +138,23 @@ class Agent:
             else:
                 self.forced = True
                 self.log.warning("second-stop-signal", signal=signal.Signals(signum).name)
+
+    def _livez(self) -> tuple[int, str, bytes]:
+        if time.monotonic() - self._last_turn > _STUCK_AFTER_S:
+            return 503, _TEXT, b"the agent's loop is stuck\n"
+        return 200, _TEXT, b"alive\n"
+
+    def _readyz(self) -> tuple[int, str, bytes]:
+        if self.state is not AgentState.RUNNING:
+            return 503, _TEXT, b"draining\n"
+        try:
+            self._http_client.ping()
+        except (RedisError, OSError):
+            return 503, _TEXT, b"the queue store (Redis) is unreachable\n"
+        return 200, _TEXT, b"ready\n"
+
+    def _metrics(self) -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE_LATEST, self.metrics.render()
 
     def _spawn_where_needed(self) -> None:
         try:
@@ -146,14 +197,22 @@ class Agent:
                 return False
             entry = new_lock_entry(queue)
             agent_pid = os.getpid()
-            pid = os.fork()
+            with self.http.gate:  # the HTTP thread holds no lock while we fork (agent_http.py)
+                pid = os.fork()
             if pid == 0:
+                self.http.close_in_child()
                 run_consumer_process(
-                    self.settings, self.redis_url, entry, agent_pid, self._consumer_class
+                    self.settings,
+                    self.redis_url,
+                    entry,
+                    agent_pid,
+                    self._consumer_class,
+                    self.http.figures_fd,
                 )
         self.consumers[pid] = ForkedConsumer(
             pid, replace(entry, pid=pid, process=process_name(pid))
         )
+        self.metrics.consumer_started(queue)
         self.log.info("fork-node-process", queue=queue, consumer_pid=pid)
         return True
 
@@ -171,6 +230,7 @@ class Agent:
                 self._forget(consumer, os.waitstatus_to_exitcode(status))
 
     def _forget(self, consumer: ForkedConsumer, exit_code: int) -> None:
+        self.metrics.consumer_gone(consumer.entry.queue, exit_reason(exit_code))
         released = False
         try:
             released = release_lock(self._client, consumer.entry)
@@ -191,6 +251,7 @@ class Agent:
         for pid in self.consumers:
             _signal(pid, signal.SIGTERM)
         while self.consumers and not self.forced and time.monotonic() < deadline:
+            self._last_turn = time.monotonic()
             assert self._inbox is not None
             self._inbox.wait(min(_REAP_POLL_S, deadline - time.monotonic()))
             self._observe(self._inbox.take())

@@ -23,6 +23,7 @@ from sluicegate.queue.reader import QueueReader
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.lock import Lock
+from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.signals import SignalInbox
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class Consumer:
         lock: Lock,
         inbox: SignalInbox,
         parent_pid: int | None = None,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.reader = reader
@@ -50,6 +52,7 @@ class Consumer:
         self.inbox = inbox
         self.parent_pid = parent_pid
         self.stop_requested = False
+        self.metrics = metrics or ConsumerMetrics(None)
         self.log = get_logger(queue=reader.queue, pid=os.getpid())
         self._next_heartbeat = 0.0
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
@@ -60,6 +63,7 @@ class Consumer:
         self.log.info("consumer-started", consumer=self.reader.consumer)
         idle_since = time.monotonic()
         batch: list[Delivery] = []
+        reason = "stop"
         try:
             while not (self._should_stop() and not batch):
                 self._retry(self._heartbeat_if_due)
@@ -69,13 +73,16 @@ class Consumer:
                     idle_since = time.monotonic()
                 elif self._idle_for_good(idle_since):
                     self.log.info("consumer-idle-exit")
+                    reason = "idle"
                     return
         except Stopping:
             self.log.info("consumer-stopping-with-batch-pending")
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
+            reason = "lock-lost"
         finally:
             self._confirm_ack_before_leaving()
+            self.metrics.exited(self.reader.queue, reason)
 
     def _idle_for_good(self, idle_since: float) -> bool:
         """Idle for a TTL and nothing left, not even entries waiting to be reclaimed."""
@@ -129,12 +136,17 @@ class Consumer:
         the next transaction commits. Until confirmed the entries stay pending; an ack that did not
         go through is sent again, and a crash meanwhile means a redelivery that stores nothing.
         """
+        events = [d.event for d in batch]
+        started = time.perf_counter()
         try:
-            inserted = self._retry(partial(self.repository.persist, [d.event for d in batch]))
+            inserted = self._retry(partial(self.repository.persist, events))
         except RejectedEventError:
             self._confirm_ack()
             self._process_one_by_one(batch)
             return
+        self.metrics.batch_persisted(
+            events[0].queue, events, inserted, time.perf_counter() - started
+        )
         self._confirm_ack()
         redo = partial(self.reader.ack, batch, inserted, len(batch) - inserted)
         try:
@@ -161,11 +173,15 @@ class Consumer:
 
     def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
         for delivery in batch:
+            started = time.perf_counter()
             try:
                 inserted = self._retry(partial(self.repository.persist, [delivery.event]))
             except RejectedEventError as error:
                 self._retry(partial(self._refuse, delivery, str(error)))
                 continue
+            self.metrics.batch_persisted(
+                delivery.event.queue, [delivery.event], inserted, time.perf_counter() - started
+            )
             self._retry(partial(self.reader.ack, [delivery], inserted, 1 - inserted))
 
     def _refuse(self, delivery: Delivery, reason: str) -> None:
@@ -174,6 +190,7 @@ class Consumer:
         dead = deliveries >= self.settings.dead_letter_after
         if dead:
             self.reader.dead_letter(delivery, reason, deliveries)
+            self.metrics.dead_lettered(delivery.event.queue)
         self.log.warning(
             "event-dead-lettered" if dead else "event-refused",
             event_id=delivery.event.event_id,
@@ -202,6 +219,7 @@ class Consumer:
         )
         if claimed:
             self.reader.count_reclaimed(len(claimed))
+            self.metrics.reclaimed(claimed[0].event.queue, len(claimed))
             self.log.info("entries-reclaimed", count=len(claimed))
             self._next_maintenance = now  # there may be more
         else:

@@ -23,6 +23,7 @@ from sluicegate.settings import Settings
 from sluicegate.worker.consumer import Consumer
 from sluicegate.worker.liveness import process_name
 from sluicegate.worker.lock import Lock, LockEntry
+from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.signals import TERMINATING, SignalInbox
 
 DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
@@ -30,6 +31,12 @@ EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_LOCK_BUSY = 3
 EXIT_DATABASE_UNAVAILABLE = 4
+# Why a consumer left, as the agent tells from its exit status (exit 0: the consumer said why).
+_EXIT_REASONS = {
+    EXIT_CRASHED: "crashed",
+    EXIT_LOCK_BUSY: "lock-busy",
+    EXIT_DATABASE_UNAVAILABLE: "database-unavailable",
+}
 
 
 def run_consumer_process(
@@ -38,6 +45,7 @@ def run_consumer_process(
     entry: LockEntry,
     parent_pid: int,
     consumer_class: type[Consumer] = Consumer,
+    metrics_fd: int | None = None,
 ) -> NoReturn:
     """Entry point right after ``os.fork()`` in the consumer process. Never returns."""
     code = EXIT_CRASHED
@@ -48,7 +56,8 @@ def run_consumer_process(
         inbox = SignalInbox([signal.SIGTERM])
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
         entry = replace(entry, pid=os.getpid(), process=process_name())
-        code = consume_queue(settings, redis_url, entry, inbox, parent_pid, consumer_class)
+        metrics = ConsumerMetrics(metrics_fd)
+        code = consume_queue(settings, redis_url, entry, inbox, parent_pid, consumer_class, metrics)
     except BaseException as error:
         get_logger(queue=entry.queue, pid=os.getpid()).exception(
             "consumer-crashed", error=repr(error)
@@ -66,6 +75,7 @@ def consume_queue(
     inbox: SignalInbox,
     parent_pid: int | None,
     consumer_class: type[Consumer] = Consumer,
+    metrics: ConsumerMetrics | None = None,
 ) -> int:
     """Take the queue's lock, consume, release the lock. Also runs without a fork (tests, bench)."""
     log = get_logger(queue=entry.queue, pid=os.getpid())
@@ -77,7 +87,7 @@ def consume_queue(
             return EXIT_LOCK_BUSY
         try:
             return _consume_holding_the_lock(
-                settings, client, lock, inbox, parent_pid, consumer_class
+                settings, client, lock, inbox, parent_pid, consumer_class, metrics
             )
         finally:
             log.info("consumer-stopped", lock_released=_release_quietly(lock))
@@ -92,6 +102,7 @@ def _consume_holding_the_lock(
     inbox: SignalInbox,
     parent_pid: int | None,
     consumer_class: type[Consumer],
+    metrics: ConsumerMetrics | None,
 ) -> int:
     queue = lock.entry.queue
     try:
@@ -102,7 +113,8 @@ def _consume_holding_the_lock(
     try:
         ensure_group(client, queue)
         reader = QueueReader(client, queue, consumer=process_name())
-        consumer_class(settings, reader, repository, lock, inbox, parent_pid).run()
+        consumer = consumer_class(settings, reader, repository, lock, inbox, parent_pid, metrics)
+        consumer.run()
     finally:
         repository.close()
     return EXIT_OK
@@ -113,6 +125,15 @@ def _release_quietly(lock: Lock) -> bool:
         return lock.release()
     except Exception:
         return False
+
+
+def exit_reason(exit_code: int) -> str | None:
+    """The reason label of a consumer's exit; None when it reported the reason itself."""
+    if exit_code < 0:
+        return "killed"
+    if exit_code == EXIT_OK:
+        return None
+    return _EXIT_REASONS.get(exit_code, "crashed")
 
 
 def load_consumer_class(path: str) -> type[Consumer]:

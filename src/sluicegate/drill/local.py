@@ -1,0 +1,243 @@
+"""The system the drill starts itself, and every fault it can do to it.
+
+Embedded Redis (AOF, ``appendfsync always``), SQLite in the folder (or a given PostgreSQL), the API
+and the agent as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
+through the usual variables with short TTLs so a SIGKILLed consumer's batch is reclaimed fast.
+"""
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from sluicegate.drill import procs
+from sluicegate.drill.checker import IdVerdict, StopFacts
+from sluicegate.drill.faults import (
+    KILLED_EXIT,
+    Fault,
+    FaultContext,
+    FaultResult,
+    Inspection,
+    database_outage,
+    graceful_facts,
+)
+from sluicegate.drill.schedule import PlannedStop
+from sluicegate.drill.service import Service, agent_ready
+from sluicegate.embedded import EmbeddedServer, free_port
+
+_AIM_TIMEOUT_S = 2.0
+# API_TOKENS_FILE too: the drill posts without a token to the API it starts.
+_INHERITED_SETTINGS = (
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "DATABASE_URL",
+    "SQLITE_FILEPATH",
+    "API_TOKENS_FILE",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Settings of the system the drill starts: short TTLs so a SIGKILL is reclaimed fast."""
+
+    poll_s: float = 0.2
+    batch_timeout_s: float = 0.2
+    worker_ttl_s: float = 2.0
+    shutdown_deadline_s: float = 5.0
+    consumer_batch: int = 500
+
+
+class LocalSystem:
+    """Embedded Redis (AOF), SQLite or a given database, the API and the agent, in ``root``."""
+
+    mode = "local"
+    notes: tuple[str, ...] = ()
+
+    def __init__(
+        self, root: Path, tuning: Tuning, database_url: str | None = None, keep: bool = False
+    ) -> None:
+        self.root = root
+        self.keep = keep  # the user chose the folder: never delete it
+        self.tuning = tuning
+        self.deadline_s = tuning.shutdown_deadline_s
+        self.redis = EmbeddedServer(root / "redis")
+        self.port = free_port()
+        self.database_url = database_url or f"sqlite:///{root / 'events.db'}"
+        env = self._env()
+        self.api = Service("api", env, root, ready=lambda _: self.api_ready())
+        self.agent = Service("agent", env, root, ready=agent_ready)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+    @property
+    def faults(self) -> Mapping[str, Fault]:
+        return {
+            "term": self.term_agent,
+            "kill": self.kill_agent,
+            "kill-consumer": self.kill_consumer,
+            "api-term": self.term_api,
+            "redis-restart": self.restart_redis,
+            "db-outage": self.database_outage,
+        }
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _INHERITED_SETTINGS}
+        tuning = self.tuning
+        return env | {
+            "REDIS_URL": self.redis.url,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "AGENT_PORT": "0",  # a free port, logged: never collide with a running agent
+            "SLUICEGATE_DATA_DIR": str(self.root),
+            "LOG_LEVEL": "info",
+            "DURABILITY": "aof",
+            "QUEUE_POLL_FREQ": str(tuning.poll_s),
+            "QUEUE_BATCH_TIMEOUT": str(tuning.batch_timeout_s),
+            "QUEUE_AGENT_WORKER_TTL": str(tuning.worker_ttl_s),
+            "QUEUE_BATCH_SIZE": str(tuning.consumer_batch),
+            "SHUTDOWN_DEADLINE": str(tuning.shutdown_deadline_s),
+            "DATABASE_URL": self.database_url,  # sqlite:///… or postgresql://…, as settings read it
+        }
+
+    def api_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.api_url}/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self) -> None:
+        self.redis.start()
+        self.api.start()
+        self.agent.start()
+
+    def shutdown(self, ctx: FaultContext) -> tuple[StopFacts | None, list[str]]:
+        """Stop gracefully, the API first; both stops are checked."""
+        api = self.api.terminate(self.deadline_s)
+        notes = [] if api.exit_code == 0 else [f"the API exited {api.exit_code} on SIGTERM"]
+        agent = self.agent.terminate(self.deadline_s)
+        seen: Inspection = ctx.inspect()
+        facts = StopFacts(
+            "term",
+            IdVerdict.unchecked(),  # the end check, read right after, judges the ids
+            exit_code=KILLED_EXIT if agent.exit_code is None else agent.exit_code,
+            stop_s=agent.seconds,
+            deadline_s=self.deadline_s,
+            stale_locks=seen.stale,
+            in_flight=seen.counts.in_flight,
+            notes=tuple(f"consumer {pid} outlived the agent" for pid in agent.outlived),
+        )
+        return facts, notes
+
+    def teardown(self) -> list[str]:
+        """Kill and reap everything; returns a problem for each process that would not die."""
+        killed = self.agent.kill() + self.api.kill()
+        self.redis.kill()
+        survivors = procs.wait_gone(killed, timeout_s=5.0)
+        return [f"process {pid} outlived the drill" for pid in survivors]
+
+    def keep_files(self, passed: bool) -> str | None:
+        if passed and not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return None
+        return f"logs and data kept in {self.root}"
+
+    # The faults -------------------------------------------------------------------------------
+
+    def _sigterm(self, ctx: FaultContext, stop: PlannedStop, service: Service) -> FaultResult:
+        """SIGTERM as `docker stop` sends it, check the graceful stop, start the service again."""
+        stopped = service.terminate(ctx.deadline_s)
+        seen = ctx.inspect()
+        recover_s = service.start()
+        agent = service is self.agent
+        return FaultResult(graceful_facts(ctx, stop, stopped, seen, agent=agent), seen, recover_s)
+
+    def term_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        self.aim(ctx)
+        return self._sigterm(ctx, stop, self.agent)
+
+    def term_api(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        return self._sigterm(ctx, stop, self.api)
+
+    def kill_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        victim = self.aim(ctx)
+        if victim is not None:  # strike the busy consumer first, before it can finish its batch
+            procs.send([self.agent.pid], signal.SIGSTOP)
+            procs.send([victim], signal.SIGKILL)
+        killed = [*self.agent.kill(), *([victim] if victim else [])]
+        ctx.killed.update(killed)
+        seen = ctx.inspect()
+        recover_s = self.agent.start()
+        orphaned = ctx.wait_reclaimed([ctx.consumer_name(pid) for pid in killed])
+        return FaultResult(StopFacts(stop.kind, seen.ids, orphaned=orphaned), seen, recover_s)
+
+    def kill_consumer(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        victim = self.aim(ctx)
+        if victim is None:
+            seen = ctx.inspect()
+            return FaultResult(
+                StopFacts(stop.kind, seen.ids),
+                seen,
+                remark="no consumer was running (nothing to consume): skipped",
+            )
+        ctx.killed.add(victim)
+        procs.send([victim], signal.SIGKILL)
+        procs.wait_gone([victim], timeout_s=5.0)
+        seen = ctx.inspect()
+        orphaned = ctx.wait_reclaimed([ctx.consumer_name(victim)])
+        notes = () if self.agent.running else ("the agent died when its consumer was killed",)
+        return FaultResult(
+            StopFacts(stop.kind, seen.ids, orphaned=orphaned, notes=notes),
+            seen,
+            remark=f"killed consumer {victim}",
+        )
+
+    def _a_consumer(self, ctx: FaultContext, timeout_s: float) -> int | None:
+        """A consumer the agent forked, waiting a little for one if the queue has work."""
+        found: list[int] = []
+
+        def look() -> bool:
+            found[:] = self.agent.children()
+            return bool(found)
+
+        ctx.observer.wait_until(look, timeout_s=timeout_s)
+        return found[0] if found else None
+
+    def aim(self, ctx: FaultContext) -> int | None:
+        """Wait for the worst moment to hit the agent: a consumer holding a batch. Returns its pid.
+
+        With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
+        one's lock expires); then, briefly, for entries in flight, so the fault lands mid-batch.
+        """
+        backlog = ctx.observer.counts().depth > 0
+        timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
+        consumer = self._a_consumer(ctx, timeout_s)
+        if consumer is not None:
+            ctx.observer.wait_until(
+                lambda: ctx.observer.counts().in_flight > 0, _AIM_TIMEOUT_S, interval_s=0.002
+            )
+        return consumer
+
+    def restart_redis(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        started = time.monotonic()
+        self.redis.restart(hard=stop.hard)
+        back = ctx.observer.wait_until(self.api_ready, timeout_s=30.0)
+        recover_s = time.monotonic() - started
+        seen = ctx.inspect()
+        notes = [] if back else ["the API did not become ready again after the Redis restart"]
+        if not self.agent.running:
+            notes.append("the agent died during the Redis restart")
+        return FaultResult(StopFacts(stop.kind, seen.ids, notes=tuple(notes)), seen, recover_s)
+
+    def database_outage(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        return database_outage(ctx, stop, agent_running=lambda: self.agent.running)

@@ -1,0 +1,130 @@
+"""One ``python -m sluicegate <name>`` subprocess the drill starts, stops and kills.
+
+Each runs in a session of its own so a Ctrl-C at the terminal reaches only the drill, which then
+kills and reaps everything it started. Waits poll a condition against a deadline; nothing sleeps
+to synchronise.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sluicegate.drill import procs
+from sluicegate.errors import DrillError
+
+_POLL_S = 0.02
+START_TIMEOUT_S = 30.0
+_KILL_GRACE_S = 5.0  # past the deadline, a graceful stop is given up and the tree killed
+AGENT_READY = b'"command":"agent-started"'
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    exit_code: int | None  # None: it did not stop by itself and was killed
+    seconds: float
+    outlived: tuple[int, ...] = ()  # its children still running after it exited
+
+
+class Service:
+    """One ``python -m sluicegate <name>`` subprocess; each start logs to a file of its own."""
+
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, ready: Callable[["Service"], bool]
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.log_dir = log_dir
+        self.ready = ready
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise DrillError(f"{self.name} is not running")
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> float:
+        """Start and wait until ready; returns the seconds it took."""
+        started = time.monotonic()
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sluicegate", self.name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        while not self.ready(self):
+            if self.process.poll() is not None:
+                raise DrillError(
+                    f"{self.name} exited with {self.process.returncode} while "
+                    f"starting:\n{self.log_tail()}"
+                )
+            if time.monotonic() - started > timeout_s:
+                self.kill()
+                raise DrillError(f"{self.name} not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
+            time.sleep(_POLL_S)
+        return time.monotonic() - started
+
+    def signal(self) -> tuple[int, list[int]]:
+        """SIGTERM, as ``docker stop`` does, without waiting; returns the pid and its children."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            raise DrillError(f"{self.name} is not running")
+        os.kill(process.pid, signal.SIGTERM)
+        return process.pid, procs.children_of(process.pid)  # a draining agent forks no more
+
+    def terminate(self, deadline_s: float) -> Stopped:
+        """SIGTERM; wait for the exit, kill the tree past the deadline."""
+        started = time.monotonic()
+        _, children = self.signal()
+        return self.wait_stopped(started, children, deadline_s)
+
+    def wait_stopped(self, started: float, children: list[int], deadline_s: float) -> Stopped:
+        """After a SIGTERM sent at ``started``: wait for the exit; past the deadline, kill."""
+        process = self.process
+        assert process is not None
+        try:
+            remaining = max(0.0, started + deadline_s + _KILL_GRACE_S - time.monotonic())
+            code: int | None = process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            procs.kill_tree(process)
+            code = None
+        seconds = time.monotonic() - started
+        return Stopped(code, seconds, tuple(procs.wait_gone(children, timeout_s=0.5)))
+
+    def kill(self) -> list[int]:
+        """SIGKILL it and every process below it; returns the descendants killed."""
+        return procs.kill_tree(self.process) if self.process is not None else []
+
+    def children(self) -> list[int]:
+        return procs.children_of(self.pid) if self.running else []
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def agent_ready(service: Service) -> bool:
+    """The agent logs ``agent-started`` once it polls; each start has a log file of its own."""
+    try:
+        return AGENT_READY in service.log_path.read_bytes()
+    except OSError:
+        return False

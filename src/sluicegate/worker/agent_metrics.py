@@ -1,0 +1,201 @@
+"""The agent's Prometheus registry: its consumers' figures, its own, and the queues' gauges.
+
+Consumers' figures arrive as lines on a pipe (``worker/metrics.py``) and are summed here per queue.
+Queue gauges (depth, in flight, dead, lag) are read from Redis at scrape time, so they are never
+stale; they describe the queue, not this agent, so with several agents use ``max by (queue)``.
+"""
+
+import threading
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from sluicegate.logs import get_logger
+from sluicegate.queue.stats import list_queues, snapshot
+from sluicegate.worker.metrics import Buckets, QueueFigures, parse_lines
+
+_COUNTERS = {
+    "persisted": ("sluicegate_events_persisted", "Rows inserted by this agent's consumers."),
+    "absorbed": (
+        "sluicegate_redeliveries_absorbed",
+        "Events delivered again after a crash or lost ack; the database stored nothing twice.",
+    ),
+    "dead_lettered": ("sluicegate_events_dead_lettered", "Events moved to the dead letters."),
+    "reclaimed": ("sluicegate_events_reclaimed", "Entries taken over from a consumer that died."),
+}
+_HISTOGRAMS = {
+    "batch_seconds": ("sluicegate_persist_batch_seconds", "Time to persist one batch."),
+    "batch_size": ("sluicegate_persist_batch_size", "Events in one persisted batch."),
+    "latency": (
+        "sluicegate_end_to_end_latency_seconds",
+        "From accepted by the API (accepted_at) to committed in the database.",
+    ),
+}
+
+
+class AgentMetrics:
+    """Everything ``/metrics`` of the agent shows. Thread-safe: the agent's loop and its HTTP
+    thread both write to it."""
+
+    def __init__(self, client: "redis.Redis") -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._figures: dict[str, QueueFigures] = {}
+        self._partial = b""
+        self.consumer_starts = Counter(
+            "sluicegate_consumer_starts",
+            "Consumer processes forked, per queue.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.consumers = Gauge(
+            "sluicegate_consumers",
+            "Consumer processes of this agent running now, per queue.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.registry.register(_FiguresCollector(self))
+        self.registry.register(_QueueCollector(client))
+
+    def receive(self, chunk: bytes) -> None:
+        """Bytes read from the consumers' pipe; a line cut by the read waits for its end."""
+        data = self._partial + chunk
+        complete, _, self._partial = data.rpartition(b"\n")
+        with self._lock:
+            for wire in parse_lines(complete):
+                self._queue(wire["q"]).merge(wire)
+
+    def consumer_started(self, queue: str) -> None:
+        self.consumer_starts.labels(queue).inc()
+        self.consumers.labels(queue).inc()
+
+    def consumer_gone(self, queue: str, reason: str | None) -> None:
+        """Reaped; ``reason`` None when the consumer reported its own (idle, stop, lock-lost)."""
+        self.consumers.labels(queue).dec()
+        if reason is not None:
+            with self._lock:
+                exits = self._queue(queue).exits
+                exits[reason] = exits.get(reason, 0) + 1
+
+    def _queue(self, queue: str) -> QueueFigures:
+        figures = self._figures.get(queue)
+        if figures is None:
+            figures = self._figures[queue] = QueueFigures()
+        return figures
+
+    def copy_figures(self) -> dict[str, QueueFigures]:
+        with self._lock:
+            return {
+                queue: QueueFigures(
+                    dict(figures.counters),
+                    {
+                        name: Buckets(b.bounds, list(b.counts), b.total)
+                        for name, b in figures.histograms.items()
+                    },
+                    dict(figures.exits),
+                )
+                for queue, figures in self._figures.items()
+            }
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _FiguresCollector(Collector):
+    def __init__(self, metrics: AgentMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self._metrics.copy_figures()
+        for key, (name, documentation) in _COUNTERS.items():
+            family = CounterMetricFamily(name, documentation, labels=["queue"])
+            for queue, queue_figures in figures.items():
+                family.add_metric([queue], queue_figures.counters[key])
+            yield family
+        for key, (name, documentation) in _HISTOGRAMS.items():
+            histogram = HistogramMetricFamily(name, documentation, labels=["queue"])
+            for queue, queue_figures in figures.items():
+                buckets = queue_figures.histograms[key]
+                histogram.add_metric([queue], _cumulative(buckets), buckets.total)
+            yield histogram
+        exits = CounterMetricFamily(
+            "sluicegate_consumer_exits",
+            "Consumer processes that left a queue, by reason "
+            "(idle, stop, lock-lost, killed, crashed, lock-busy, database-unavailable).",
+            labels=["queue", "reason"],
+        )
+        for queue, queue_figures in figures.items():
+            for reason, count in sorted(queue_figures.exits.items()):
+                exits.add_metric([queue, reason], count)
+        yield exits
+
+
+def _cumulative(buckets: Buckets) -> list[tuple[str, float]]:
+    running = 0
+    rows: list[tuple[str, float]] = []
+    for bound, count in zip([*buckets.bounds, float("inf")], buckets.counts, strict=True):
+        running += count
+        rows.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
+    return rows
+
+
+class _QueueCollector(Collector):
+    """Reads every queue's snapshot at scrape time (one MULTI per queue)."""
+
+    def __init__(self, client: "redis.Redis") -> None:
+        self._client = client
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(_queue_families())
+
+    def collect(self) -> Iterator[Metric]:
+        depth, in_flight, dead, age, up = _queue_families()
+        try:
+            for queue in list_queues(self._client):
+                snap = snapshot(self._client, queue)
+                depth.add_metric([queue], snap.depth)
+                in_flight.add_metric([queue], snap.in_flight)
+                dead.add_metric([queue], snap.dead_lettered)
+                age.add_metric([queue], snap.oldest_age_s)
+            up.add_metric([], 1)
+        except (RedisError, OSError) as error:
+            log = get_logger(component="agent-http")
+            log.warning("metrics-redis-unavailable", error=str(error))
+            up.add_metric([], 0)
+        yield from (depth, in_flight, dead, age, up)
+
+
+def _queue_families() -> tuple[GaugeMetricFamily, ...]:
+    return (
+        GaugeMetricFamily(
+            "sluicegate_queue_depth",
+            "Events in the queue's stream: not yet delivered plus in flight.",
+            labels=["queue"],
+        ),
+        GaugeMetricFamily(
+            "sluicegate_queue_in_flight",
+            "Events delivered to a consumer and not yet acknowledged.",
+            labels=["queue"],
+        ),
+        GaugeMetricFamily(
+            "sluicegate_queue_dead", "Events in the queue's dead letters.", labels=["queue"]
+        ),
+        GaugeMetricFamily(
+            "sluicegate_queue_oldest_pending_age_seconds",
+            "The lag: how long the oldest event not yet stored has waited (0 when none waits).",
+            labels=["queue"],
+        ),
+        GaugeMetricFamily(
+            "sluicegate_queue_store_up", "1 when Redis answered this scrape, else 0.", labels=[]
+        ),
+    )

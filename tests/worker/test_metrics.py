@@ -1,0 +1,91 @@
+"""A consumer's figures travel over a pipe and come out of the agent's registry."""
+
+import os
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from sluicegate.worker.agent_metrics import AgentMetrics
+from sluicegate.worker.metrics import PIPE_BUF, ConsumerMetrics
+from tests.loading import make_events
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+def test_figures_cross_the_pipe_keyed_by_the_batch_queue(redis_client):
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    sent = ConsumerMetrics(write_fd)
+    sent.batch_persisted("a", make_events("a", 10), inserted=7, seconds=0.02)
+    sent.batch_persisted("b", make_events("b", 3), inserted=3, seconds=0.3)
+    sent.dead_lettered("a")
+    sent.reclaimed("b", 2)
+    sent.exited("a", "idle")
+    agent = AgentMetrics(redis_client)
+    chunk = os.read(read_fd, 65536)
+    agent.receive(chunk[:17])  # a read may cut a line: the rest completes it
+    agent.receive(chunk[17:])
+    agent.consumer_started("a")
+    agent.consumer_gone("a", "killed")
+    found = samples(agent.render())
+    os.close(read_fd)
+    os.close(write_fd)
+    a, b = (("queue", "a"),), (("queue", "b"),)
+    assert found["sluicegate_events_persisted_total", a] == 7
+    assert found["sluicegate_redeliveries_absorbed_total", a] == 3
+    assert found["sluicegate_events_persisted_total", b] == 3
+    assert found["sluicegate_events_dead_lettered_total", a] == 1
+    assert found["sluicegate_events_reclaimed_total", b] == 2
+    assert found["sluicegate_persist_batch_size_count", a] == 1
+    assert found["sluicegate_persist_batch_size_sum", a] == 10
+    assert found["sluicegate_persist_batch_seconds_bucket", (("le", "0.025"), *a)] == 1
+    assert found["sluicegate_persist_batch_seconds_bucket", (("le", "0.25"), *b)] == 0
+    assert found["sluicegate_end_to_end_latency_seconds_count", a] == 10
+    assert found["sluicegate_consumer_exits_total", (*a, ("reason", "idle"))] == 1
+    assert found["sluicegate_consumer_exits_total", (*a, ("reason", "killed"))] == 1
+    assert found["sluicegate_consumer_starts_total", a] == 1
+    assert found["sluicegate_consumers", a] == 0
+    assert found["sluicegate_queue_store_up", ()] == 1
+
+
+def test_a_full_pipe_never_blocks_the_consumer_and_loses_nothing_later():
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    sent = ConsumerMetrics(write_fd)
+    events = make_events("q", 500)
+    for _ in range(200):  # far more than a pipe holds: the writes must not block
+        sent.batch_persisted("q", events, inserted=500, seconds=0.01)
+    drained = b""
+    while chunk := _read_available(read_fd):
+        drained += chunk
+    sent.flush()  # what waited is sent now, merged into one line
+    drained += _read_available(read_fd)
+    os.close(write_fd)
+    os.close(read_fd)
+    lines = drained.splitlines()
+    assert all(len(line) < PIPE_BUF for line in lines)
+    persisted = sum(orjson.loads(line)["c"]["persisted"] for line in lines)
+    assert persisted == 200 * 500
+
+
+def test_metrics_of_a_consumer_whose_agent_is_gone_are_dropped_quietly():
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    sent = ConsumerMetrics(write_fd)
+    sent.batch_persisted("q", make_events("q", 5), inserted=5, seconds=0.01)
+    sent.batch_persisted("q", make_events("q", 5), inserted=5, seconds=0.01)
+    os.close(write_fd)
+
+
+def _read_available(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1 << 20)
+    except BlockingIOError:
+        return b""
