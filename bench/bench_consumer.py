@@ -24,7 +24,6 @@ from sluicegate.events import Event, now_ms
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import consume_queue
-from sluicegate.worker.lock import new_lock_entry
 from sluicegate.worker.signals import SignalInbox
 from tests.loading import enqueue, make_events
 
@@ -63,7 +62,7 @@ def sluicegate_round(server: EmbeddedServer, events: list[Event], folder: Path) 
     )
     inbox = SignalInbox([])
     started_ms = now_ms()
-    consume_queue(settings, server.url, new_lock_entry(events[0].queue), inbox, None)
+    consume_queue(settings, server.url, events[0].queue, inbox)
     inbox.close()
     repository = SqliteRepository(folder / "sluicegate.db")
     assert repository.count() == len(events)

@@ -103,7 +103,7 @@ def api() -> None:
 
 @app.command()
 def agent() -> None:
-    """Run the agent: fork one consumer per queue with work; SIGTERM drains them."""
+    """Run the agent: up to MAX_CONSUMERS consumers serve the queues in turn; SIGTERM drains."""
     from sluicegate.worker.agent import Agent
 
     settings = _settings()
@@ -119,7 +119,7 @@ def status(
     repository = open_repository(settings.resolved_database_url)
     try:
         with _redis(settings) as client:
-            statuses = gather(client, repository)
+            statuses = gather(client, repository, settings.queue_consumers)
     except SluicegateError as error:
         _fail(str(error), 1)
     finally:

@@ -13,6 +13,11 @@ class TransientStoreError(SluicegateError):
     """The database is away or busy: back off and keep the batch pending, never dead-letter."""
 
 
+class DatabaseRefusedError(TransientStoreError):
+    """The database refused a connection (too many clients, starting up): every consumer of the
+    agent backs off together."""
+
+
 class RejectedEventError(SluicegateError):
     """The database refuses this event for good (a poison event): it may be dead-lettered."""
 

@@ -1,9 +1,17 @@
 """Typed settings, read once from the environment (the original service's variable names)."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluicegate.errors import ConfigurationError
@@ -24,6 +32,7 @@ Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
 ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
+PostgresWrite = Annotated[Literal["copy", "executemany"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 
@@ -224,6 +233,37 @@ class Settings(BaseSettings):
         validation_alias=_env("AGENT_PORT", "agent_port"),
         description="Port of the agent's HTTP endpoints; 0 picks a free one (logged).",
     )
+    max_consumers: int = Field(
+        default_factory=lambda: 2 * (os.cpu_count() or 1),
+        ge=1,
+        le=4096,
+        validation_alias=_env("MAX_CONSUMERS", "max_consumers"),
+        description="Consumer processes an agent runs at most; each serves queues in turn.",
+    )
+    queue_consumers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        validation_alias=_env("QUEUE_CONSUMERS", "queue_consumers"),
+        description="Consumers one queue may have at once, across all agents (its lock slots).",
+    )
+    queue_share_batches: int = Field(
+        8,
+        ge=1,
+        le=10_000,
+        validation_alias=_env("QUEUE_SHARE_BATCHES", "queue_share_batches"),
+        description="Batches a consumer takes from a queue (times its weight) before moving on.",
+    )
+    queue_weights: str = Field(
+        "",
+        validation_alias=_env("QUEUE_WEIGHTS", "queue_weights"),
+        description="Weights of queues' fair shares, 'orders:5,audit:1'; unnamed queues weigh 1.",
+    )
+    postgres_write: PostgresWrite = Field(
+        "copy",
+        validation_alias=_env("POSTGRES_WRITE", "postgres_write"),
+        description="How a batch is written: copy (fastest) or executemany (PgBouncer-safe).",
+    )
 
     consumer_class: str = Field(
         "sluicegate.worker.consumer:Consumer",
@@ -241,6 +281,16 @@ class Settings(BaseSettings):
                 "or a consumer blocked in a read would lose its lock"
             )
         return self
+
+    @field_validator("queue_weights")
+    @classmethod
+    def _weights_parse(cls, value: str) -> str:
+        parse_weights(value)
+        return value
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return parse_weights(self.queue_weights)
 
     @property
     def resolved_redis_url(self) -> str | None:
@@ -266,6 +316,17 @@ class Settings(BaseSettings):
     def reclaim_min_idle_s(self) -> float:
         """Entries idle this long belong to a consumer whose lock has expired: reclaim them."""
         return self.queue_agent_worker_ttl_s
+
+
+def parse_weights(text: str) -> dict[str, int]:
+    """``orders:5,audit:1`` -> {"orders": 5, "audit": 1}; ValueError naming the bad item."""
+    weights: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        queue, _, weight = item.partition(":")
+        if not (queue and weight.isdigit() and 1 <= int(weight) <= 1000):
+            raise ValueError(f"{item!r} is not queue:weight with a weight from 1 to 1000")
+        weights[queue] = int(weight)
+    return weights
 
 
 def _describe(error: ValidationError) -> str:

@@ -15,20 +15,27 @@ from sluicegate.worker.lock import LockEntry, lock_holders
 class QueueStatus:
     snapshot: QueueSnapshot
     persisted: int  # rows in the database
-    worker: LockEntry | None
-    worker_ttl_ms: int
+    workers: list[tuple[LockEntry, int]]  # the consumers holding its lock slots, with TTL in ms
+
+    @property
+    def worker(self) -> LockEntry | None:
+        return self.workers[0][0] if self.workers else None
+
+    @property
+    def worker_ttl_ms(self) -> int:
+        return self.workers[0][1] if self.workers else 0
 
 
-def gather(client: "redis.Redis", repository: Repository) -> list[QueueStatus]:
+def gather(client: "redis.Redis", repository: Repository, slots: int = 1) -> list[QueueStatus]:
+    """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
     queues = list_queues(client)
-    workers = {entry.queue: (entry, ttl) for entry, ttl in lock_holders(client, queues)}
-    statuses = []
-    for queue in queues:
-        worker, ttl_ms = workers.get(queue, (None, 0))
-        statuses.append(
-            QueueStatus(snapshot(client, queue), repository.count(queue), worker, ttl_ms)
-        )
-    return statuses
+    workers: dict[str, list[tuple[LockEntry, int]]] = {}
+    for entry, ttl_ms in lock_holders(client, queues, slots):
+        workers.setdefault(entry.queue, []).append((entry, ttl_ms))
+    return [
+        QueueStatus(snapshot(client, queue), repository.count(queue), workers.get(queue, []))
+        for queue in queues
+    ]
 
 
 def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
@@ -38,6 +45,7 @@ def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
             "persisted": status.persisted,
             "worker": asdict(status.worker) if status.worker else None,
             "worker_ttl_ms": status.worker_ttl_ms,
+            "workers": [{**asdict(entry), "ttl_ms": ttl_ms} for entry, ttl_ms in status.workers],
         }
         for status in statuses
     ]
@@ -70,6 +78,6 @@ def status_table(statuses: list[QueueStatus]) -> Table:
 
 
 def _worker_cell(item: QueueStatus) -> str:
-    if item.worker is None:
-        return "—"
-    return f"{item.worker.host}:{item.worker.pid} (ttl {item.worker_ttl_ms / 1000:.1f}s)"
+    """Every consumer holding one of the queue's lock slots (QUEUE_CONSUMERS of them at most)."""
+    cells = [f"{entry.host}:{entry.pid} (ttl {ttl / 1000:.1f}s)" for entry, ttl in item.workers]
+    return ", ".join(cells) or "—"

@@ -25,7 +25,8 @@ STATS_FIELDS = {
 }
 EVENT_FIELDS = set(Event("q", "id", "{}", 0).to_fields())
 NAMES = [scripts.ENQUEUE, scripts.ACK, scripts.REPLAY_DEAD_LETTER]
-NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE]
+NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE, scripts.LOCK_ACQUIRE]
+NAMES += [scripts.FORGET_CONSUMER]
 
 
 def header(name: str) -> list[str]:

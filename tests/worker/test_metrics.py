@@ -26,12 +26,13 @@ def test_figures_cross_the_pipe_keyed_by_the_batch_queue(redis_client):
     sent.batch_persisted("b", make_events("b", 3), inserted=3, seconds=0.3)
     sent.dead_lettered("a")
     sent.reclaimed("b", 2)
+    sent.visit_started("a")
     sent.exited("a", "idle")
     agent = AgentMetrics(redis_client)
     chunk = os.read(read_fd, 65536)
     agent.receive(chunk[:17])  # a read may cut a line: the rest completes it
     agent.receive(chunk[17:])
-    agent.consumer_started("a")
+    agent.consumer_started("a")  # a second visit, that a SIGKILL ends
     agent.consumer_gone("a", "killed")
     found = samples(agent.render())
     os.close(read_fd)
@@ -49,7 +50,7 @@ def test_figures_cross_the_pipe_keyed_by_the_batch_queue(redis_client):
     assert found["sluicegate_end_to_end_latency_seconds_count", a] == 10
     assert found["sluicegate_consumer_exits_total", (*a, ("reason", "idle"))] == 1
     assert found["sluicegate_consumer_exits_total", (*a, ("reason", "killed"))] == 1
-    assert found["sluicegate_consumer_starts_total", a] == 1
+    assert found["sluicegate_consumer_starts_total", a] == 2
     assert found["sluicegate_consumers", a] == 0
     assert found["sluicegate_queue_store_up", ()] == 1
 

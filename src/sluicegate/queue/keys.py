@@ -1,7 +1,7 @@
 """Every Redis key name sluicegate uses.
 
 Per-queue keys carry the hash tag ``{queue}`` so that a queue's stream, dead letters, stats and
-worker lock live in one Redis Cluster slot and can share a MULTI transaction.
+worker locks live in one Redis Cluster slot and can share a MULTI transaction.
 """
 
 import re
@@ -51,5 +51,10 @@ def stats_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:stats"
 
 
-def lock_key(queue: str) -> str:
-    return f"{PREFIX}:{{{queue}}}:worker"
+def lock_key(queue: str, slot: int = 0) -> str:
+    """Lock slot ``slot`` of ``queue`` (QUEUE_CONSUMERS slots: one consumer holds each)."""
+    return f"{PREFIX}:{{{queue}}}:worker:{slot}"
+
+
+def lock_keys(queue: str, slots: int) -> list[str]:
+    return [lock_key(queue, slot) for slot in range(slots)]

@@ -10,7 +10,7 @@ from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
 from sluicegate.queue.pending_reply import PendingReply
-from sluicegate.queue.scripts import ACK, lua
+from sluicegate.queue.scripts import ACK, FORGET_CONSUMER, lua
 from sluicegate.worker.liveness import is_gone
 
 
@@ -33,12 +33,14 @@ class QueueReader:
         self._stream = keys.stream_key(queue)
         self._ack_script = client.register_script(lua(ACK).source)
         self._ack_keys = [self._stream, keys.stats_key(queue)]
+        self._forget_script = client.register_script(lua(FORGET_CONSUMER).source)
 
     def read_own_pending(self, count: int) -> list[Delivery]:
         """Entries delivered to this consumer name and never acked (read with id 0)."""
         return self.send_read("0", count, block_ms=None).result()
 
-    def read_new(self, count: int, block_ms: int) -> list[Delivery]:
+    def read_new(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """New entries; ``block_ms`` None: answer at once, even with nothing."""
         return self.send_read(">", count, block_ms).result()
 
     def send_read(
@@ -176,7 +178,7 @@ class QueueReader:
         """Remove consumers of dead processes that hold nothing any more, to keep the group tidy."""
         for name, pending, idle_ms in self._consumers():
             if name != self.consumer and pending == 0 and idle_ms > idle_s * 1000:
-                self.client.xgroup_delconsumer(self._stream, keys.CONSUMER_GROUP, name)
+                self._forget_script(keys=[self._stream], args=[keys.CONSUMER_GROUP, name])
 
     def _consumers(self) -> list[tuple[str, int, int]]:
         """(name, pending entries, idle ms) of every consumer of the group."""

@@ -15,6 +15,8 @@ ACK = "ack"
 REPLAY_DEAD_LETTER = "replay_dead_letter"
 LOCK_HEARTBEAT = "lock_heartbeat"
 LOCK_RELEASE = "lock_release"
+LOCK_ACQUIRE = "lock_acquire"
+FORGET_CONSUMER = "forget_consumer"
 
 
 @dataclass(frozen=True, slots=True)

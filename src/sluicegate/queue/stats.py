@@ -44,12 +44,18 @@ def list_queues(client: "redis.Redis") -> list[str]:
 
 def queues_with_work(client: "redis.Redis") -> list[str]:
     """Queues whose stream holds entries, queued or pending with some consumer."""
-    queues = list_queues(client)
+    return list(work_by_queue(client))
+
+
+def work_by_queue(client: "redis.Redis", queues: list[str] | None = None) -> dict[str, int]:
+    """Entries (queued or pending) of every queue that has some, in name order; one round trip
+    for the lengths however many queues there are."""
+    names = list_queues(client) if queues is None else queues
     with client.pipeline(transaction=False) as pipe:
-        for queue in queues:
+        for queue in names:
             pipe.xlen(keys.stream_key(queue))
         lengths = pipe.execute()
-    return [queue for queue, length in zip(queues, lengths, strict=True) if length]
+    return {queue: int(length) for queue, length in zip(names, lengths, strict=True) if length}
 
 
 def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:

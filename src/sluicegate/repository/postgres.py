@@ -71,6 +71,10 @@ class PostgresRepository:
         with self._classified_errors():
             return self._write(self._connection(), rows)
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
     def count(self, queue: str | None = None) -> int:
         sql, args = _filtered("SELECT count(*) FROM events", queue)
         with self._classified_errors():

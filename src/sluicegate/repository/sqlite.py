@@ -67,6 +67,10 @@ class SqliteRepository:
                 raise
         return inserted
 
+    @property
+    def connected(self) -> bool:
+        return True  # a file in this process: nothing to connect to
+
     def count(self, queue: str | None = None) -> int:
         sql, args = _filtered("SELECT count(*) FROM events", queue)
         with _classified_errors():

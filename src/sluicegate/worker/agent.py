@@ -1,4 +1,7 @@
-"""The agent: watch the queues, fork one consumer per queue with work, and shut down in order.
+"""The agent: keep up to MAX_CONSUMERS consumer processes while there is work; shut down in order.
+
+A consumer serves queues in turn (``worker/serving.py``), so the number of processes and database
+connections is bounded by MAX_CONSUMERS however many queues there are.
 
 State machine RUNNING -> DRAINING -> STOPPED. The only way out of RUNNING is a SIGTERM or SIGINT;
 the decision to fork is checked against the signals received *with those signals held back*, so
@@ -8,7 +11,7 @@ a fork can never follow the signal, however close the two are.
 import os
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 import redis
@@ -17,10 +20,11 @@ from redis.exceptions import RedisError
 
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import sync_client
-from sluicegate.queue.stats import queues_with_work
+from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
 from sluicegate.worker.agent_metrics import AgentMetrics
+from sluicegate.worker.board import Board
 from sluicegate.worker.consumer_process import (
     DEFAULT_CONSUMER,
     exit_reason,
@@ -28,13 +32,8 @@ from sluicegate.worker.consumer_process import (
     run_consumer_process,
 )
 from sluicegate.worker.liveness import is_gone, process_name
-from sluicegate.worker.lock import (
-    LockEntry,
-    lock_holder,
-    locked_queues,
-    new_lock_entry,
-    release_lock,
-)
+from sluicegate.worker.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
+from sluicegate.worker.serving import Place
 from sluicegate.worker.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.worker.testing_hooks import pause_before_fork
 
@@ -55,7 +54,7 @@ class AgentState(Enum):
 @dataclass(frozen=True, slots=True)
 class ForkedConsumer:
     pid: int
-    entry: LockEntry  # as the consumer registers it: the agent's token, its own pid
+    row: int  # its row on the board: the lock it holds, if any
 
 
 class Agent:
@@ -66,6 +65,8 @@ class Agent:
         self.consumers: dict[int, ForkedConsumer] = {}
         self.forced = False
         self.log = get_logger(component="agent", pid=os.getpid())
+        self.name = process_name()  # written into every lock its consumers take
+        self.board = Board(settings.max_consumers)  # mapped before any fork: shared with them
         self._redis: redis.Redis | None = None  # made on first use, in the agent only
         self._inbox: SignalInbox | None = None
         self._last_turn = time.monotonic()
@@ -97,6 +98,8 @@ class Agent:
             "agent-started",
             poll_s=self.settings.queue_poll_freq_s,
             http_port=self.http.port,
+            max_consumers=self.settings.max_consumers,
+            queue_consumers=self.settings.queue_consumers,
         )
         try:
             while self._still_running():
@@ -158,44 +161,44 @@ class Agent:
 
     def _spawn_where_needed(self) -> None:
         try:
-            queues = self._queues_needing_a_consumer()
+            wanted = self._consumers_wanted()
         except RedisError as error:
             self.log.warning("redis-unavailable", error=str(error))
             return
-        for queue in queues:
-            if not self._fork(queue):
+        for _ in range(wanted - len(self.consumers)):
+            if not self._fork():
                 return
 
-    def _queues_needing_a_consumer(self) -> list[str]:
-        """Queues with events (queued or pending) and no consumer, ours or anyone's."""
-        ours = {consumer.entry.queue for consumer in self.consumers.values()}
-        queues = [queue for queue in queues_with_work(self._client) if queue not in ours]
-        locked = locked_queues(self._client, queues)
-        return [
-            queue for queue in queues if queue not in locked or self._released_stale_lock(queue)
-        ]
+    def _consumers_wanted(self) -> int:
+        """How many consumers this agent should run: one per batch of work, at most
+        QUEUE_CONSUMERS per queue, less the slots other agents' consumers hold, at most
+        MAX_CONSUMERS. Consumers that find nothing to do exit after a TTL."""
+        settings = self.settings
+        work = work_by_queue(self._client)
+        demand = sum(
+            min(settings.queue_consumers, -(-length // settings.queue_batch_size))
+            for length in work.values()
+        )
+        if demand > len(self.consumers):
+            held = held_slots(self._client, list(work), settings.queue_consumers)
+            demand -= sum(1 for holders in held.values() for e in holders if self._others(e))
+        return min(settings.max_consumers, demand)
 
-    def _released_stale_lock(self, queue: str) -> bool:
-        """Free a lock whose holder certainly died (SIGKILL, OOM) now, not when its TTL runs out."""
-        client = self._client
-        holder = lock_holder(client, queue)
-        if holder is None:
-            return True
-        if not (holder.process and is_gone(holder.process)):
-            return False
-        released = release_lock(client, holder)
-        if released:
-            self.log.warning("stale-lock-released", queue=queue, holder=holder.process)
-        return released
+    def _others(self, entry: LockEntry) -> bool:
+        """Held by a live consumer of another agent (a dead one's slot is taken over at once)."""
+        return entry.agent != self.name and not is_gone(entry.process)
 
-    def _fork(self, queue: str) -> bool:
-        """Fork a consumer for ``queue`` unless a stop signal came first. False once draining."""
+    def _fork(self) -> bool:
+        """Fork a consumer unless a stop signal came first. False once draining."""
         pause_before_fork()
         with deferred():
             if not self._still_running():
-                self.log.info("fork-skipped-draining", queue=queue)
+                self.log.info("fork-skipped-draining")
                 return False
-            entry = new_lock_entry(queue)
+            used = {consumer.row for consumer in self.consumers.values()}
+            row = min(set(range(self.settings.max_consumers)) - used)
+            self.board.hold(row, None)
+            identity = new_lock_entry("", agent=self.name)
             agent_pid = os.getpid()
             with self.http.gate:  # the HTTP thread holds no lock while we fork (agent_http.py)
                 pid = os.fork()
@@ -204,16 +207,14 @@ class Agent:
                 run_consumer_process(
                     self.settings,
                     self.redis_url,
-                    entry,
+                    identity,
                     agent_pid,
                     self._consumer_class,
-                    self.http.figures_fd,
+                    Place(self.board, row, self.http.figures_fd),
                 )
-        self.consumers[pid] = ForkedConsumer(
-            pid, replace(entry, pid=pid, process=process_name(pid))
-        )
-        self.metrics.consumer_started(queue)
-        self.log.info("fork-node-process", queue=queue, consumer_pid=pid)
+        self.consumers[pid] = ForkedConsumer(pid, row)
+        self.metrics.processes.inc()
+        self.log.info("fork-node-process", consumer_pid=pid, row=row)
         return True
 
     def _reap(self) -> None:
@@ -230,15 +231,24 @@ class Agent:
                 self._forget(consumer, os.waitstatus_to_exitcode(status))
 
     def _forget(self, consumer: ForkedConsumer, exit_code: int) -> None:
-        self.metrics.consumer_gone(consumer.entry.queue, exit_reason(exit_code))
-        released = False
-        try:
-            released = release_lock(self._client, consumer.entry)
-        except RedisError as error:
-            self.log.warning("lock-release-failed", queue=consumer.entry.queue, error=str(error))
+        """Release what the consumer held when it died (the board says which lock), so its
+        queue is served again at once; a clean exit left nothing."""
+        self.metrics.processes.dec()
+        held = self.board.holding(consumer.row)
+        self.board.hold(consumer.row, None)
+        queue, released = None, False
+        if held is not None:
+            entry = LockEntry.decode(held)
+            queue = entry.queue
+            try:
+                released = release_any_slot(self._client, entry, self.settings.queue_consumers)
+            except RedisError as error:
+                self.log.warning("lock-release-failed", queue=queue, error=str(error))
+            if released:  # it died in the middle of a visit: the visit ends here
+                self.metrics.consumer_gone(queue, exit_reason(exit_code) or "stop")
         self.log.info(
             "stopped-node-process",
-            queue=consumer.entry.queue,
+            queue=queue,
             consumer_pid=consumer.pid,
             exit_code=exit_code,
             released_stale_entry=released,

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -52,16 +52,9 @@ class AgentMetrics:
         self._lock = threading.Lock()
         self._figures: dict[str, QueueFigures] = {}
         self._partial = b""
-        self.consumer_starts = Counter(
-            "sluicegate_consumer_starts",
-            "Consumer processes forked, per queue.",
-            ["queue"],
-            registry=self.registry,
-        )
-        self.consumers = Gauge(
-            "sluicegate_consumers",
-            "Consumer processes of this agent running now, per queue.",
-            ["queue"],
+        self.processes = Gauge(
+            "sluicegate_consumer_processes",
+            "Consumer processes of this agent running now (at most MAX_CONSUMERS).",
             registry=self.registry,
         )
         self.registry.register(_FiguresCollector(self))
@@ -76,16 +69,15 @@ class AgentMetrics:
                 self._queue(wire["q"]).merge(wire)
 
     def consumer_started(self, queue: str) -> None:
-        self.consumer_starts.labels(queue).inc()
-        self.consumers.labels(queue).inc()
+        """A consumer began serving ``queue`` (consumers report it over the pipe)."""
+        with self._lock:
+            self._queue(queue).starts += 1
 
-    def consumer_gone(self, queue: str, reason: str | None) -> None:
-        """Reaped; ``reason`` None when the consumer reported its own (idle, stop, lock-lost)."""
-        self.consumers.labels(queue).dec()
-        if reason is not None:
-            with self._lock:
-                exits = self._queue(queue).exits
-                exits[reason] = exits.get(reason, 0) + 1
+    def consumer_gone(self, queue: str, reason: str) -> None:
+        """A consumer died while serving ``queue`` (killed, crashed): its visit ends here."""
+        with self._lock:
+            exits = self._queue(queue).exits
+            exits[reason] = exits.get(reason, 0) + 1
 
     def _queue(self, queue: str) -> QueueFigures:
         figures = self._figures.get(queue)
@@ -103,6 +95,7 @@ class AgentMetrics:
                         for name, b in figures.histograms.items()
                     },
                     dict(figures.exits),
+                    figures.starts,
                 )
                 for queue, figures in self._figures.items()
             }
@@ -130,14 +123,29 @@ class _FiguresCollector(Collector):
             yield histogram
         exits = CounterMetricFamily(
             "sluicegate_consumer_exits",
-            "Consumer processes that left a queue, by reason "
-            "(idle, stop, lock-lost, killed, crashed, lock-busy, database-unavailable).",
+            "Visits of a consumer to a queue that ended, by reason (drained, share-used, idle, "
+            "stopped, lock-lost; killed, crashed when the process died in the visit).",
             labels=["queue", "reason"],
         )
         for queue, queue_figures in figures.items():
             for reason, count in sorted(queue_figures.exits.items()):
                 exits.add_metric([queue, reason], count)
         yield exits
+        starts = CounterMetricFamily(
+            "sluicegate_consumer_starts",
+            "Visits begun: a consumer took one of the queue's lock slots.",
+            labels=["queue"],
+        )
+        serving = GaugeMetricFamily(
+            "sluicegate_consumers",
+            "This agent's consumers serving the queue now (visits begun and not ended).",
+            labels=["queue"],
+        )
+        for queue, queue_figures in figures.items():
+            starts.add_metric([queue], queue_figures.starts)
+            serving.add_metric([queue], queue_figures.starts - sum(queue_figures.exits.values()))
+        yield starts
+        yield serving
 
 
 def _cumulative(buckets: Buckets) -> list[tuple[str, float]]:

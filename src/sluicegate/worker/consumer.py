@@ -1,30 +1,39 @@
-"""The consumer: claim a batch, persist it in one transaction, only then acknowledge it.
+"""The consumer serving one queue for one visit: claim a batch, persist it, only then ack it.
 
-Runs in a consumer process forked by the agent, one per queue, holding that queue's lock.
-Every event it is handed ends up persisted (or dead-lettered after repeated refusals) and then
-acknowledged; if the process dies in between, the entry stays pending and is delivered again, and
-the repository's ON CONFLICT makes the second write a no-op.
+A consumer process serves queues in turn (``worker/serving.py``). Holding one of the queue's lock
+slots, it runs a ``Consumer`` until the queue is drained, its fair share of batches is used while
+another queue waits, a stop is asked for, or the lock is lost. Every event it is handed ends up
+persisted (or dead-lettered after repeated refusals) and then acknowledged; if the process dies in
+between, the entry stays pending and is delivered again, and the repository's ON CONFLICT makes
+the second write a no-op.
 """
 
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from typing import TypeVar
 
 from sluicegate.backoff import Backoff
-from sluicegate.errors import LockLostError, RejectedEventError, TransientStoreError
-from sluicegate.events import Delivery
+from sluicegate.errors import (
+    DatabaseRefusedError,
+    LockLostError,
+    RejectedEventError,
+    TransientStoreError,
+)
+from sluicegate.events import Delivery, Event
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
 from sluicegate.queue.pending_reply import PendingReply
 from sluicegate.queue.reader import QueueReader
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
+from sluicegate.worker.board import Board
 from sluicegate.worker.lock import Lock
 from sluicegate.worker.metrics import ConsumerMetrics
-from sluicegate.worker.signals import SignalInbox
+from sluicegate.worker.signals import StopWatch
 
 T = TypeVar("T")
 TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS)
@@ -34,6 +43,23 @@ class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised out of a retry loop when the consumer was told to stop; the batch stays pending."""
 
 
+class Outcome(Enum):
+    DRAINED = "drained"  # nothing new to read, and another queue is waiting
+    SHARE_USED = "share-used"  # its fair share of batches taken, and another queue is waiting
+    STOPPED = "stopped"  # a stop signal, or the agent died
+    LOCK_LOST = "lock-lost"
+    IDLE = "idle"  # no other queue waiting, and nothing here for a TTL
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """How long to stay: ``batches`` while ``others_waiting()``; while nothing else waits, the
+    consumer stays on (reads block up to QUEUE_BATCH_TIMEOUT) until idle for a TTL."""
+
+    batches: int
+    others_waiting: Callable[[], bool] = lambda: False
+
+
 class Consumer:
     def __init__(
         self,
@@ -41,48 +67,57 @@ class Consumer:
         reader: QueueReader,
         repository: Repository,
         lock: Lock,
-        inbox: SignalInbox,
-        parent_pid: int | None = None,
+        stop: StopWatch,
+        board: Board | None = None,
         metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.reader = reader
         self.repository = repository
         self.lock = lock
-        self.inbox = inbox
-        self.parent_pid = parent_pid
-        self.stop_requested = False
+        self.stop = stop
+        self.board = board
         self.metrics = metrics or ConsumerMetrics(None)
         self.log = get_logger(queue=reader.queue, pid=os.getpid())
-        self._next_heartbeat = 0.0
+        self._next_heartbeat = time.monotonic() + settings.heartbeat_interval_s  # just acquired
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
+        self.served = 0  # batches processed in this visit
 
-    def run(self) -> None:
-        """Consume until told to stop, the parent dies, the lock is lost, or idle for a TTL."""
-        self.log.info("consumer-started", consumer=self.reader.consumer)
-        idle_since = time.monotonic()
-        batch: list[Delivery] = []
-        reason = "stop"
+    def run(self, visit: Visit) -> Outcome:
+        """Serve the queue for one visit; the last ack is confirmed before returning."""
         try:
-            while not (self._should_stop() and not batch):
-                self._retry(self._heartbeat_if_due)
-                batch = batch or self._next_batch()
-                if batch:
-                    batch = self._process_reading_ahead(batch)
-                    idle_since = time.monotonic()
-                elif self._idle_for_good(idle_since):
-                    self.log.info("consumer-idle-exit")
-                    reason = "idle"
-                    return
+            return self._serve(visit)
         except Stopping:
             self.log.info("consumer-stopping-with-batch-pending")
+            return Outcome.STOPPED
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
-            reason = "lock-lost"
+            return Outcome.LOCK_LOST
         finally:
             self._confirm_ack_before_leaving()
-            self.metrics.exited(self.reader.queue, reason)
+
+    def _serve(self, visit: Visit) -> Outcome:
+        idle_since = time.monotonic()
+        batch: list[Delivery] = []
+        served = 0
+        while not (self.stop.check() and not batch):
+            self._retry(self._heartbeat_if_due)
+            alone = not visit.others_waiting()
+            batch = batch or self._next_batch(block=alone)
+            if batch:
+                self.served += 1
+                served = 0 if alone and served >= visit.batches else served + 1
+                leaving = served >= visit.batches and not alone
+                batch = self._process_reading_ahead(batch, read_ahead=not leaving, block=alone)
+                idle_since = time.monotonic()
+                if leaving and not batch:
+                    return Outcome.SHARE_USED
+            elif not alone:
+                return Outcome.DRAINED
+            elif self._idle_for_good(idle_since):
+                return Outcome.IDLE
+        return Outcome.STOPPED
 
     def _idle_for_good(self, idle_since: float) -> bool:
         """Idle for a TTL and nothing left, not even entries waiting to be reclaimed."""
@@ -90,24 +125,29 @@ class Consumer:
             return False
         return self._retry(self.reader.length) == 0
 
-    def _next_batch(self) -> list[Delivery]:
+    def _next_batch(self, block: bool) -> list[Delivery]:
         """Our own pending or reclaimable entries when that check is due, else new ones."""
         self._confirm_ack()  # or our own last batch would look pending still
         batch = self._retry(self._maintenance_if_due)
         if batch:
             return batch
-        return self._retry(partial(self.reader.read_new, *self._read_args()))
+        return self._retry(partial(self.reader.read_new, *self._read_args(block)))
 
-    def _read_args(self) -> tuple[int, int]:
-        return self.settings.queue_batch_size, int(self.settings.queue_batch_timeout_s * 1000)
+    def _read_args(self, block: bool) -> tuple[int, int | None]:
+        block_ms = int(self.settings.queue_batch_timeout_s * 1000) if block else None
+        return self.settings.queue_batch_size, block_ms
 
-    def _process_reading_ahead(self, batch: Sequence[Delivery]) -> list[Delivery]:
+    def _process_reading_ahead(
+        self, batch: Sequence[Delivery], read_ahead: bool, block: bool
+    ) -> list[Delivery]:
         """Process ``batch`` while the server reads the next one; returns that next batch.
 
-        No read ahead once a stop was asked for or maintenance is due. A stop that arrives
-        meanwhile finds the read-ahead batch processed too before the consumer leaves.
+        No read ahead once a stop was asked for, maintenance is due, or the visit ends. A stop
+        that arrives meanwhile finds the read-ahead batch processed too before the consumer leaves.
         """
-        ahead = None if self.stop_requested or self._maintenance_due() else self._send_read()
+        ahead = None
+        if read_ahead and not (self.stop.requested or self._maintenance_due()):
+            ahead = self._send_read(block)
         if ahead is None:
             self.process(batch)
             return []
@@ -122,9 +162,9 @@ class Consumer:
             self.log.warning("read-ahead-failed", error=str(error))
             return []
 
-    def _send_read(self) -> PendingReply[list[Delivery]] | None:
+    def _send_read(self, block: bool) -> PendingReply[list[Delivery]] | None:
         try:
-            return self.reader.send_read(">", *self._read_args())
+            return self.reader.send_read(">", *self._read_args(block))
         except TRANSIENT as error:  # Redis is away: process without reading ahead
             self.log.warning("read-ahead-failed", error=str(error))
             return None
@@ -139,7 +179,7 @@ class Consumer:
         events = [d.event for d in batch]
         started = time.perf_counter()
         try:
-            inserted = self._retry(partial(self.repository.persist, events))
+            inserted = self._retry(partial(self._persist, events))
         except RejectedEventError:
             self._confirm_ack()
             self._process_one_by_one(batch)
@@ -153,6 +193,22 @@ class Consumer:
             self._unconfirmed_ack = (self.reader.send_ack(*redo.args), redo)
         except TRANSIENT:
             self._retry(redo)
+
+    def _persist(self, events: Sequence[Event]) -> int:
+        """``repository.persist``, after the agent-wide backoff when we would have to connect."""
+        if self.board is not None and not self.repository.connected:
+            self._wait_out_shared_backoff()
+        inserted = self.repository.persist(events)
+        if self.board is not None:
+            self.board.accepted()
+        return inserted
+
+    def _wait_out_shared_backoff(self) -> None:
+        assert self.board is not None
+        while (remaining_s := self.board.backoff_remaining_s()) > 0:
+            if self.stop.wait(min(remaining_s, self.settings.heartbeat_interval_s)):
+                raise Stopping
+            self._keep_lock_through_outage()
 
     def _confirm_ack(self) -> None:
         if self._unconfirmed_ack is None:
@@ -175,7 +231,7 @@ class Consumer:
         for delivery in batch:
             started = time.perf_counter()
             try:
-                inserted = self._retry(partial(self.repository.persist, [delivery.event]))
+                inserted = self._retry(partial(self._persist, [delivery.event]))
             except RejectedEventError as error:
                 self._retry(partial(self._refuse, delivery, str(error)))
                 continue
@@ -205,7 +261,8 @@ class Consumer:
             self._next_heartbeat = now + self.settings.heartbeat_interval_s
 
     def _maintenance_if_due(self) -> list[Delivery]:
-        """Every heartbeat interval: re-read our own pending entries, reclaim abandoned ones."""
+        """At the start of a visit, then every heartbeat interval: re-read our own pending
+        entries, take over those of dead consumers."""
         if not self._maintenance_due():
             return []
         now = time.monotonic()
@@ -236,23 +293,21 @@ class Consumer:
             try:
                 return operation()
             except TRANSIENT as error:
-                delay_s = backoff.next_delay_s()
-                self.log.warning("transient-error", error=str(error), retry_in_s=round(delay_s, 3))
-                self.inbox.wait(delay_s)
-                if self._should_stop():
+                delay_s = self._delay_after(error, backoff)
+                if self.stop.wait(delay_s):
                     raise Stopping from error
                 self._keep_lock_through_outage()
+
+    def _delay_after(self, error: Exception, backoff: Backoff) -> float:
+        """A refused connection waits for the agent-wide backoff; anything else for our own."""
+        refused = isinstance(error, DatabaseRefusedError) and self.board is not None
+        delay_s = self.board.refused() if refused and self.board else backoff.next_delay_s()
+        event = "database-refused" if refused else "transient-error"
+        self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3))
+        return delay_s
 
     def _keep_lock_through_outage(self) -> None:
         try:
             self._heartbeat_if_due()
         except TRANSIENT:
             pass  # Redis itself is away; the lock's TTL covers short outages
-
-    def _should_stop(self) -> bool:
-        if any(signum in (signal.SIGTERM, signal.SIGINT) for signum in self.inbox.take()):
-            self.stop_requested = True
-        if self.parent_pid is not None and os.getppid() != self.parent_pid:
-            self.log.warning("consumer-parent-died", parent_pid=self.parent_pid)
-            self.stop_requested = True
-        return self.stop_requested

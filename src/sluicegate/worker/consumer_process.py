@@ -12,40 +12,32 @@ import sys
 from dataclasses import replace
 from typing import NoReturn
 
-import redis
-
 from sluicegate.errors import ConfigurationError, TransientStoreError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import sync_client
-from sluicegate.queue.reader import QueueReader, ensure_group
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer import Consumer
 from sluicegate.worker.liveness import process_name
-from sluicegate.worker.lock import Lock, LockEntry
-from sluicegate.worker.metrics import ConsumerMetrics
-from sluicegate.worker.signals import TERMINATING, SignalInbox
+from sluicegate.worker.lock import LockEntry, new_lock_entry
+from sluicegate.worker.serving import Place, Serving
+from sluicegate.worker.signals import TERMINATING, SignalInbox, StopWatch
 
 DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
 EXIT_OK = 0
 EXIT_CRASHED = 1
-EXIT_LOCK_BUSY = 3
 EXIT_DATABASE_UNAVAILABLE = 4
 # Why a consumer left, as the agent tells from its exit status (exit 0: the consumer said why).
-_EXIT_REASONS = {
-    EXIT_CRASHED: "crashed",
-    EXIT_LOCK_BUSY: "lock-busy",
-    EXIT_DATABASE_UNAVAILABLE: "database-unavailable",
-}
+_EXIT_REASONS = {EXIT_CRASHED: "crashed", EXIT_DATABASE_UNAVAILABLE: "database-unavailable"}
 
 
 def run_consumer_process(
     settings: Settings,
     redis_url: str,
-    entry: LockEntry,
+    identity: LockEntry,
     parent_pid: int,
     consumer_class: type[Consumer] = Consumer,
-    metrics_fd: int | None = None,
+    place: Place | None = None,
 ) -> NoReturn:
     """Entry point right after ``os.fork()`` in the consumer process. Never returns."""
     code = EXIT_CRASHED
@@ -55,76 +47,68 @@ def run_consumer_process(
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         inbox = SignalInbox([signal.SIGTERM])
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
-        entry = replace(entry, pid=os.getpid(), process=process_name())
-        metrics = ConsumerMetrics(metrics_fd)
-        code = consume_queue(settings, redis_url, entry, inbox, parent_pid, consumer_class, metrics)
+        identity = replace(identity, pid=os.getpid(), process=process_name())
+        stop = StopWatch(inbox, parent_pid)
+        code = serve_queues(settings, redis_url, identity, stop, consumer_class, place)
     except BaseException as error:
-        get_logger(queue=entry.queue, pid=os.getpid()).exception(
-            "consumer-crashed", error=repr(error)
-        )
+        get_logger(pid=os.getpid()).exception("consumer-crashed", error=repr(error))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
-def consume_queue(
+def serve_queues(
     settings: Settings,
     redis_url: str,
-    entry: LockEntry,
-    inbox: SignalInbox,
-    parent_pid: int | None,
+    identity: LockEntry,
+    stop: StopWatch,
     consumer_class: type[Consumer] = Consumer,
-    metrics: ConsumerMetrics | None = None,
+    place: Place | None = None,
+    queues: list[str] | None = None,
 ) -> int:
-    """Take the queue's lock, consume, release the lock. Also runs without a fork (tests, bench)."""
-    log = get_logger(queue=entry.queue, pid=os.getpid())
+    """Serve queues (all, or only ``queues``) until stopped or idle. Also runs without a fork."""
+    log = get_logger(pid=os.getpid())
     client = sync_client(redis_url, cluster=settings.redis_cluster)
-    lock = Lock(client, entry, settings.queue_agent_worker_ttl_s)
     try:
-        if not lock.acquire():
-            log.info("consumer-lock-busy")
-            return EXIT_LOCK_BUSY
         try:
-            return _consume_holding_the_lock(
-                settings, client, lock, inbox, parent_pid, consumer_class, metrics
-            )
+            repository = open_repository(settings.resolved_database_url, settings.postgres_write)
+        except TransientStoreError as error:  # the agent forks again at its next poll
+            log.warning("database-unavailable", error=str(error))
+            return EXIT_DATABASE_UNAVAILABLE
+        try:
+            Serving(
+                settings,
+                client,
+                repository,
+                stop,
+                identity,
+                place or Place(),
+                consumer_class,
+                queues,
+            ).run()
         finally:
-            log.info("consumer-stopped", lock_released=_release_quietly(lock))
+            repository.close()
+        if stop.parent_gone:
+            log.warning("consumer-parent-died", parent_pid=stop.parent_pid)
+        log.info("consumer-stopped")
+        return EXIT_OK
     finally:
         client.close()
 
 
-def _consume_holding_the_lock(
+def consume_queue(
     settings: Settings,
-    client: "redis.Redis",
-    lock: Lock,
+    redis_url: str,
+    queue: str,
     inbox: SignalInbox,
-    parent_pid: int | None,
-    consumer_class: type[Consumer],
-    metrics: ConsumerMetrics | None,
+    consumer_class: type[Consumer] = Consumer,
 ) -> int:
-    queue = lock.entry.queue
-    try:
-        repository = open_repository(settings.resolved_database_url)
-    except TransientStoreError as error:  # the agent forks again at its next poll
-        get_logger(queue=queue, pid=os.getpid()).warning("database-unavailable", error=str(error))
-        return EXIT_DATABASE_UNAVAILABLE
-    try:
-        ensure_group(client, queue)
-        reader = QueueReader(client, queue, consumer=process_name())
-        consumer = consumer_class(settings, reader, repository, lock, inbox, parent_pid, metrics)
-        consumer.run()
-    finally:
-        repository.close()
-    return EXIT_OK
-
-
-def _release_quietly(lock: Lock) -> bool:
-    try:
-        return lock.release()
-    except Exception:
-        return False
+    """Serve one queue in this process until it is idle for a TTL (tests, bench)."""
+    identity = new_lock_entry(queue)
+    return serve_queues(
+        settings, redis_url, identity, StopWatch(inbox), consumer_class, queues=[queue]
+    )
 
 
 def exit_reason(exit_code: int) -> str | None:

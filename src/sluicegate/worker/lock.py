@@ -1,22 +1,25 @@
-"""Consumer locks: one per queue, held by at most one consumer, kept alive by heartbeats.
+"""Consumer locks: ``QUEUE_CONSUMERS`` slots per queue, each held by at most one consumer.
 
-The lock's value is a JSON document (token, host, pid, queue, started-at). Heartbeat and release
-compare the whole value first, in Lua, so a process can never extend or delete a lock it lost.
+A slot's value is a JSON document (token, host, pid, queue, slot, agent, started-at). Acquiring
+tries every slot of the queue in one script (all of a queue's keys share its ``{queue}`` hash tag,
+so one Redis Cluster slot). Heartbeat and release compare the whole value first, in Lua, so a
+process can never extend or delete a lock it lost.
 """
 
 import json
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import redis
 
 from sluicegate.errors import LockLostError
 from sluicegate.events import now_ms
+from sluicegate.logs import get_logger
 from sluicegate.queue import keys
-from sluicegate.queue.scripts import LOCK_HEARTBEAT, LOCK_RELEASE, lua
-from sluicegate.worker.liveness import process_name
+from sluicegate.queue.scripts import LOCK_ACQUIRE, LOCK_HEARTBEAT, LOCK_RELEASE, lua
+from sluicegate.worker.liveness import is_gone, process_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,9 @@ class LockEntry:
     host: str
     pid: int
     started_at_ms: int
-    process: str = ""  # liveness.process_name: lets the agent tell a dead holder for certain
+    process: str = ""  # liveness.process_name: lets a consumer tell a dead holder for certain
+    slot: int = 0
+    agent: str = ""  # the agent's process_name: agents count the slots others hold
 
     def encode(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -35,8 +40,12 @@ class LockEntry:
     def decode(cls, raw: bytes | str) -> "LockEntry":
         return cls(**json.loads(raw))
 
+    @property
+    def key(self) -> str:
+        return keys.lock_key(self.queue, self.slot)
 
-def new_lock_entry(queue: str, pid: int | None = None) -> LockEntry:
+
+def new_lock_entry(queue: str, pid: int | None = None, agent: str = "") -> LockEntry:
     return LockEntry(
         token=uuid.uuid4().hex,
         queue=queue,
@@ -44,6 +53,7 @@ def new_lock_entry(queue: str, pid: int | None = None) -> LockEntry:
         pid=pid if pid is not None else os.getpid(),
         started_at_ms=now_ms(),
         process=process_name(pid),
+        agent=agent,
     )
 
 
@@ -52,48 +62,92 @@ class Lock:
         self._client = client
         self.entry = entry
         self._value = entry.encode()
-        self._key = keys.lock_key(entry.queue)
         self._ttl_ms = int(ttl_s * 1000)
         self._heartbeat = client.register_script(lua(LOCK_HEARTBEAT).source)
         self._release = client.register_script(lua(LOCK_RELEASE).source)
 
     def acquire(self) -> bool:
-        return bool(self._client.set(self._key, self._value, nx=True, px=self._ttl_ms))
+        """Take exactly this entry's slot (tests; consumers use ``acquire_slot``)."""
+        return bool(self._client.set(self.entry.key, self._value, nx=True, px=self._ttl_ms))
 
     def heartbeat(self) -> None:
-        if not self._heartbeat(keys=[self._key], args=[self._value, self._ttl_ms]):
+        if not self._heartbeat(keys=[self.entry.key], args=[self._value, self._ttl_ms]):
             raise LockLostError(f"worker lock of queue {self.entry.queue!r} expired or was taken")
 
     def release(self) -> bool:
         """Delete the lock if it is still ours; True when it was."""
-        return bool(self._release(keys=[self._key], args=[self._value]))
+        return bool(self._release(keys=[self.entry.key], args=[self._value]))
 
 
-def lock_holder(client: "redis.Redis", queue: str) -> LockEntry | None:
-    raw = client.get(keys.lock_key(queue))
+def acquire_slot(client: "redis.Redis", entry: LockEntry, slots: int, ttl_s: float) -> Lock | None:
+    """The first free slot of ``entry.queue``; a slot whose holder certainly died on this host
+    (SIGKILL, OOM) is freed at once instead of after its TTL. None when all are held."""
+    for _ in range(2):
+        lock = _try_slots(client, entry, slots, ttl_s)
+        if lock is not None or not _released_dead_holders(client, entry.queue, slots):
+            return lock
+    return None
+
+
+def _try_slots(client: "redis.Redis", entry: LockEntry, slots: int, ttl_s: float) -> Lock | None:
+    values = [replace(entry, slot=slot).encode() for slot in range(slots)]
+    script = client.register_script(lua(LOCK_ACQUIRE).source)
+    slot = int(script(keys=keys.lock_keys(entry.queue, slots), args=[int(ttl_s * 1000), *values]))
+    return Lock(client, replace(entry, slot=slot), ttl_s) if slot >= 0 else None
+
+
+def _released_dead_holders(client: "redis.Redis", queue: str, slots: int) -> bool:
+    released = False
+    for holder in lock_holders_of(client, queue, slots):
+        if holder.process and is_gone(holder.process) and release_lock(client, holder):
+            get_logger(pid=os.getpid()).warning(
+                "stale-lock-released", queue=queue, holder=holder.process
+            )
+            released = True
+    return released
+
+
+def lock_holder(client: "redis.Redis", queue: str, slot: int = 0) -> LockEntry | None:
+    raw = client.get(keys.lock_key(queue, slot))
     return LockEntry.decode(raw) if raw else None
 
 
+def lock_holders_of(client: "redis.Redis", queue: str, slots: int) -> list[LockEntry]:
+    """Who holds the slots of ``queue`` now (one MGET: the slots share the queue's hash tag)."""
+    raws: list[bytes | None] = client.mget(keys.lock_keys(queue, slots))  # type: ignore[assignment]
+    return [LockEntry.decode(raw) for raw in raws if raw]
+
+
 def release_lock(client: "redis.Redis", entry: LockEntry) -> bool:
-    """Release a lock for a process that can no longer do it (the agent, for a killed consumer)."""
+    """Release a lock for a process that can no longer do it (a dead or killed consumer)."""
     return Lock(client, entry, ttl_s=1).release()
 
 
-def locked_queues(client: "redis.Redis", queues: list[str]) -> set[str]:
-    """Which of ``queues`` have a lock now (held by a live consumer, or not yet expired)."""
+def release_any_slot(client: "redis.Redis", entry: LockEntry, slots: int) -> bool:
+    """Release ``entry`` in whichever slot it took (the caller knows the entry, not the slot)."""
+    return any([release_lock(client, replace(entry, slot=slot)) for slot in range(slots)])
+
+
+def lock_holders(
+    client: "redis.Redis", queues: list[str], slots: int = 1
+) -> list[tuple[LockEntry, int]]:
+    """Every live lock of ``queues`` (``slots`` slots each) with its time to live left in ms."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in (key for queue in queues for key in keys.lock_keys(queue, slots)):
+            pipe.get(key)
+            pipe.pttl(key)
+        replies = pipe.execute()
+    pairs = zip(replies[::2], replies[1::2], strict=True)
+    return [(LockEntry.decode(raw), int(ttl_ms)) for raw, ttl_ms in pairs if raw]
+
+
+def held_slots(client: "redis.Redis", queues: list[str], slots: int) -> dict[str, list[LockEntry]]:
+    """The holders of every slot of each of ``queues``, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for queue in queues:
-            pipe.exists(keys.lock_key(queue))
+            pipe.mget(keys.lock_keys(queue, slots))
         replies = pipe.execute()
-    return {queue for queue, locked in zip(queues, replies, strict=True) if locked}
-
-
-def lock_holders(client: "redis.Redis", queues: list[str]) -> list[tuple[LockEntry, int]]:
-    """Every live lock with its remaining time to live in ms."""
-    found = []
-    for queue in queues:
-        key = keys.lock_key(queue)
-        raw, ttl_ms = client.get(key), client.pttl(key)
-        if raw:
-            found.append((LockEntry.decode(raw), int(ttl_ms)))
-    return found
+    return {
+        queue: [LockEntry.decode(raw) for raw in raws if raw]
+        for queue, raws in zip(queues, replies, strict=True)
+    }

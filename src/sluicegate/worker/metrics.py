@@ -32,7 +32,8 @@ HISTOGRAMS = {
     "batch_size": BATCH_SIZE_BUCKETS,
     "latency": LATENCY_BUCKETS,
 }
-EXIT_REASONS = ("idle", "stop", "lock-lost")  # the ones a consumer reports itself
+# Why a consumer left a queue, as it reports itself (worker.consumer.Outcome's values).
+EXIT_REASONS = ("drained", "share-used", "idle", "stopped", "lock-lost")
 
 
 @dataclass(slots=True)
@@ -67,8 +68,10 @@ class QueueFigures:
         default_factory=lambda: {name: Buckets(bounds) for name, bounds in HISTOGRAMS.items()}
     )
     exits: dict[str, int] = field(default_factory=dict)
+    starts: int = 0  # visits begun (a consumer took one of the queue's lock slots)
 
     def merge(self, wire: dict[str, Any]) -> None:
+        self.starts += int(wire.get("s", 0))
         for name, count in wire.get("c", {}).items():
             if name in self.counters:
                 self.counters[name] += int(count)
@@ -88,6 +91,7 @@ class QueueFigures:
                 if any(buckets.counts)
             },
             "x": self.exits,
+            "s": self.starts,
         }
 
 
@@ -120,6 +124,13 @@ class ConsumerMetrics:
 
     def reclaimed(self, queue: str, count: int) -> None:
         self._count(queue, "reclaimed", count)
+
+    def visit_started(self, queue: str) -> None:
+        """The consumer took one of ``queue``'s lock slots; flushed at once."""
+        if self._fd is None:
+            return
+        self._figures(queue).starts += 1
+        self.flush()
 
     def exited(self, queue: str, reason: str) -> None:
         """The consumer leaves ``queue`` for ``reason`` (one of EXIT_REASONS); flushed at once."""

@@ -62,3 +62,29 @@ def deferred(signals: Iterable[int] = TERMINATING) -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class StopWatch:
+    """Has this consumer been told to stop? A SIGTERM/SIGINT in its inbox, or its agent gone.
+
+    Shared by the consumer process's loop over queues and the consumer serving one of them, so a
+    signal read in one is seen by the other.
+    """
+
+    def __init__(self, inbox: SignalInbox, parent_pid: int | None = None) -> None:
+        self.inbox = inbox
+        self.parent_pid = parent_pid
+        self.requested = False
+        self.parent_gone = False
+
+    def check(self) -> bool:
+        if any(signum in TERMINATING for signum in self.inbox.take()):
+            self.requested = True
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            self.parent_gone = self.requested = True
+        return self.requested
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s`` or until a signal; True when told to stop."""
+        self.inbox.wait(timeout_s)
+        return self.check()

@@ -1,6 +1,6 @@
 -- Extend a consumer's lock, only if it is still ours (compare the whole value first).
 --
--- KEYS[1]  the lock                      sluicegate:{queue}:worker
+-- KEYS[1]  the lock                      sluicegate:{queue}:worker:<slot>
 -- ARGV[1]  the lock's value as we wrote it (JSON: token, host, pid, queue, started-at)
 -- ARGV[2]  new time to live (ms)
 -- returns  1 when extended, 0 when the lock expired or belongs to another consumer
