@@ -1,7 +1,7 @@
 """The ``sluicegate`` command line."""
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sluicegate import preflight
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
@@ -43,9 +44,17 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings() -> Settings:
+Check = Callable[[Settings], None]
+REDIS_ONLY: tuple[Check, ...] = (preflight.check_redis,)
+REDIS_AND_DATABASE: tuple[Check, ...] = (preflight.check_redis, preflight.check_database)
+
+
+def _settings(checks: Sequence[Check] = ()) -> Settings:
+    """Read the settings and run ``checks`` (preflight): exit 2 at once on what can never work."""
     try:
         settings = load_settings()
+        for check in checks:
+            check(settings)
     except ConfigurationError as error:
         _fail(str(error))
     configure_logging(settings.log_level)
@@ -86,7 +95,7 @@ def up() -> None:
     from sluicegate.supervisor import Supervisor
 
     try:
-        code = Supervisor(_settings()).run()
+        code = Supervisor(_settings(REDIS_AND_DATABASE)).run()
     except SluicegateError as error:
         _fail(str(error), 1)
     raise typer.Exit(code)
@@ -97,7 +106,7 @@ def api() -> None:
     """Run the ingest API (POST /v1/events/{queue}) on HOST:PORT."""
     from sluicegate.api.server import serve
 
-    settings = _settings()
+    settings = _settings(REDIS_ONLY)
     raise typer.Exit(serve(settings, _redis_url(settings)))
 
 
@@ -106,7 +115,7 @@ def agent() -> None:
     """Run the agent: up to MAX_CONSUMERS consumers serve the queues in turn; SIGTERM drains."""
     from sluicegate.worker.agent import Agent
 
-    settings = _settings()
+    settings = _settings(REDIS_AND_DATABASE)
     raise typer.Exit(Agent(settings, _redis_url(settings)).run())
 
 
@@ -115,7 +124,7 @@ def status(
     as_json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show each queue: queued, in flight, dead-lettered, persisted, and its worker."""
-    settings = _settings()
+    settings = _settings(REDIS_AND_DATABASE)
     repository = open_repository(settings.resolved_database_url)
     try:
         with _redis(settings) as client:
@@ -156,7 +165,7 @@ def dlq_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
 ) -> None:
     """List dead-lettered events with the reason they were refused."""
-    with _redis(_settings()) as client:
+    with _redis(_settings(REDIS_ONLY)) as client:
         letters = dead_letters.list_dead(client, queue, limit)
     table = Table(
         "entry",
@@ -185,7 +194,7 @@ def dlq_replay(
     """Move dead letters back into their queue (after fixing what refused them)."""
     if bool(entry) == replay_all:
         _fail("give either --entry ID (repeatable) or --all")
-    with _redis(_settings()) as client:
+    with _redis(_settings(REDIS_ONLY)) as client:
         ids = entry or [letter.entry_id for letter in dead_letters.list_dead(client, queue, 10**9)]
         moved = dead_letters.replay(client, queue, ids)
     typer.echo(f"replayed {moved} of {len(ids)} dead letters into {queue}")

@@ -6,7 +6,8 @@
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -51,3 +52,23 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
 def get_logger(**context: Any) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(**context)
     return logger
+
+
+class Throttle:
+    """At most one log line per key and period: an outage or a crash loop says so, not a flood."""
+
+    def __init__(self, period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.period_s = period_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        """None: stay quiet this time; else log now (the count is how many were held back)."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.period_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)

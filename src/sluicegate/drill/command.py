@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 from sluicegate.drill.schedule import DEPLOYMENT_KINDS, DEPRECATED, FAULT_CHOICES
+from sluicegate.errors import ConfigurationError
+from sluicegate.preflight import check_database_url
 
 if TYPE_CHECKING:
     from sluicegate.drill.runner import DrillOptions
@@ -34,6 +36,11 @@ _LOCAL = "The system the drill starts"
 
 def _check_usage(options: "DrillOptions") -> None:
     """Combinations typer cannot check on its own; BadParameter (a usage error) exits 2."""
+    if options.database_url:
+        try:
+            check_database_url(options.database_url, "--database-url")
+        except ConfigurationError as error:
+            raise typer.BadParameter(str(error)) from None
     if not options.deployment:
         if options.stop_cmd or options.start_cmd or options.redis_url:
             raise typer.BadParameter(

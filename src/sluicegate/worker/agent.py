@@ -18,13 +18,14 @@ import redis
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
-from sluicegate.logs import get_logger
+from sluicegate.logs import Throttle, get_logger
 from sluicegate.queue.client import sync_client
 from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
 from sluicegate.worker.agent_metrics import AgentMetrics
 from sluicegate.worker.board import Board
+from sluicegate.worker.consumer import OUTAGE_LOG_PERIOD_S
 from sluicegate.worker.consumer_process import (
     DEFAULT_CONSUMER,
     exit_reason,
@@ -81,6 +82,7 @@ class Agent:
             {"/livez": self._livez, "/readyz": self._readyz, "/metrics": self._metrics},
             self.metrics.receive,
         )
+        self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if settings.consumer_class != DEFAULT_CONSUMER:
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
@@ -163,7 +165,9 @@ class Agent:
         try:
             wanted = self._consumers_wanted()
         except RedisError as error:
-            self.log.warning("redis-unavailable", error=str(error))
+            held = self._outage_log.allow("redis")
+            if held is not None:
+                self.log.warning("redis-unavailable", error=str(error), held=held)
             return
         for _ in range(wanted - len(self.consumers)):
             if not self._fork():

@@ -24,7 +24,7 @@ from sluicegate.errors import (
     TransientStoreError,
 )
 from sluicegate.events import Delivery, Event
-from sluicegate.logs import get_logger
+from sluicegate.logs import Throttle, get_logger
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
 from sluicegate.queue.pending_reply import PendingReply
 from sluicegate.queue.reader import QueueReader
@@ -37,6 +37,7 @@ from sluicegate.worker.signals import StopWatch
 
 T = TypeVar("T")
 TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS)
+OUTAGE_LOG_PERIOD_S = 30.0
 
 
 class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -80,6 +81,7 @@ class Consumer:
         self.metrics = metrics or ConsumerMetrics(None)
         self.log = get_logger(queue=reader.queue, pid=os.getpid())
         self._next_heartbeat = time.monotonic() + settings.heartbeat_interval_s  # just acquired
+        self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
         self.served = 0  # batches processed in this visit
@@ -303,7 +305,9 @@ class Consumer:
         refused = isinstance(error, DatabaseRefusedError) and self.board is not None
         delay_s = self.board.refused() if refused and self.board else backoff.next_delay_s()
         event = "database-refused" if refused else "transient-error"
-        self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3))
+        held = self._outage_log.allow(event)
+        if held is not None:  # an outage of minutes says so every period, not every retry
+            self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3), held=held)
         return delay_s
 
     def _keep_lock_through_outage(self) -> None:
