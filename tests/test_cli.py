@@ -28,7 +28,8 @@ def test_status_reports_where_the_events_are(subprocess_env, settings, redis_cli
     assert result.returncode == 0, result.stderr
     [orders] = json.loads(result.stdout)
     assert (orders["queue"], orders["queued"], orders["in_flight"]) == ("orders", 5, 2)
-    assert (orders["persisted"], orders["worker"]) == (0, None)
+    assert (orders["persisted"], orders["consumers"], orders["accepted"]) == (0, [], 7)
+    assert orders["conservation"]["holds"]
     assert len(ids) == 7
     table = sluicegate(subprocess_env, "status")
     assert "orders" in table.stdout

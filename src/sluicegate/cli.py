@@ -21,6 +21,7 @@ from sluicegate.queue.client import sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 from sluicegate.status import as_json, gather, status_table
+from sluicegate.status import watch as watch_status
 from sluicegate.supervisor import embedded_url_file
 from sluicegate.token_command import token_app
 
@@ -122,13 +123,25 @@ def agent() -> None:
 @app.command()
 def status(
     as_json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Redraw every second with rates, until Ctrl-C.")
+    ] = False,
 ) -> None:
-    """Show each queue: queued, in flight, dead-lettered, persisted, and its worker."""
+    """Show each queue: accepted, queued, in flight, dead, persisted, lag, consumers, and
+    whether accepted = persisted + queued + in flight + dead holds."""
+    if as_json_output and watch:
+        _fail("give --json or --watch, not both")
     settings = _settings(REDIS_AND_DATABASE)
     repository = open_repository(settings.resolved_database_url)
     try:
         with _redis(settings) as client:
+            if watch:
+                slots = settings.queue_consumers
+                watch_status(lambda: gather(client, repository, slots), console)
+                return
             statuses = gather(client, repository, settings.queue_consumers)
+    except KeyboardInterrupt:  # Ctrl-C is how --watch ends
+        return
     except SluicegateError as error:
         _fail(str(error), 1)
     finally:

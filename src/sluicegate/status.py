@@ -1,83 +1,117 @@
-"""What ``sluicegate status`` reports: per queue where the events are, and who consumes it."""
+"""What ``sluicegate status`` reports: per queue where the events are, and who consumes it.
 
-from dataclasses import asdict, dataclass
+The figures are the API's ``GET /v1/queues`` (``QueueSnapshot.as_json``), plus the rows the
+database holds. ``--watch`` redraws them every second with in/out rates from the last sample.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
+from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
-from sluicegate.worker.lock import LockEntry, lock_holders
+
+WATCH_INTERVAL_S = 1.0
+_CAPTION = (
+    "accepted = persisted + queued + in flight + dead; absorbed: redeliveries the database "
+    "already had; lag: age of the oldest event not yet stored"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     snapshot: QueueSnapshot
-    persisted: int  # rows in the database
-    workers: list[tuple[LockEntry, int]]  # the consumers holding its lock slots, with TTL in ms
+    rows: int  # rows in the database
+    sampled_at_s: float  # monotonic clock, for rates
 
-    @property
-    def worker(self) -> LockEntry | None:
-        return self.workers[0][0] if self.workers else None
 
-    @property
-    def worker_ttl_ms(self) -> int:
-        return self.workers[0][1] if self.workers else 0
+@dataclass(frozen=True, slots=True)
+class Rates:
+    in_per_s: float  # accepted
+    out_per_s: float  # persisted or dead-lettered
 
 
 def gather(client: "redis.Redis", repository: Repository, slots: int = 1) -> list[QueueStatus]:
     """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
-    queues = list_queues(client)
-    workers: dict[str, list[tuple[LockEntry, int]]] = {}
-    for entry, ttl_ms in lock_holders(client, queues, slots):
-        workers.setdefault(entry.queue, []).append((entry, ttl_ms))
     return [
-        QueueStatus(snapshot(client, queue), repository.count(queue), workers.get(queue, []))
-        for queue in queues
+        QueueStatus(snapshot(client, queue, slots), repository.count(queue), time.monotonic())
+        for queue in list_queues(client)
     ]
 
 
 def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
-    return [
-        {
-            **asdict(status.snapshot),
-            "persisted": status.persisted,
-            "worker": asdict(status.worker) if status.worker else None,
-            "worker_ttl_ms": status.worker_ttl_ms,
-            "workers": [{**asdict(entry), "ttl_ms": ttl_ms} for entry, ttl_ms in status.workers],
-        }
-        for status in statuses
-    ]
+    return [{**status.snapshot.as_json(), "rows_in_database": status.rows} for status in statuses]
 
 
-def status_table(statuses: list[QueueStatus]) -> Table:
-    """The table ``sluicegate status`` prints: one row a queue."""
-    table = Table(
-        "queue",
-        "queued",
-        "in flight",
-        "dead",
-        "persisted",
-        "redeliveries absorbed",
-        "worker",
-        title="sluicegate status",
+def rates(now: QueueStatus, before: QueueStatus | None) -> Rates | None:
+    if before is None or now.sampled_at_s <= before.sampled_at_s:
+        return None
+    elapsed_s = now.sampled_at_s - before.sampled_at_s
+    gone = now.snapshot.persisted + now.snapshot.dead_lettered
+    gone_before = before.snapshot.persisted + before.snapshot.dead_lettered
+    return Rates(
+        max(now.snapshot.accepted - before.snapshot.accepted, 0) / elapsed_s,
+        max(gone - gone_before, 0) / elapsed_s,
     )
+
+
+def status_table(
+    statuses: list[QueueStatus], previous: dict[str, QueueStatus] | None = None
+) -> Table:
+    """One row a queue; with ``previous`` samples, also the in/out rates since them."""
+    columns = ["accepted", "queued", "in flight", "dead", "persisted"]
+    columns += ["absorbed", "lag", "consumers", "accepted ="]
+    if previous is not None:
+        columns[0:0] = ["in/s", "out/s"]
+    table = Table(title="sluicegate status", caption=_CAPTION)
+    table.add_column("queue", no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "consumers" else "right")
     for item in statuses:
-        snap = item.snapshot
-        table.add_row(
-            snap.queue,
-            f"{snap.queued:,}",
-            f"{snap.in_flight:,}",
-            f"{snap.dead_lettered:,}",
-            f"{item.persisted:,}",
-            f"{snap.duplicates_suppressed:,}",
-            _worker_cell(item),
-        )
+        table.add_row(*_row(item, previous))
     return table
 
 
-def _worker_cell(item: QueueStatus) -> str:
-    """Every consumer holding one of the queue's lock slots (QUEUE_CONSUMERS of them at most)."""
-    cells = [f"{entry.host}:{entry.pid} (ttl {ttl / 1000:.1f}s)" for entry, ttl in item.workers]
-    return ", ".join(cells) or "—"
+def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str]:
+    snap = item.snapshot
+    cells = [
+        snap.queue,
+        f"{snap.accepted:,}",
+        f"{snap.queued:,}",
+        f"{snap.in_flight:,}",
+        f"{snap.dead_lettered:,}",
+        f"{snap.persisted:,}",
+        f"{snap.duplicates_suppressed:,}",
+        f"{snap.oldest_age_s:.1f}s",
+        ", ".join(f"{c.host}:{c.pid}" for c in snap.consumers) or "—",
+        "[green]holds[/]" if snap.unaccounted == 0 else f"[red]{snap.unaccounted:+,} off[/]",
+    ]
+    if previous is not None:
+        found = rates(item, previous.get(snap.queue))
+        cells[1:1] = [f"{found.in_per_s:,.0f}", f"{found.out_per_s:,.0f}"] if found else ["…"] * 2
+    return cells
+
+
+def watch(
+    sample: Callable[[], list[QueueStatus]],
+    console: Console,
+    interval_s: float = WATCH_INTERVAL_S,
+    rounds: int | None = None,
+) -> None:
+    """Redraw the table every ``interval_s`` until Ctrl-C (or ``rounds``, for tests)."""
+    previous: dict[str, QueueStatus] = {}
+    with Live(console=console, auto_refresh=False) as live:
+        done = 0
+        while rounds is None or done < rounds:
+            statuses = sample()
+            live.update(status_table(statuses, previous), refresh=True)
+            previous = {status.snapshot.queue: status for status in statuses}
+            done += 1
+            if rounds is None or done < rounds:
+                time.sleep(interval_s)

@@ -20,7 +20,13 @@ from sluicegate.queue.client import (
     sync_client,
 )
 from sluicegate.queue.reader import QueueReader
-from sluicegate.queue.stats import list_queues, queues_with_work, snapshot
+from sluicegate.queue.stats import (
+    QueueSnapshot,
+    list_queues,
+    queues_with_work,
+    snapshot,
+    snapshot_async,
+)
 from sluicegate.queue.writer import DurabilityMode, QueueWriter, detect_durability
 from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
 from tests.loading import enqueue, make_events
@@ -66,13 +72,26 @@ def test_a_queue_round_trip_on_a_cluster(valkey_cluster, cluster_client, queue):
         1,
         4,
     )
+    assert state.accepted == 5
+    assert state.unaccounted == 0
     [letter] = dead_letters.list_dead(cluster_client, queue)
     assert dead_letters.replay(cluster_client, queue, [letter.entry_id]) == 1
     lock = Lock(cluster_client, new_lock_entry(queue), ttl_s=5)
     assert lock.acquire()
+    seen = asyncio.run(_snapshot_async(valkey_cluster.url, queue))  # the API's reads
+    assert (seen.accepted, seen.queued, seen.persisted, seen.unaccounted) == (5, 1, 4, 0)
+    assert [c.pid for c in seen.consumers] == [lock.entry.pid]
     lock.heartbeat()
     assert lock_holder(cluster_client, queue) == lock.entry
     assert lock.release()
+
+
+async def _snapshot_async(url: str, queue: str) -> QueueSnapshot:
+    client = async_client(url, cluster=True)
+    try:
+        return await snapshot_async(client, queue)
+    finally:
+        await client.aclose()
 
 
 def test_replica_confirmed_durability_on_a_cluster(valkey_cluster, queue):

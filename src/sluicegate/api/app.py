@@ -10,6 +10,7 @@ from sluicegate import __version__
 from sluicegate.api import openapi
 from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.problems import install_handlers
+from sluicegate.api.queues import router as queues_router
 from sluicegate.api.routes import router
 from sluicegate.api.state import ApiState
 from sluicegate.logs import get_logger
@@ -53,4 +54,5 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
     install_handlers(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     app.include_router(router)
+    app.include_router(queues_router)
     return app

@@ -3,7 +3,6 @@
 import time
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Path, Request
 from redis.exceptions import RedisError
 from starlette.responses import Response
@@ -21,13 +20,15 @@ from sluicegate.api.models import (
     Ready,
 )
 from sluicegate.api.problems import ProblemError
+from sluicegate.api.responses import json_response as _json
+from sluicegate.api.responses import state_of as _state
+from sluicegate.api.responses import unavailable as _unavailable
 from sluicegate.api.state import ApiState
 from sluicegate.errors import DurabilityError
 from sluicegate.events import Event
 from sluicegate.logs import get_logger
 from sluicegate.queue.writer import QueueWriter
 
-RETRY_AFTER_S = 1
 QUEUE_FULL_RETRY_AFTER_S = 5
 
 router = APIRouter()
@@ -49,15 +50,6 @@ IdempotencyKey = Annotated[
         description="The event_id of a single event that has none in its body.",
     ),
 ]
-
-
-def _state(request: Request) -> ApiState:
-    state: ApiState = request.app.state.api
-    return state
-
-
-def _json(content: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
 @router.post(
@@ -112,10 +104,6 @@ async def _enqueue(state: ApiState, writer: QueueWriter, queue: str, events: lis
             retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
         )
     state.metrics.events_accepted.labels(queue).inc(len(events))
-
-
-def _unavailable(detail: str) -> ProblemError:
-    return ProblemError(503, "unavailable", detail, retry_after_s=RETRY_AFTER_S)
 
 
 @router.get("/livez", response_model=Alive, summary="The process is running")

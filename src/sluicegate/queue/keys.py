@@ -21,6 +21,7 @@ FIELD_DELIVERIES = "deliveries"
 FIELD_DEAD_AT = "dead_at_ms"
 
 # Field names inside the per-queue stats hash.
+STAT_ACCEPTED = "accepted"
 STAT_PERSISTED = "persisted"
 STAT_DUPLICATES_SUPPRESSED = "duplicates_suppressed"
 STAT_DEAD_LETTERED = "dead_lettered"

@@ -1,15 +1,32 @@
-"""A consistent snapshot of where a queue's events are: queued, in flight, dead-lettered."""
+"""A consistent snapshot of where a queue's events are: queued, in flight, dead-lettered, stored.
 
-from dataclasses import dataclass
-from typing import Any
+Everything is read in one MULTI, so the conservation line ``accepted = persisted + queued +
+in flight + dead`` is checked on one instant of the server, never on figures read apart.
+"""
 
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+import orjson
 import redis
+import redis.asyncio
+import redis.asyncio.cluster
 from redis.exceptions import ResponseError
 
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text, is_cluster_client, node_client
 
 _SCAN_COUNT = 1000  # keys a primary looks at per SCAN call
+_READ_COUNT = 5  # reads of a snapshot before the lock slots (see _reads)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    """Who holds a queue's lock (read from the lock's JSON value)."""
+
+    host: str
+    pid: int
+    started_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +39,42 @@ class QueueSnapshot:
     duplicates_suppressed: int
     reclaimed: int
     oldest_age_s: float = 0.0  # the lag: how long the oldest event not yet stored has waited
+    accepted: int = 0  # counted by the enqueue script, with the events (exact, durable)
+    consumers: tuple[ConsumerInfo, ...] = ()
 
     @property
     def depth(self) -> int:
         return self.queued + self.in_flight
+
+    @property
+    def persisted(self) -> int:
+        """Entries acknowledged as stored: rows inserted, or already there (redeliveries)."""
+        return self.persisted_acks + self.duplicates_suppressed
+
+    @property
+    def unaccounted(self) -> int:
+        """accepted - (persisted + queued + in flight + dead): 0 whenever nothing was lost."""
+        return self.accepted - (self.persisted + self.depth + self.dead_lettered)
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape of ``GET /v1/queues/{queue}`` and ``sluicegate status --json``."""
+        return {
+            "queue": self.queue,
+            "accepted": self.accepted,
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+            "dead": self.dead_lettered,
+            "persisted": self.persisted,
+            "redeliveries_absorbed": self.duplicates_suppressed,
+            "reclaimed": self.reclaimed,
+            "lag_s": round(self.oldest_age_s, 3),
+            "consumers": [asdict(consumer) for consumer in self.consumers],
+            "conservation": {
+                "holds": self.unaccounted == 0,
+                "unaccounted": self.unaccounted,
+                "equation": "accepted = persisted + queued + in_flight + dead",
+            },
+        }
 
 
 def list_queues(client: "redis.Redis") -> list[str]:
@@ -40,6 +89,14 @@ def list_queues(client: "redis.Redis") -> list[str]:
         found = client.scan_iter(match=keys.STREAM_PATTERN, count=_SCAN_COUNT, _type="stream")
         return sorted({keys.queue_of_stream(as_text(key)) for key in found})
     return sorted(member.decode() for member in client.smembers(keys.QUEUES_SET))  # type: ignore[union-attr]
+
+
+async def list_queues_async(client: "redis.asyncio.Redis") -> list[str]:
+    """``list_queues`` for the API's asyncio client."""
+    if is_cluster_client(client):
+        found = client.scan_iter(match=keys.STREAM_PATTERN, count=_SCAN_COUNT, _type="stream")
+        return sorted({keys.queue_of_stream(as_text(key)) async for key in found})
+    return sorted(as_text(member) for member in await client.smembers(keys.QUEUES_SET))
 
 
 def queues_with_work(client: "redis.Redis") -> list[str]:
@@ -58,28 +115,70 @@ def work_by_queue(client: "redis.Redis", queues: list[str] | None = None) -> dic
     return {queue: int(length) for queue, length in zip(names, lengths, strict=True) if length}
 
 
-def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
+def snapshot(client: "redis.Redis", queue: str, slots: int = 1) -> QueueSnapshot:
     """Read counts in one MULTI, so an ack between two reads cannot make an event vanish.
 
     Acked entries are deleted, so the stream's first entry is the oldest event not yet stored;
     its id holds the server's clock at XADD, compared with the same server's TIME (no skew; on a
     cluster, whose MULTI takes keyed commands only, TIME is asked of that node right after).
     """
-    stream = keys.stream_key(queue)
     cluster = is_cluster_client(client)
     with client.pipeline(transaction=True) as pipe:
-        pipe.xlen(stream)
-        pipe.xlen(keys.dead_letter_key(queue))
-        pipe.hgetall(keys.stats_key(queue))
-        pipe.xinfo_groups(stream)
-        pipe.xrange(stream, count=1)
+        _queue_reads(pipe, queue, slots)
         if not cluster:
             pipe.time()
         try:
-            length, dead, stats, groups, first, *clock = pipe.execute()
+            replies = pipe.execute()
         except ResponseError:  # the stream does not exist (yet)
-            length, dead, stats, groups, first, clock = 0, 0, {}, [], [], [(0, 0)]
-    now = clock[0] if clock else node_client(client, stream).time()
+            return QueueSnapshot(queue, 0, 0, 0, 0, 0, 0)
+    reads = _READ_COUNT + slots
+    now = replies[reads] if not cluster else node_client(client, keys.stream_key(queue)).time()
+    return _parsed(queue, replies[:reads], now)
+
+
+async def snapshot_async(
+    client: "redis.asyncio.Redis", queue: str, slots: int = 1
+) -> QueueSnapshot:
+    """``snapshot`` for the API's asyncio client: the same reads in one MULTI."""
+    cluster = is_cluster_client(client)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            _queue_reads(pipe, queue, slots)
+            if not cluster:
+                pipe.time()
+            replies = await pipe.execute()
+    except ResponseError:  # the stream does not exist (yet)
+        return QueueSnapshot(queue, 0, 0, 0, 0, 0, 0)
+    reads = _READ_COUNT + slots
+    now = replies[reads] if not cluster else await _node_time(client, keys.stream_key(queue))
+    return _parsed(queue, replies[:reads], now)
+
+
+async def _node_time(client: "redis.asyncio.Redis", key: str) -> Any:
+    cluster = cast(redis.asyncio.cluster.RedisCluster, client)
+    return await cluster.execute_command("TIME", target_nodes=cluster.get_node_from_key(key))
+
+
+def _reads(queue: str, slots: int) -> list[tuple[str, ...]]:
+    """What a snapshot reads, in this order; all keys in the queue's slot."""
+    stream = keys.stream_key(queue)
+    return [
+        ("XLEN", stream),
+        ("XLEN", keys.dead_letter_key(queue)),
+        ("HGETALL", keys.stats_key(queue)),
+        ("XINFO", "GROUPS", stream),
+        ("XRANGE", stream, "-", "+", "COUNT", "1"),
+        *(("GET", key) for key in keys.lock_keys(queue, slots)),
+    ]
+
+
+def _queue_reads(pipe: Any, queue: str, slots: int) -> None:
+    for command in _reads(queue, slots):
+        pipe.execute_command(*command)
+
+
+def _parsed(queue: str, replies: list[Any], now: Any) -> QueueSnapshot:
+    length, dead, stats, groups, first, *locks = replies
     infos = [_fields(group) for group in groups]
     pending = sum(
         int(info["pending"]) for info in infos if as_text(info["name"]) == keys.CONSUMER_GROUP
@@ -94,6 +193,8 @@ def snapshot(client: "redis.Redis", queue: str) -> QueueSnapshot:
         duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
         reclaimed=_stat(stats, keys.STAT_RECLAIMED),
         oldest_age_s=_age_s(first, now),
+        accepted=_stat(stats, keys.STAT_ACCEPTED),
+        consumers=tuple(info for lock in locks if (info := _consumer(lock)) is not None),
     )
 
 
@@ -103,6 +204,16 @@ def _age_s(first: list[tuple[bytes, object]], now: tuple[int, int]) -> float:
     added_ms = int(as_text(first[0][0]).partition("-")[0])
     now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
     return max(now_ms - added_ms, 0) / 1000
+
+
+def _consumer(raw: bytes | None) -> ConsumerInfo | None:
+    if not raw:
+        return None
+    try:
+        entry = orjson.loads(raw)
+        return ConsumerInfo(str(entry["host"]), int(entry["pid"]), int(entry["started_at_ms"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _fields(reply: Any) -> dict[str, Any]:

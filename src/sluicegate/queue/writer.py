@@ -92,10 +92,12 @@ class QueueWriter:
             return await pipe.execute()
 
     def _keys(self, queue: str) -> list[str | int]:
-        """The queue's stream; on a standalone server also the set of queues (another slot)."""
+        """The queue's stream and stats; on a standalone server also the set of queues (another
+        slot)."""
+        own = [keys.stream_key(queue), keys.stats_key(queue)]
         if self._cluster:
-            return [1, keys.stream_key(queue)]
-        return [2, keys.stream_key(queue), keys.QUEUES_SET]
+            return [len(own), *own]
+        return [len(own) + 1, *own, keys.QUEUES_SET]
 
 
 async def detect_durability(
