@@ -17,7 +17,7 @@ from sluicegate import preflight
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
-from sluicegate.queue.client import sync_client
+from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 from sluicegate.status import as_json, gather, status_table
@@ -78,7 +78,9 @@ def _redis_url(settings: Settings) -> str:
 @contextmanager
 def _redis(settings: Settings) -> Iterator["redis.Redis"]:
     try:
-        client = sync_client(_redis_url(settings), cluster=settings.redis_cluster)
+        client = sync_client(
+            _redis_url(settings), cluster=settings.redis_cluster, tls=TlsFiles.of(settings)
+        )
     except redis.RedisError as error:
         _fail(f"Redis is unreachable: {error}", 1)
     try:

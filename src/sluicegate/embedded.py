@@ -70,9 +70,11 @@ def _lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-def _one_shot_client(port: int) -> "redis.Redis":
+def _one_shot_client(port: int, password: str | None = None) -> "redis.Redis":
     """No retries: a refused connection is an answer here (the server is not up, or has left)."""
-    return redis.Redis(port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    return redis.Redis(
+        port=port, password=password, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def free_port() -> int:
@@ -90,11 +92,13 @@ class EmbeddedServer:
     appendfsync: str = "always"
     binary: str = field(default_factory=find_server_binary)
     extra_args: tuple[str, ...] = ()  # e.g. the cluster options of a cluster node
+    password: str | None = None  # --requirepass: the default user's password
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -124,6 +128,7 @@ class EmbeddedServer:
                 "--daemonize",
                 "no",
                 *self.extra_args,
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -137,7 +142,7 @@ class EmbeddedServer:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + _START_DEADLINE_S
-        client = _one_shot_client(self.port)
+        client = _one_shot_client(self.port, self.password)
         try:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
@@ -157,7 +162,7 @@ class EmbeddedServer:
         """SHUTDOWN: the server fsyncs its AOF and exits."""
         if self.process is None or self.process.poll() is not None:
             return
-        client = _one_shot_client(self.port)
+        client = _one_shot_client(self.port, self.password)
         try:
             client.shutdown(nosave=True)
         except RedisConnectionError:

@@ -8,6 +8,7 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
+    FilePath,
     ValidationError,
     field_validator,
     model_validator,
@@ -15,6 +16,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluicegate.errors import ConfigurationError
+from sluicegate.masking import mask_url
 
 # What people type, mapped onto the one spelling the code uses.
 _ALIASES = {"warn": "warning"}
@@ -90,6 +92,23 @@ class Settings(BaseSettings):
         validation_alias=_env("REDIS_CLUSTER", "redis_cluster"),
         description="Redis Cluster: auto asks the server (INFO cluster) and uses the cluster "
         "client where cluster mode is on; yes or no override the question.",
+    )
+    redis_tls_ca_file: FilePath | None = Field(
+        None,
+        validation_alias=_env("REDIS_TLS_CA_FILE", "redis_tls_ca_file"),
+        description="PEM file of the CA that signed the Redis server's certificate, for a "
+        "rediss:// REDIS_URL with a private CA (unset: the system's CAs).",
+    )
+    redis_tls_cert_file: FilePath | None = Field(
+        None,
+        validation_alias=_env("REDIS_TLS_CERT_FILE", "redis_tls_cert_file"),
+        description="PEM client certificate for a rediss:// server that asks for one "
+        "(tls-auth-clients yes).",
+    )
+    redis_tls_key_file: FilePath | None = Field(
+        None,
+        validation_alias=_env("REDIS_TLS_KEY_FILE", "redis_tls_key_file"),
+        description="PEM private key of REDIS_TLS_CERT_FILE (unset: the key is in that file).",
     )
     database_url: str | None = Field(
         None,
@@ -292,6 +311,17 @@ class Settings(BaseSettings):
     def weights(self) -> dict[str, int]:
         return parse_weights(self.queue_weights)
 
+    @model_validator(mode="after")
+    def _tls_needs_rediss(self) -> "Settings":
+        """TLS files with a plain redis:// URL: the password would cross the network in clear."""
+        given = self.redis_tls_ca_file or self.redis_tls_cert_file or self.redis_tls_key_file
+        url = self.resolved_redis_url
+        if given and url is not None and not url.startswith("rediss://"):
+            raise ValueError("REDIS_TLS_* files are set: REDIS_URL must start with rediss://")
+        if self.redis_tls_key_file and not self.redis_tls_cert_file:
+            raise ValueError("REDIS_TLS_KEY_FILE needs REDIS_TLS_CERT_FILE")
+        return self
+
     @property
     def resolved_redis_url(self) -> str | None:
         """The Redis URL to use, or None when sluicegate should start its embedded server."""
@@ -334,7 +364,8 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         name = str(item["loc"][0]).upper() if item["loc"] else "settings"
         given = item.get("input")
-        suffix = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        shown = mask_url(given) if isinstance(given, str) else given  # never echo a password
+        suffix = f" (got {shown!r})" if isinstance(shown, str | int | float) else ""
         lines.append(f"{name}: {item['msg']}{suffix}")
     return "invalid configuration: " + "; ".join(lines)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.logs import get_logger
+from sluicegate.masking import mask_url
 from sluicegate.settings import Settings
 from sluicegate.worker.signals import TERMINATING, SignalInbox
 
@@ -59,7 +60,7 @@ class Supervisor:
         embedded_url_file(self.settings).write_text(self.server.url)
         self.log.info(
             "start-embedded-redis",
-            url=self.server.url,
+            url=mask_url(self.server.url),
             server_pid=self.server.process.pid if self.server.process else None,
             data_dir=str(self.server.data_dir),
         )

@@ -16,7 +16,7 @@ from sluicegate.api.auth import Authenticator
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
-from sluicegate.queue.client import async_client, is_cluster_async, is_cluster_client
+from sluicegate.queue.client import TlsFiles, async_client, is_cluster_async, is_cluster_client
 from sluicegate.queue.writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
 
@@ -28,6 +28,7 @@ class ApiState:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.redis_url = redis_url
+        self.tls = TlsFiles.of(settings)
         self.client = self._make_client(cluster=settings.redis_cluster == "yes")
         self._cluster_known = settings.redis_cluster != "auto"
         self.metrics = ApiMetrics()
@@ -53,13 +54,15 @@ class ApiState:
     def _make_client(self, cluster: bool) -> "redis.asyncio.Redis":
         # A silent Redis turns into a 503 soon after WAITAOF's own timeout, not after 10 s.
         timeout_s = self.settings.durability_timeout_s + 1
-        return async_client(self.redis_url, socket_timeout_s=timeout_s, cluster=cluster)
+        return async_client(
+            self.redis_url, socket_timeout_s=timeout_s, cluster=cluster, tls=self.tls
+        )
 
     async def _detect_cluster(self) -> None:
         """With REDIS_CLUSTER=auto, swap in the cluster client if the server says it is one."""
         if self._cluster_known:
             return
-        if await is_cluster_async(self.redis_url):
+        if await is_cluster_async(self.redis_url, tls=self.tls):
             standalone, self.client = self.client, self._make_client(cluster=True)
             await standalone.aclose()
         self._cluster_known = True

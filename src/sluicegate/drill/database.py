@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from sluicegate.errors import DrillError
+from sluicegate.masking import mask_url
 
 TABLE_SELECT = "SELECT event_id FROM events WHERE queue = "
 _SQLITE_BUSY_MS = 10_000
@@ -26,7 +27,7 @@ def is_postgres(url: str) -> bool:
 
 def sqlite_path(url: str) -> str:
     if not url.startswith("sqlite:///"):
-        raise DrillError(f"not a sqlite:/// or postgresql:// database URL: {url!r}")
+        raise DrillError(f"not a sqlite:/// or postgresql:// database URL: {mask_url(url)!r}")
     return url.removeprefix("sqlite:///")
 
 
@@ -96,7 +97,7 @@ def _postgres_outage(url: str) -> Iterator[None]:
 
     name = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
     if not name:
-        raise DrillError(f"no database name in {url!r}")
+        raise DrillError(f"no database name in {mask_url(url)!r}")
     admin_url = psycopg.conninfo.make_conninfo(url, dbname=_MAINTENANCE_DB)
     allow = "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}"
     with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -31,10 +31,14 @@ from sluicegate.drill.service import Service, agent_ready
 from sluicegate.embedded import EmbeddedServer, free_port
 
 _AIM_TIMEOUT_S = 2.0
-# API_TOKENS_FILE too: the drill posts without a token to the API it starts.
+# API_TOKENS_FILE too: the drill posts without a token to the API it starts; and REDIS_TLS_*:
+# its embedded Redis speaks plain redis://.
 _INHERITED_SETTINGS = (
     "REDIS_HOST",
     "REDIS_PORT",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
     "DATABASE_URL",
     "SQLITE_FILEPATH",
     "API_TOKENS_FILE",

@@ -22,7 +22,7 @@ from sluicegate.drill import database
 from sluicegate.drill.checker import Holdings
 from sluicegate.errors import DrillError
 from sluicegate.queue import keys
-from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, as_text, sync_client
+from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, TlsFiles, as_text, sync_client
 from sluicegate.queue.stats import QueueSnapshot, snapshot
 from sluicegate.worker.lock import lock_holder
 
@@ -36,7 +36,9 @@ class Observer:
     def __init__(
         self, redis_url: str, database_url: str, queue: str, redis_timeout_s: float = 30.0
     ) -> None:
-        self.client = sync_client(redis_url, socket_timeout_s=5.0)
+        self.client = sync_client(
+            redis_url, socket_timeout_s=5.0, tls=TlsFiles.from_environment(redis_url)
+        )
         self.database_url = database_url
         self.queue = queue
         self.redis_timeout_s = redis_timeout_s

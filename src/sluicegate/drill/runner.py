@@ -28,6 +28,7 @@ from sluicegate.drill.report import DrillReport, StopRecord
 from sluicegate.drill.schedule import AFTER_LOAD, PlannedStop, plan_stops
 from sluicegate.drill.system import System
 from sluicegate.errors import DrillError
+from sluicegate.masking import mask_url
 
 _TICK_S = 0.05
 _MIN_LOAD_S = 5.0
@@ -71,6 +72,8 @@ class DrillOptions:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["workdir"] = str(self.workdir) if self.workdir else None
+        for name in ("redis_url", "database_url"):  # the report is shared: no passwords in it
+            data[name] = mask_url(data[name]) if data[name] else None
         return data
 
 

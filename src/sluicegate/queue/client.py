@@ -6,8 +6,15 @@ cluster clients speak the same commands as the standalone ones (every queue's ke
 through the ``{queue}`` hash tag), so they are handed out typed as the standalone ones; the few
 places that differ (a reply read later on a node's own connection, ``WAITAOF`` on the connection
 that wrote) ask ``is_cluster_client``.
+
+The one place where TLS is applied: a ``rediss://`` URL gets the ``REDIS_TLS_*`` files (a private
+CA, a client certificate and key) as redis-py's ``ssl_*`` options, in every client made here;
+``redis://user:password@…`` carries an ACL user, as redis-py reads it. Log a URL only through
+``masking.mask_url``.
 """
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import redis
@@ -30,6 +37,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from sluicegate.settings import Settings, load_settings
+
 ClusterMode = Literal["auto", "yes", "no"]
 
 # Short socket timeouts turn a dead server into an error the caller can act on, instead of a hang.
@@ -50,21 +59,61 @@ TRANSIENT_REDIS_ERRORS = (
 )
 
 
-def is_cluster(url: str, mode: ClusterMode = "auto") -> bool:
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """``REDIS_TLS_*``: a private CA, and the certificate and key for servers that ask for one."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> "TlsFiles":
+        return cls(
+            settings.redis_tls_ca_file, settings.redis_tls_cert_file, settings.redis_tls_key_file
+        )
+
+    @classmethod
+    def from_environment(cls, url: str) -> "TlsFiles":
+        """For a URL given on a command line (the drill's ``--redis-url``): REDIS_TLS_* as set."""
+        if not url.startswith("rediss://"):
+            return NO_TLS_FILES
+        return cls.of(load_settings())
+
+    def options(self, url: str) -> dict[str, Any]:
+        """redis-py's ``ssl_*`` keywords for ``url``: none unless it is ``rediss://``."""
+        if not url.startswith("rediss://"):
+            return {}
+        given = {
+            "ssl_ca_certs": self.ca_file,
+            "ssl_certfile": self.cert_file,
+            "ssl_keyfile": self.key_file,
+        }
+        return {name: str(path) for name, path in given.items() if path is not None}
+
+
+NO_TLS_FILES = TlsFiles()
+
+
+def is_cluster(url: str, mode: ClusterMode = "auto", tls: TlsFiles = NO_TLS_FILES) -> bool:
     """Whether ``url`` names a cluster node; ``auto`` asks it (a connection error propagates)."""
     if mode != "auto":
         return mode == "yes"
-    probe = redis.Redis.from_url(url, socket_timeout=_CONNECT_TIMEOUT_S, retry=Retry(_BACKOFF, 0))
+    probe = redis.Redis.from_url(
+        url, socket_timeout=_CONNECT_TIMEOUT_S, retry=Retry(_BACKOFF, 0), **tls.options(url)
+    )
     try:
         return _cluster_enabled(probe.info("cluster"))
     finally:
         probe.close()
 
 
-async def is_cluster_async(url: str, mode: ClusterMode = "auto") -> bool:
+async def is_cluster_async(
+    url: str, mode: ClusterMode = "auto", tls: TlsFiles = NO_TLS_FILES
+) -> bool:
     if mode != "auto":
         return mode == "yes"
-    probe = redis.asyncio.Redis.from_url(url, socket_timeout=_CONNECT_TIMEOUT_S)
+    probe = redis.asyncio.Redis.from_url(url, socket_timeout=_CONNECT_TIMEOUT_S, **tls.options(url))
     try:
         return _cluster_enabled(await probe.info("cluster"))
     finally:
@@ -76,14 +125,18 @@ def _cluster_enabled(info: dict[str, Any]) -> bool:
 
 
 def sync_client(
-    url: str, socket_timeout_s: float = _SOCKET_TIMEOUT_S, cluster: ClusterMode = "auto"
+    url: str,
+    socket_timeout_s: float = _SOCKET_TIMEOUT_S,
+    cluster: ClusterMode = "auto",
+    tls: TlsFiles = NO_TLS_FILES,
 ) -> "redis.Redis":
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "retry": Retry(_BACKOFF, _RETRIES),
+        **tls.options(url),
     }
-    if is_cluster(url, cluster):
+    if is_cluster(url, cluster, tls):
         return cast("redis.Redis", redis.cluster.RedisCluster.from_url(url, **options))
     return redis.Redis.from_url(url, health_check_interval=0, **options)
 
@@ -93,6 +146,7 @@ def async_client(
     max_connections: int = 64,
     socket_timeout_s: float = _SOCKET_TIMEOUT_S,
     cluster: bool = False,
+    tls: TlsFiles = NO_TLS_FILES,
 ) -> "redis.asyncio.Redis":
     """``cluster``: a cluster client (``is_cluster_async`` tells); it connects on first use."""
     options: dict[str, Any] = {
@@ -100,6 +154,7 @@ def async_client(
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "max_connections": max_connections,
         "retry": redis.asyncio.retry.Retry(_BACKOFF, _RETRIES),
+        **tls.options(url),
     }
     if cluster:
         client = redis.asyncio.cluster.RedisCluster.from_url(url, **options)

@@ -19,7 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from sluicegate.logs import Throttle, get_logger
-from sluicegate.queue.client import sync_client
+from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
@@ -73,7 +73,10 @@ class Agent:
         self._last_turn = time.monotonic()
         # The HTTP thread's own client: the loop's is never shared between threads.
         self._http_client = sync_client(
-            redis_url, socket_timeout_s=_PROBE_TIMEOUT_S, cluster=settings.redis_cluster
+            redis_url,
+            socket_timeout_s=_PROBE_TIMEOUT_S,
+            cluster=settings.redis_cluster,
+            tls=TlsFiles.of(settings),
         )
         self.metrics = AgentMetrics(self._http_client)
         self.http = AgentHttp(
@@ -124,7 +127,11 @@ class Agent:
     def _client(self) -> "redis.Redis":
         """Made at first use: telling a cluster from a server needs Redis to answer."""
         if self._redis is None:
-            self._redis = sync_client(self.redis_url, cluster=self.settings.redis_cluster)
+            self._redis = sync_client(
+                self.redis_url,
+                cluster=self.settings.redis_cluster,
+                tls=TlsFiles.of(self.settings),
+            )
         return self._redis
 
     def _still_running(self) -> bool:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from sluicegate.errors import ConfigurationError, TransientStoreError
 from sluicegate.logs import get_logger
-from sluicegate.queue.client import sync_client
+from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer import Consumer
@@ -69,7 +69,7 @@ def serve_queues(
 ) -> int:
     """Serve queues (all, or only ``queues``) until stopped or idle. Also runs without a fork."""
     log = get_logger(pid=os.getpid())
-    client = sync_client(redis_url, cluster=settings.redis_cluster)
+    client = sync_client(redis_url, cluster=settings.redis_cluster, tls=TlsFiles.of(settings))
     try:
         try:
             repository = open_repository(settings.resolved_database_url, settings.postgres_write)
