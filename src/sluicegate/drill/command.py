@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from sluicegate.drill.schedule import DEPLOYMENT_KINDS, DEPRECATED, FAULT_CHOICES
+from sluicegate.drill.schedule import CLUSTER_KINDS, DEPLOYMENT_KINDS, DEPRECATED, FAULT_CHOICES
 from sluicegate.errors import ConfigurationError
 from sluicegate.preflight import check_database_url
 
@@ -41,6 +41,7 @@ def _check_usage(options: "DrillOptions") -> None:
             check_database_url(options.database_url, "--database-url")
         except ConfigurationError as error:
             raise typer.BadParameter(str(error)) from None
+    _check_cluster_usage(options)
     if not options.deployment:
         if options.stop_cmd or options.start_cmd or options.redis_url:
             raise typer.BadParameter(
@@ -61,6 +62,17 @@ def _check_usage(options: "DrillOptions") -> None:
             f"--fault {options.fault} against a deployment needs --stop-cmd "
             "and --start-cmd (e.g. 'docker compose stop agent')"
         )
+
+
+def _check_cluster_usage(options: "DrillOptions") -> None:
+    if options.cluster and options.deployment:
+        raise typer.BadParameter("--cluster starts a local cluster; it cannot go with --api-url")
+    if options.cluster and options.fault == "redis-restart":
+        raise typer.BadParameter("on a cluster use --fault primary-kill instead of redis-restart")
+    if not options.cluster and options.fault in CLUSTER_KINDS:
+        raise typer.BadParameter(f"--fault {options.fault} needs --cluster")
+    if options.durability_replicas and not options.cluster:
+        raise typer.BadParameter("--durability-replicas needs --cluster (replicas to wait for)")
 
 
 def drill(
@@ -105,6 +117,21 @@ def drill(
     consumer_batch: Annotated[
         int, typer.Option(min=1, max=10_000, help="QUEUE_BATCH_SIZE.", rich_help_panel=_LOCAL)
     ] = 500,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Run on a local Valkey cluster (3 primaries + 3 replicas); adds the faults "
+            "primary-kill and reshard.",
+            rich_help_panel=_LOCAL,
+        ),
+    ] = False,
+    durability_replicas: Annotated[
+        int,
+        typer.Option(
+            min=0, max=1, help="DURABILITY_REPLICAS with --cluster.", rich_help_panel=_LOCAL
+        ),
+    ] = 0,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -164,6 +191,8 @@ def drill(
         start_cmd=start_cmd,
         workdir=workdir,
         progress=progress,
+        cluster=cluster,
+        durability_replicas=durability_replicas,
         tuning=Tuning(
             worker_ttl_s=worker_ttl,
             shutdown_deadline_s=shutdown_deadline,

@@ -56,6 +56,8 @@ class DrillOptions:
     start_cmd: str | None = None
     workdir: Path | None = None  # keep the local system's files here (default: a temp folder)
     progress: bool = True
+    cluster: bool = False  # a local Valkey cluster instead of one server
+    durability_replicas: int = 0  # DURABILITY_REPLICAS of the API on the cluster
     tuning: Tuning = field(default_factory=Tuning)
 
     @property
@@ -108,6 +110,11 @@ def make_system(options: DrillOptions) -> System:
         root = options.workdir or Path(tempfile.mkdtemp(prefix="sluicegate-drill-"))
         root.mkdir(parents=True, exist_ok=True)
         keep = options.workdir is not None
+        if options.cluster:
+            from sluicegate.drill.cluster import ClusterSystem
+
+            replicas = options.durability_replicas
+            return ClusterSystem(root, options.tuning, options.database_url, keep, replicas)
         return LocalSystem(root, options.tuning, options.database_url, keep=keep)
     if not (options.api_url and options.redis_url and options.database_url):
         raise DrillError("against a deployment give --api-url, --redis-url and --database-url")

@@ -2,14 +2,16 @@
 
 Stops are placed at fractions of the load (a stop at 0.4 fires once 40 % of the batches have been
 answered); with two stops or more, the last one fires after the load, while the backlog drains.
-``mixed`` draws the kinds as seeded permutations of every kind, so K >= 6 stops cover them all.
+``mixed`` draws the kinds as seeded permutations of every kind the system can undergo, so K stops
+cover them all once K reaches their number (6 on one server, 7 on a cluster).
 """
 
 import random
 from dataclasses import dataclass
 
 FAULT_KINDS = ("term", "kill", "kill-consumer", "api-term", "redis-restart", "db-outage")
-FAULT_CHOICES = (*FAULT_KINDS, "mixed")
+CLUSTER_KINDS = ("primary-kill", "reshard")  # faults of a cluster only (drill --cluster)
+FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, "mixed")
 DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
 DEPRECATED = {"kill-child": "kill-consumer"}  # old name -> new name; old command lines still work
 AFTER_LOAD = 1.0
@@ -21,6 +23,8 @@ LABELS = {
     "api-term": "SIGTERM api",
     "redis-restart": "redis restart",
     "db-outage": "db outage",
+    "primary-kill": "SIGKILL redis primary",
+    "reshard": "reshard queue slot",
 }
 
 

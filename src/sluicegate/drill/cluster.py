@@ -1,0 +1,129 @@
+"""``sluicegate drill --cluster``: the drill's own system on a local Valkey cluster.
+
+Everything of ``LocalSystem`` (the API and the agent as subprocesses, SQLite or a given database),
+with Redis replaced by 3 primaries + 3 replicas (``embedded_cluster``), and two faults of its own:
+
+- ``primary-kill``: SIGKILL the primary that owns the drill queue's slot. Its replica is paused
+  (SIGSTOP) for a moment first, so it is behind when the primary dies, as a busy or distant
+  replica is: what ``DURABILITY_REPLICAS`` is about. The replica is promoted; the old primary is
+  started again and rejoins as its replica.
+- ``reshard``: move the queue's slot to another primary key by key, while the load runs
+  (``CLUSTER SETSLOT … MIGRATING/IMPORTING``, ``MIGRATE``, ``SETSLOT … NODE``).
+"""
+
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sluicegate.drill import procs
+from sluicegate.drill.checker import StopFacts
+from sluicegate.drill.faults import Fault, FaultContext, FaultResult
+from sluicegate.drill.local import LocalSystem, Tuning
+from sluicegate.drill.schedule import PlannedStop
+from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded_cluster import EmbeddedCluster, key_slot
+from sluicegate.queue import keys
+
+REPLICA_LAG_S = 0.3  # how far behind the replica is when its primary is killed
+_MIGRATE_PAUSE_S = 0.2  # between two keys of the moving slot: clients meet ASK meanwhile
+_READY_TIMEOUT_S = 30.0
+
+
+class ClusterSystem(LocalSystem):
+    """``LocalSystem`` on a local 3 + 3 Valkey cluster."""
+
+    mode = "local cluster"
+
+    def __init__(
+        self,
+        root: Path,
+        tuning: Tuning,
+        database_url: str | None = None,
+        keep: bool = False,
+        replicas: int = 0,
+    ) -> None:
+        super().__init__(root, tuning, database_url, keep)
+        self.cluster = EmbeddedCluster(root / "cluster")
+        self.replicas = replicas
+        self.notes = (
+            f"shape: Valkey cluster of {self.cluster.primaries} primaries with "
+            f"{self.cluster.replicas_per_primary} replica each; one API, one agent",
+            f"durability: waitaof, DURABILITY_REPLICAS={replicas} (a 202 waits for the "
+            f"primary's fsync{' and a replica' + chr(39) + 's' if replicas else ''})",
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return self.cluster.url
+
+    @property
+    def faults(self) -> Mapping[str, Fault]:
+        inherited = {k: v for k, v in super().faults.items() if k != "redis-restart"}
+        return inherited | {"primary-kill": self.kill_primary, "reshard": self.reshard}
+
+    def start(self) -> None:
+        self.cluster.start()
+        # The services share one environment: set it now that the nodes' ports are known.
+        self.api.env |= {
+            "REDIS_URL": self.cluster.url,
+            "REDIS_CLUSTER": "yes",
+            "DURABILITY_REPLICAS": str(self.replicas),
+        }
+        self.agent.env = self.api.env
+        self.api.start()
+        self.agent.start()
+
+    def teardown(self) -> list[str]:
+        killed = self.agent.kill() + self.api.kill()
+        self.cluster.kill()
+        survivors = procs.wait_gone(killed, timeout_s=5.0)
+        return [f"process {pid} outlived the drill" for pid in survivors]
+
+    def _queue_primary(self, ctx: FaultContext) -> EmbeddedServer:
+        return self.cluster.primary_of_key(keys.stream_key(ctx.observer.queue))
+
+    def kill_primary(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        primary = self._queue_primary(ctx)
+        lagging = self.cluster.replicas_of(primary)
+        started = time.monotonic()
+        pids = [replica.process.pid for replica in lagging if replica.process is not None]
+        _pause(pids, REPLICA_LAG_S)
+        primary.kill()
+        _resume(pids)
+        self.cluster.wait_healthy()  # a replica promoted: every slot served again
+        failover_s = time.monotonic() - started
+        primary.start()  # rejoins as the new primary's replica
+        self.cluster.wait_healthy()
+        back = ctx.observer.wait_until(self.api_ready, timeout_s=_READY_TIMEOUT_S)
+        seen = ctx.inspect()
+        notes = () if back else ("the API did not become ready again after the failover",)
+        return FaultResult(
+            StopFacts(stop.kind, seen.ids, notes=notes),
+            seen,
+            time.monotonic() - started,
+            remark=f"primary :{primary.port} killed, replica promoted in {failover_s:.1f} s",
+        )
+
+    def reshard(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        slot = key_slot(ctx.observer.queue)
+        source = self._queue_primary(ctx)
+        target = next(node for node in self.cluster.running_primaries() if node is not source)
+        started = time.monotonic()
+        moved = self.cluster.migrate_slot(slot, target, pause_s=_MIGRATE_PAUSE_S)
+        seen = ctx.inspect()
+        return FaultResult(
+            StopFacts(stop.kind, seen.ids),
+            seen,
+            time.monotonic() - started,
+            remark=f"slot {slot} moved :{source.port} -> :{target.port} ({moved} keys)",
+        )
+
+
+def _pause(pids: list[int], seconds: float) -> None:
+    procs.send(pids, signal.SIGSTOP)
+    time.sleep(seconds)  # the lag itself: writes go on while the replica stands still
+
+
+def _resume(pids: list[int]) -> None:
+    procs.send(pids, signal.SIGCONT)
