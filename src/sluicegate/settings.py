@@ -201,6 +201,14 @@ class Settings(BaseSettings):
         validation_alias=_env("DURABILITY_TIMEOUT", "durability_timeout_s"),
         description="Seconds WAITAOF may take before the API answers 503.",
     )
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        validation_alias=_env("API_WORKERS", "api_workers"),
+        description="API processes serving the one port (HOST:PORT); SIGTERM drains them all. "
+        "About one per core: each process uses one.",
+    )
     api_drain_delay_s: float = Field(
         0.0,
         ge=0,

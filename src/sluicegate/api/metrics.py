@@ -1,12 +1,16 @@
 """Prometheus metrics of one API instance, in a registry of its own (tests build many apps)."""
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Enum, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sluicegate.queue.writer import DurabilityMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by api.workers for its workers
 _LATENCY_BUCKETS_S = (
     0.0005,
     0.001,
@@ -28,6 +32,7 @@ _LATENCY_BUCKETS_S = (
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.process_registry = CollectorRegistry(auto_describe=True)
         self.events_accepted = Counter(
             "sluicegate_api_events_accepted",
             "Events answered 202, per queue.",
@@ -50,12 +55,19 @@ class ApiMetrics:
             "sluicegate_api_durability",
             "What a 202 promises (unknown until Redis answers).",
             states=["unknown", *(mode.value for mode in DurabilityMode)],
-            registry=self.registry,
+            registry=self.process_registry,
         )
         self.durability.state("unknown")
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This process's figures; with API_WORKERS > 1 the counters of every worker, summed
+        by prometheus-client's multiprocess mode (an Enum has no such mode: it stays per process,
+        and every worker detects the same durability)."""
+        counters = self.registry
+        if MULTIPROC_ENV in os.environ:
+            counters = CollectorRegistry()
+            MultiProcessCollector(counters)  # type: ignore[no-untyped-call]
+        return generate_latest(counters) + generate_latest(self.process_registry)
 
 
 class RequestMetricsMiddleware:

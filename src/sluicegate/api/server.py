@@ -24,6 +24,7 @@ import uvicorn
 from sluicegate.api.app import create_app
 from sluicegate.api.auth import check_exposure
 from sluicegate.api.state import ApiState
+from sluicegate.api.workers import Workers, inherited_socket
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import configure_logging, get_logger
 from sluicegate.settings import Settings
@@ -127,18 +128,31 @@ def build_server(settings: Settings, redis_url: str) -> DrainingServer:
 
 
 def serve(settings: Settings, redis_url: str) -> int:
-    """Serve until a signal; 0 after a drained stop, 1 if forced, 2 on a configuration error."""
+    """Serve until a signal; 0 after a drained stop, 1 if forced, 2 on a configuration error.
+    With API_WORKERS > 1, start that many workers on one port and wait for them (api.workers)."""
     configure_logging(settings.log_level)
-    _route_uvicorn_logs(settings.log_level)
     log = get_logger()
     try:
         check_exposure(settings)
+    except ConfigurationError as error:
+        log.error("api-configuration-error", message=str(error))
+        return EXIT_CONFIGURATION
+    inherited = inherited_socket()
+    if settings.api_workers > 1 and inherited is None:
+        return Workers(settings, redis_url).run()
+    return _serve_one(settings, redis_url, inherited)
+
+
+def _serve_one(settings: Settings, redis_url: str, sock: socket.socket | None) -> int:
+    _route_uvicorn_logs(settings.log_level)
+    log = get_logger()
+    try:
         server = build_server(settings, redis_url)
     except ConfigurationError as error:
         log.error("api-configuration-error", message=str(error))
         return EXIT_CONFIGURATION
     try:
-        server.run()
+        server.run(sockets=[sock] if sock else None)
     except SystemExit:  # uvicorn's way out when startup fails (lifespan error, port taken)
         if server.api_state.fatal is None:
             log.error("api-exited", code=EXIT_FORCED, reason="startup failed")
