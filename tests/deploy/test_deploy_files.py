@@ -86,3 +86,26 @@ def test_compose_grace_periods_exceed_the_shutdown_deadline() -> None:
     for service in ("api", "agent"):
         grace = compose()["services"][service]["stop_grace_period"]
         assert float(grace.removesuffix("s")) > deadline_s + 3, service
+
+
+def test_the_cluster_deployment_keeps_the_durability_promise() -> None:
+    """The compose cluster profile, the HPA and the Helm values for a Valkey cluster agree with
+    what a 202 promises there (docs/scaling.md): AOF fsynced always, a replica confirmed."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    api = compose["services"]["api-cluster"]["environment"]
+    assert api["REDIS_CLUSTER"] == "yes"
+    assert api["DURABILITY_REPLICAS"].startswith("${DURABILITY_REPLICAS:-1}")
+    node = " ".join(compose["services"]["valkey-1"]["command"])
+    assert "--appendfsync always" in node
+    assert "--cluster-enabled yes" in node
+    values = yaml.safe_load((DEPLOY / "helm" / "valkey-cluster-values.yaml").read_text())
+    flags = values["valkey"]["extraFlags"]
+    assert {"--appendonly yes", "--appendfsync always"} <= set(flags)
+    assert values["cluster"]["replicas"] >= 1  # DURABILITY_REPLICAS=1 needs one per primary
+    hpa = yaml.safe_load((DEPLOY / "kubernetes" / "api-hpa.yaml").read_text())
+    api_deployment = next(
+        doc
+        for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / "api.yaml").read_text())
+        if doc["kind"] == "Deployment"
+    )
+    assert hpa["spec"]["scaleTargetRef"]["name"] == api_deployment["metadata"]["name"]
