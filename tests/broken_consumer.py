@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 
 from sluicegate.events import Delivery
-from sluicegate.worker.consumer import Consumer
+from sluicegate.worker.consumer import Consumer, Outcome, Visit
 
 MARKER_VARIABLE = "BROKEN_ACK_MARKER"
 CLASS_PATH = "tests.broken_consumer:AckBeforePersistConsumer"
@@ -26,3 +26,13 @@ class AckBeforePersistConsumer(Consumer):
             return
         self.reader.ack(batch, len(batch), 0)
         os._exit(EXIT_CODE)
+
+
+DIES_AT_START = "tests.broken_consumer:DiesAtStartConsumer"
+
+
+class DiesAtStartConsumer(Consumer):
+    """Dies before its first batch, every time: issue 9's SQLite file under a regular file."""
+
+    def run(self, visit: Visit) -> Outcome:
+        raise FileExistsError(17, "File exists", "/srv/afile")

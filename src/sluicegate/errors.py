@@ -36,3 +36,7 @@ class EmbeddedServerError(SluicegateError):
 
 class DrillError(SluicegateError):
     """``sluicegate drill`` could not run (a process would not start, a wait ran out)."""
+
+
+class ConsumerCrashedError(SluicegateError):
+    """A visit of a queue died with an exception; it is logged and recorded for that queue."""

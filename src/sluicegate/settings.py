@@ -292,6 +292,23 @@ class Settings(BaseSettings):
         description="How a batch is written: copy (fastest) or executemany (PgBouncer-safe).",
     )
 
+    crash_backoff_initial_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("CRASH_BACKOFF_INITIAL", "crash_backoff_initial_s"),
+        description="Seconds a queue is left alone after a consumer died serving it; doubles "
+        "at each crash in a row (jittered) up to CRASH_BACKOFF_MAX.",
+    )
+    crash_backoff_max_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("CRASH_BACKOFF_MAX", "crash_backoff_max_s"),
+        description="Longest wait before a crash-looping queue is tried again; a visit of the "
+        "queue that ends normally resets it.",
+    )
+
     consumer_class: str = Field(
         "sluicegate.worker.consumer:Consumer",
         validation_alias=_env("CONSUMER_CLASS", "consumer_class"),

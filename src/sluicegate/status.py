@@ -4,18 +4,22 @@ The figures are the API's ``GET /v1/queues`` (``QueueSnapshot.as_json``), plus t
 database holds. ``--watch`` redraws them every second with in/out rates from the last sample.
 """
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
+from sluicegate.events import now_ms
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
+from sluicegate.worker.crash_record import CrashRecord, crash_records
 
 WATCH_INTERVAL_S = 1.0
 _CAPTION = (
@@ -29,6 +33,7 @@ class QueueStatus:
     snapshot: QueueSnapshot
     rows: int  # rows in the database
     sampled_at_s: float  # monotonic clock, for rates
+    crash: CrashRecord | None = None  # its consumers died serving it: retried later
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +44,28 @@ class Rates:
 
 def gather(client: "redis.Redis", repository: Repository, slots: int = 1) -> list[QueueStatus]:
     """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
+    queues = list_queues(client)
+    crashes = crash_records(client, queues)
     return [
-        QueueStatus(snapshot(client, queue, slots), repository.count(queue), time.monotonic())
-        for queue in list_queues(client)
+        QueueStatus(
+            snapshot(client, queue, slots),
+            repository.count(queue),
+            time.monotonic(),
+            crashes.get(queue),
+        )
+        for queue in queues
     ]
 
 
 def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
-    return [{**status.snapshot.as_json(), "rows_in_database": status.rows} for status in statuses]
+    return [
+        {
+            **status.snapshot.as_json(),
+            "rows_in_database": status.rows,
+            "crash": asdict(status.crash) if status.crash else None,
+        }
+        for status in statuses
+    ]
 
 
 def rates(now: QueueStatus, before: QueueStatus | None) -> Rates | None:
@@ -89,13 +108,27 @@ def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str
         f"{snap.persisted:,}",
         f"{snap.duplicates_suppressed:,}",
         f"{snap.oldest_age_s:.1f}s",
-        ", ".join(f"{c.host}:{c.pid}" for c in snap.consumers) or "—",
+        _consumers_cell(item),
         "[green]holds[/]" if snap.unaccounted == 0 else f"[red]{snap.unaccounted:+,} off[/]",
     ]
     if previous is not None:
         found = rates(item, previous.get(snap.queue))
         cells[1:1] = [f"{found.in_per_s:,.0f}", f"{found.out_per_s:,.0f}"] if found else ["…"] * 2
     return cells
+
+
+def _consumers_cell(item: QueueStatus) -> str:
+    consumers = ", ".join(f"{c.host}:{c.pid}" for c in item.snapshot.consumers)
+    if not consumers and item.crash:
+        return _crash_cell(item.crash)
+    return consumers or "—"
+
+
+def _crash_cell(crash: CrashRecord) -> str:
+    """``crash-looping: retry in 8 s — FileExistsError: …``"""
+    wait_s = (crash.retry_at_ms - now_ms()) / 1000
+    when = f"retry in {math.ceil(wait_s)} s" if wait_s > 0 else "retry due"
+    return escape(f"crash-looping: {when} — {crash.error}")
 
 
 def watch(

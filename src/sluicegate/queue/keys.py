@@ -59,3 +59,8 @@ def lock_key(queue: str, slot: int = 0) -> str:
 
 def lock_keys(queue: str, slots: int) -> list[str]:
     return [lock_key(queue, slot) for slot in range(slots)]
+
+
+def crash_key(queue: str) -> str:
+    """Its consumers' last crash and when to try the queue again (worker/crash_record.py)."""
+    return f"{PREFIX}:{{{queue}}}:crash"

@@ -32,6 +32,7 @@ from sluicegate.worker.consumer_process import (
     load_consumer_class,
     run_consumer_process,
 )
+from sluicegate.worker.crash_backoff import CrashLoops
 from sluicegate.worker.liveness import is_gone, process_name
 from sluicegate.worker.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
 from sluicegate.worker.serving import Place
@@ -86,6 +87,7 @@ class Agent:
             self.metrics.receive,
         )
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
+        self._crash_loops = CrashLoops(settings, self.log)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if settings.consumer_class != DEFAULT_CONSUMER:
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
@@ -169,6 +171,8 @@ class Agent:
         return 200, CONTENT_TYPE_LATEST, self.metrics.render()
 
     def _spawn_where_needed(self) -> None:
+        if not self._crash_loops.may_fork():
+            return  # consumers died early for no queue's reason: wait out the backoff
         try:
             wanted = self._consumers_wanted()
         except RedisError as error:
@@ -185,7 +189,7 @@ class Agent:
         QUEUE_CONSUMERS per queue, less the slots other agents' consumers hold, at most
         MAX_CONSUMERS. Consumers that find nothing to do exit after a TTL."""
         settings = self.settings
-        work = work_by_queue(self._client)
+        work = self._crash_loops.queues_to_serve(self._client, work_by_queue(self._client))
         demand = sum(
             min(settings.queue_consumers, -(-length // settings.queue_batch_size))
             for length in work.values()
@@ -225,6 +229,7 @@ class Agent:
                 )
         self.consumers[pid] = ForkedConsumer(pid, row)
         self.metrics.processes.inc()
+        self._crash_loops.forked(pid)
         self.log.info("fork-node-process", consumer_pid=pid, row=row)
         return True
 
@@ -239,7 +244,10 @@ class Agent:
                 return
             consumer = self.consumers.pop(pid, None)
             if consumer is not None:
-                self._forget(consumer, os.waitstatus_to_exitcode(status))
+                exit_code = os.waitstatus_to_exitcode(status)
+                self._forget(consumer, exit_code)
+                if self.state is AgentState.RUNNING:
+                    self._crash_loops.exited(pid, exit_code)
 
     def _forget(self, consumer: ForkedConsumer, exit_code: int) -> None:
         """Release what the consumer held when it died (the board says which lock), so its

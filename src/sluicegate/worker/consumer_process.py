@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from typing import NoReturn
 
-from sluicegate.errors import ConfigurationError, TransientStoreError
+from sluicegate.errors import ConfigurationError, ConsumerCrashedError, TransientStoreError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
@@ -27,8 +27,13 @@ DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
 EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_DATABASE_UNAVAILABLE = 4
+EXIT_VISIT_CRASHED = 5  # logged and recorded for its queue (worker/crash_record.py)
 # Why a consumer left, as the agent tells from its exit status (exit 0: the consumer said why).
-_EXIT_REASONS = {EXIT_CRASHED: "crashed", EXIT_DATABASE_UNAVAILABLE: "database-unavailable"}
+_EXIT_REASONS = {
+    EXIT_CRASHED: "crashed",
+    EXIT_DATABASE_UNAVAILABLE: "database-unavailable",
+    EXIT_VISIT_CRASHED: "crashed",
+}
 
 
 def run_consumer_process(
@@ -50,6 +55,8 @@ def run_consumer_process(
         identity = replace(identity, pid=os.getpid(), process=process_name())
         stop = StopWatch(inbox, parent_pid)
         code = serve_queues(settings, redis_url, identity, stop, consumer_class, place)
+    except ConsumerCrashedError:
+        code = EXIT_VISIT_CRASHED  # said and recorded where it happened
     except BaseException as error:
         get_logger(pid=os.getpid()).exception("consumer-crashed", error=repr(error))
     finally:

@@ -14,7 +14,9 @@ import time
 
 import redis
 
+from sluicegate.events import now_ms
 from sluicegate.queue.stats import work_by_queue
+from sluicegate.worker.crash_record import retry_times
 
 
 class Rotation:
@@ -30,6 +32,7 @@ class Rotation:
         self._refreshed_at = float("-inf")
         self._last: str | None = None
         self._random_start = True
+        self.crashed: set[str] = set()  # queues with a crash record (worker/crash_record.py)
 
     def next_queue(self) -> str | None:
         """The next queue with work after the last one, or None while there is none to try."""
@@ -58,7 +61,11 @@ class Rotation:
 
     def _fresh_order(self) -> list[str]:
         if time.monotonic() - self._refreshed_at >= self._poll_s:
-            self._order = list(work_by_queue(self._client, self._only))
+            work = list(work_by_queue(self._client, self._only))
+            retry_at = retry_times(self._client, work)
+            now = now_ms()  # a queue whose consumers crashed waits for its retry time
+            self._order = [queue for queue in work if retry_at.get(queue, 0) <= now]
+            self.crashed = set(retry_at)
             self._skip.clear()
             self._refreshed_at = time.monotonic()
         return self._order

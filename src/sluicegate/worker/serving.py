@@ -12,6 +12,7 @@ from functools import partial
 import redis
 
 from sluicegate.backoff import Backoff
+from sluicegate.errors import ConsumerCrashedError
 from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
 from sluicegate.queue.reader import QueueReader, ensure_group
@@ -19,6 +20,7 @@ from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.consumer import TRANSIENT, Consumer, Outcome, Visit
+from sluicegate.worker.crash_record import clear, describe, record_crash
 from sluicegate.worker.liveness import process_name
 from sluicegate.worker.lock import Lock, LockEntry, acquire_slot
 from sluicegate.worker.metrics import ConsumerMetrics
@@ -91,6 +93,8 @@ class Serving:
         outcome, served = self.visit(queue)
         if served:
             self._last_served = time.monotonic()
+        if outcome is not None and queue in self.rotation.crashed:
+            self._forgive(queue)
         if outcome in (None, Outcome.DRAINED, Outcome.LOCK_LOST):
             self.rotation.skip(queue)
         elif outcome is Outcome.IDLE:
@@ -113,6 +117,10 @@ class Serving:
                 return None, 0
             try:
                 return self._serve_holding(lock)
+            except TRANSIENT:
+                raise
+            except Exception as error:  # recorded before the lock goes: nobody retries at once
+                raise self._crashed(queue, error) from error
             finally:
                 _release_quietly(lock)
         finally:
@@ -140,6 +148,41 @@ class Serving:
             "consumer-visit", queue=queue, outcome=outcome.value, batches=consumer.served
         )
         return outcome, consumer.served
+
+    def _crashed(self, queue: str, error: Exception) -> ConsumerCrashedError:
+        """Log it once (its traceback once a minute) and make the queue wait before a retry."""
+        text = describe(error)
+        settings = self.settings
+        try:
+            crash = record_crash(
+                self.client,
+                queue,
+                os.getpid(),
+                text,
+                Backoff(settings.crash_backoff_initial_s, settings.crash_backoff_max_s),
+            )
+        except Exception:  # Redis away: the traceback must not be lost
+            self.log.error("consumer-crashed", queue=queue, error=text, exc_info=error)
+            return ConsumerCrashedError(queue)
+        trace = {"exc_info": error} if crash.log_traceback else {}
+        self.log.error(
+            "consumer-crash-looping",
+            queue=queue,
+            attempt=crash.attempt,
+            retry_in_s=round(crash.retry_in_s, 1),
+            error=text,
+            **trace,
+        )
+        return ConsumerCrashedError(queue)
+
+    def _forgive(self, queue: str) -> None:
+        """A visit ended normally: the queue's crash loop is over."""
+        try:
+            clear(self.client, queue)
+        except TRANSIENT:
+            return
+        self.rotation.crashed.discard(queue)
+        self.log.info("crash-loop-over", queue=queue)
 
     def _reader(self, queue: str) -> QueueReader:
         reader = self._readers.get(queue)
