@@ -26,7 +26,10 @@ NODE_TIMEOUT_MS = 1500
 _READY_DEADLINE_S = 30.0
 _POLL_S = 0.05
 _BUS_OFFSET = 10_000  # the cluster bus listens on port + 10000: ports stay below 55535
-_PORT_RANGE = (20_000, 45_000)
+# Below Linux's ephemeral range (32768 and up), bus ports included: a client's outgoing connection
+# cannot take a node's port between our check and its bind.
+_PORT_RANGE = (20_000, 22_700)
+_START_ATTEMPTS = 3
 
 
 def _is_free(port: int) -> bool:
@@ -83,11 +86,20 @@ class EmbeddedCluster:
         return next(node for node in self.nodes if node.running).url
 
     def start(self) -> "EmbeddedCluster":
-        ports = cluster_ports(self.primaries * (1 + self.replicas_per_primary))
-        self.nodes = [self._node(port) for port in ports]
+        """Start the nodes and join them; ports another process took meanwhile: try new ones."""
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            ports = cluster_ports(self.primaries * (1 + self.replicas_per_primary))
+            self.nodes = [self._node(port) for port in ports]
+            try:
+                for node in self.nodes:
+                    node.start()
+            except EmbeddedServerError:
+                self.kill()
+                if attempt == _START_ATTEMPTS:
+                    raise
+                continue
+            break
         try:
-            for node in self.nodes:
-                node.start()
             self._create()
             self.wait_healthy()
         except BaseException:

@@ -145,7 +145,9 @@ def held_slots(client: "redis.Redis", queues: list[str], slots: int) -> dict[str
     """The holders of every slot of each of ``queues``, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for queue in queues:
-            pipe.mget(keys.lock_keys(queue, slots))
+            # MGET raw: redis-py's cluster pipeline refuses .mget(), though one queue's lock
+            # keys share its slot (the {queue} hash tag)
+            pipe.execute_command("MGET", *keys.lock_keys(queue, slots))  # type: ignore[no-untyped-call]
         replies = pipe.execute()
     return {
         queue: [LockEntry.decode(raw) for raw in raws if raw]
