@@ -31,6 +31,9 @@ def flat(text: str) -> str:
         (["--api-url", "http://x"], "--redis-url and --database-url"),
         ([*DEPLOYMENT, "--fault", "redis-restart"], "needs the system the drill starts"),
         ([*DEPLOYMENT, "--fault", "term"], "needs --stop-cmd"),
+        ([*DEPLOYMENT, "--fault", "random"], "needs the system the drill starts"),
+        (["--duration", "ten"], "is not a duration"),
+        (["--duration", "0s"], "between 1 s and 7 days"),
     ],
 )
 def test_bad_usage_exits_2(args, message):
@@ -51,3 +54,18 @@ def test_kill_child_is_a_deprecated_name_of_kill_consumer(monkeypatch):
     result = CliRunner().invoke(app, ["--fault", "kill-child", "--stops", "1"])
     assert seen == {"fault": "kill-consumer"}
     assert "--fault kill-child is deprecated: use kill-consumer" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("10m", 600), ("1.5h", 5400)]
+)
+def test_a_soak_takes_its_duration_in_seconds_minutes_or_hours(monkeypatch, text, seconds):
+    seen = {}
+
+    def fake_run(options, console):
+        seen.update(duration_s=options.duration_s, events=options.events)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("sluicegate.drill.runner.run_drill", fake_run)
+    CliRunner().invoke(app, ["--duration", text, "--rate", "10"])
+    assert seen == {"duration_s": seconds, "events": 10 * seconds}

@@ -29,8 +29,9 @@ def test_no_stops_is_an_empty_plan():
     assert plan_stops("term", 0, seed=1) == []
 
 
-def test_mixed_covers_every_kind_in_six_stops():
-    assert {stop.kind for stop in plan_stops("mixed", 6, seed=11)} == set(FAULT_KINDS)
+def test_mixed_covers_every_kind_in_as_many_stops():
+    planned = plan_stops("mixed", len(FAULT_KINDS), seed=11)
+    assert {stop.kind for stop in planned} == set(FAULT_KINDS)
 
 
 def test_mixed_can_be_restricted_to_some_kinds():
@@ -59,3 +60,40 @@ def test_the_default_pace_spreads_the_load_over_the_stops():
     assert DrillOptions(events=20_000, stops=6).rate_per_s() == 20_000 / 15
     assert DrillOptions(events=1_000, stops=0).rate_per_s() == 200  # 5 s at least
     assert DrillOptions(events=1_000, stops=4, rate=0).rate_per_s() == 0
+
+
+def test_a_random_plan_is_reproducible_from_its_seed():
+    first = plan_stops("random", 6, seed=9)
+    assert first == plan_stops("random", 6, seed=9)
+    assert first != plan_stops("random", 6, seed=10)
+    assert all(stop.kind == "random" and stop.scenario is not None for stop in first)
+    assert all(stop.label == f"random: {stop.scenario.name}" for stop in first)
+
+
+def test_random_keeps_the_timing_every_kind_draws_from_the_seed():
+    timing = [stop.at_fraction for stop in plan_stops("term", 5, seed=4)]
+    assert [stop.at_fraction for stop in plan_stops("random", 5, seed=4)] == timing
+
+
+def test_the_old_name_of_kill_consumer_still_plans():
+    assert {stop.kind for stop in plan_stops("kill-child", 2, seed=1)} == {"kill-consumer"}
+
+
+def test_mixed_never_draws_random():
+    kinds = (*FAULT_KINDS, "random")
+    assert "random" not in {stop.kind for stop in plan_stops("mixed", 30, seed=1, kinds=kinds)}
+
+
+def test_a_soak_spreads_the_load_over_its_duration():
+    from sluicegate.drill.runner import DrillOptions
+
+    assert DrillOptions.soak(600, None, None, None) == {
+        "events": 600_000,
+        "stops": 120,
+        "rate": 1_000,
+        "duration_s": 600,
+    }
+    assert DrillOptions.soak(90, 9_000, 3, None)["rate"] == 100
+    assert DrillOptions.soak(90, None, None, 50)["events"] == 4_500
+    options = DrillOptions(**DrillOptions.soak(90, 9_000, 3, None))
+    assert options.rate_per_s() == 100

@@ -9,7 +9,7 @@ from sluicegate.drill.system import System
 
 def test_the_local_system_does_every_kind(tmp_path):
     system: System = LocalSystem(tmp_path, Tuning())
-    assert tuple(system.faults) == FAULT_KINDS
+    assert tuple(system.faults) == (*FAULT_KINDS, "random")
     assert system.mode == "local"
 
 

@@ -6,7 +6,7 @@ Registered by the CLI as ``app.command("drill")(drill)``; also runnable as
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -28,6 +28,23 @@ def _fault_kind(value: str) -> str:
     if value not in FAULT_CHOICES:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(FAULT_CHOICES)}")
     return value
+
+
+_UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration_s(value: str) -> float:
+    """``90``, ``90s``, ``10m`` or ``1h``, in seconds."""
+    text = value.strip().lower()
+    unit = _UNITS_S.get(text[-1:])
+    number = text[:-1] if unit else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a duration such as 90s or 10m") from None
+    if not 1 <= seconds <= 7 * 86_400:
+        raise typer.BadParameter(f"{value!r}: give between 1 s and 7 days")
+    return seconds
 
 
 _DEPLOY = "Against a deployment"
@@ -76,14 +93,31 @@ def _check_cluster_usage(options: "DrillOptions") -> None:
 
 
 def drill(
-    events: Annotated[int, typer.Option(min=1, max=10_000_000, help="Events to send.")] = 10_000,
-    stops: Annotated[int, typer.Option(min=0, max=100, help="Faults to inject.")] = 4,
+    events: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000_000,
+            help="Events to send. Default: 10,000; with --duration, the rate times the duration.",
+            show_default=False,
+        ),
+    ] = None,
+    stops: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=100_000,
+            help="Faults to inject. Default: 4; with --duration, one every 5 s.",
+            show_default=False,
+        ),
+    ] = None,
     fault: Annotated[
         str,
         typer.Option(
             parser=_fault_kind,
             metavar="KIND",
-            help=f"Kind of fault: {', '.join(FAULT_CHOICES)} (a seeded mix of them all).",
+            help=f"Kind of fault: {', '.join(FAULT_CHOICES)} (mixed: a seeded mix of the "
+            "kinds; random: seeded scenarios of overlapping faults).",
         ),
     ] = "term",
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 100,
@@ -97,6 +131,16 @@ def drill(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault schedule.")] = 1,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            parser=_duration_s,
+            metavar="TIME",
+            help="A soak: load and stops until this long has passed (90s, 10m, 1h); "
+            "--rate defaults to 1,000 events/s.",
+            show_default=False,
+        ),
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
     outage: Annotated[float, typer.Option(min=0.1, max=60, help="db-outage length, s.")] = 2.0,
     drain_timeout: Annotated[
@@ -173,13 +217,18 @@ def drill(
     from sluicegate.drill.report import render, to_json
     from sluicegate.drill.runner import DrillOptions, run_drill
 
+    sizes: dict[str, Any] = {
+        "events": events or 10_000,
+        "stops": 4 if stops is None else stops,
+        "rate": rate,
+    }
+    if duration is not None:
+        sizes = DrillOptions.soak(duration, events, stops, rate)
     options = DrillOptions(
-        events=events,
-        stops=stops,
+        **sizes,
         fault=fault,
         batch=batch,
         concurrency=concurrency,
-        rate=rate,
         seed=seed,
         outage_s=outage,
         drain_timeout_s=drain_timeout,

@@ -3,19 +3,21 @@
 Embedded Redis (AOF, ``appendfsync always``), SQLite in the folder (or a given PostgreSQL), the API
 and the agent as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
 through the usual variables with short TTLs so a SIGKILLed consumer's batch is reclaimed fast.
+The agent, and so every consumer, reaches Redis through the drill's TCP proxy (``proxy``), which
+the network faults control; the API and the drill's own observer reach Redis directly.
 """
 
 import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from sluicegate.drill import procs
+from sluicegate.drill import chaos, database, procs
 from sluicegate.drill.checker import IdVerdict, StopFacts
 from sluicegate.drill.faults import (
     KILLED_EXIT,
@@ -26,11 +28,14 @@ from sluicegate.drill.faults import (
     database_outage,
     graceful_facts,
 )
+from sluicegate.drill.proxy import Proxy
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Service, agent_ready
 from sluicegate.embedded import EmbeddedServer, free_port
 
 _AIM_TIMEOUT_S = 2.0
+_NET_LATENCY_S = 0.2  # net-latency: as long as a consumer's read wait (QUEUE_BATCH_TIMEOUT)
+_NET_RESET_EVERY_S = 0.3  # net-reset: reset every open connection this often
 # API_TOKENS_FILE too: the drill posts without a token to the API it starts; and REDIS_TLS_*:
 # its embedded Redis speaks plain redis://.
 _INHERITED_SETTINGS = (
@@ -70,11 +75,13 @@ class LocalSystem:
         self.tuning = tuning
         self.deadline_s = tuning.shutdown_deadline_s
         self.redis = EmbeddedServer(root / "redis")
+        self.proxy = Proxy("127.0.0.1", self.redis.port, port=free_port())
         self.port = free_port()
         self.database_url = database_url or f"sqlite:///{root / 'events.db'}"
         env = self._env()
         self.api = Service("api", env, root, ready=lambda _: self.api_ready())
-        self.agent = Service("agent", env, root, ready=agent_ready)
+        agent_env = env | {"REDIS_URL": f"redis://127.0.0.1:{self.proxy.port}/0"}
+        self.agent = Service("agent", agent_env, root, ready=agent_ready)
 
     @property
     def api_url(self) -> str:
@@ -93,6 +100,10 @@ class LocalSystem:
             "api-term": self.term_api,
             "redis-restart": self.restart_redis,
             "db-outage": self.database_outage,
+            "net-latency": self.net_latency,
+            "net-reset": self.net_reset,
+            "net-blackhole": self.net_blackhole,
+            "random": lambda ctx, stop: chaos.play(self, ctx, stop),
         }
 
     def _env(self) -> dict[str, str]:
@@ -122,6 +133,7 @@ class LocalSystem:
 
     def start(self) -> None:
         self.redis.start()
+        self.proxy.start()
         self.api.start()
         self.agent.start()
 
@@ -147,6 +159,7 @@ class LocalSystem:
         """Kill and reap everything; returns a problem for each process that would not die."""
         killed = self.agent.kill() + self.api.kill()
         self.redis.kill()
+        self.proxy.stop()
         survivors = procs.wait_gone(killed, timeout_s=5.0)
         return [f"process {pid} outlived the drill" for pid in survivors]
 
@@ -245,3 +258,40 @@ class LocalSystem:
 
     def database_outage(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         return database_outage(ctx, stop, agent_running=lambda: self.agent.running)
+
+    def _network(
+        self,
+        ctx: FaultContext,
+        stop: PlannedStop,
+        begin: Callable[[], object],
+        remark: str,
+        hold: bool = True,
+    ) -> FaultResult:
+        """A network fault between the consumers and Redis for ``outage_s``, mid-batch."""
+        self.aim(ctx)
+        try:
+            begin()
+            if hold:
+                database.hold(ctx.outage_s)
+        finally:
+            self.proxy.clear()
+        seen = ctx.inspect()
+        notes = () if self.agent.running else (f"the agent died during the {stop.label}",)
+        return FaultResult(StopFacts(stop.kind, seen.ids, notes=notes), seen, remark=remark)
+
+    def net_latency(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        remark = f"+{_NET_LATENCY_S * 1000:.0f} ms each way for {ctx.outage_s:.1f} s"
+        return self._network(ctx, stop, lambda: self.proxy.set_latency(_NET_LATENCY_S), remark)
+
+    def net_blackhole(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        remark = f"nothing through for {ctx.outage_s:.1f} s"
+        return self._network(ctx, stop, lambda: self.proxy.blackhole(True), remark)
+
+    def net_reset(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        def resets() -> None:
+            for _ in range(int(ctx.outage_s / _NET_RESET_EVERY_S)):
+                self.proxy.reset()
+                database.hold(_NET_RESET_EVERY_S)
+
+        remark = f"connections reset for {ctx.outage_s:.1f} s"
+        return self._network(ctx, stop, resets, remark, hold=False)

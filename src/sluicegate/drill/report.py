@@ -25,6 +25,7 @@ class StopRecord:
     recover_s: float | None  # restart until ready, when the fault restarts something
     facts: StopFacts
     problems: tuple[str, ...]
+    remark: str | None = None  # what the fault did or found (a random stop: its scenario)
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class DrillReport:
     wall_s: float = 0.0
     errors: list[str] = field(default_factory=list)  # the drill itself could not run
     notes: list[str] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)  # the seeded plan, one line a stop
 
     @property
     def passed(self) -> bool:
@@ -119,6 +121,11 @@ def verdict_line(report: DrillReport) -> str:
 
 
 def render(report: DrillReport, console: Console) -> None:
+    seed = report.options.get("seed")
+    if report.plan:
+        console.print(f"seed {seed}; the plan it drew:", highlight=False)
+        for line in report.plan:
+            console.print(f"  {line}", highlight=False)
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
     if report.stops:
@@ -174,6 +181,7 @@ def _stop_json(record: StopRecord) -> dict[str, Any]:
         "recover_s": record.recover_s,
         "checked": _facts_json(record.facts),
         "problems": list(record.problems),
+        "remark": record.remark,
         "ok": not record.problems,
     }
 
@@ -205,6 +213,8 @@ def to_json(report: DrillReport) -> dict[str, Any]:
         "mode": report.mode,
         "wall_s": round(report.wall_s, 3),
         "options": report.options,
+        "seed": report.options.get("seed"),
+        "plan": report.plan,
         "redeliveries_absorbed": report.redeliveries,
         "load": report.load,
         "stops": [_stop_json(record) for record in report.stops],

@@ -34,6 +34,8 @@ _TICK_S = 0.05
 _MIN_LOAD_S = 5.0
 _LOAD_S_PER_STOP = 2.5
 _LOAD_JOIN_S = 120.0
+SOAK_RATE = 1_000.0  # events per second of a soak (--duration) when neither --rate nor --events
+SOAK_STOP_EVERY_S = 5.0  # a soak's stops: one every this long unless --stops says otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,22 @@ class DrillOptions:
     cluster: bool = False  # a local Valkey cluster instead of one server
     durability_replicas: int = 0  # DURABILITY_REPLICAS of the API on the cluster
     tuning: Tuning = field(default_factory=Tuning)
+    duration_s: float | None = None  # a soak: the load lasts this long, stops until then
+
+    @classmethod
+    def soak(
+        cls, duration_s: float, events: int | None, stops: int | None, rate: float | None
+    ) -> dict[str, Any]:
+        """Events, stops and rate of a soak: the load spread over ``duration_s`` at ``rate``
+        (or ``events`` over it, or 1,000 events/s), one stop every 5 s unless ``stops`` given."""
+        if rate is None:
+            rate = events / duration_s if events else SOAK_RATE
+        return {
+            "events": events or max(1, math.ceil(rate * duration_s)),
+            "stops": stops if stops is not None else max(1, int(duration_s / SOAK_STOP_EVERY_S)),
+            "rate": rate,
+            "duration_s": duration_s,
+        }
 
     @property
     def deployment(self) -> bool:
@@ -69,6 +87,8 @@ class DrillOptions:
         to land while it runs, e.g. 50,000 events and 4 stops: 5,000 events/s for 10 s."""
         if self.rate is not None:
             return self.rate
+        if self.duration_s:
+            return self.events / self.duration_s
         return self.events / max(_MIN_LOAD_S, _LOAD_S_PER_STOP * self.stops)
 
     def as_json(self) -> dict[str, Any]:
@@ -162,7 +182,10 @@ class _Run:
             outage_s=options.outage_s,
         )
         self.faults = system.faults
-        self.plan = plan_stops(options.fault, options.stops, options.seed, tuple(self.faults))
+        self.plan = plan_stops(
+            options.fault, options.stops, options.seed, tuple(self.faults), options.outage_s
+        )
+        report.plan = [_planned(stop) for stop in self.plan]
         load = LoadPlan(
             system.api_url,
             queue,
@@ -194,9 +217,14 @@ class _Run:
     def _load_and_stop(self) -> None:
         try:
             with self.progress:
+                for line in self.report.plan:
+                    self.progress.console.print(f"plan: {line}", highlight=False)
                 self.loader.start()
+                started = time.monotonic()
                 for stop in self.plan:
                     self._await(stop)
+                    if self._soak_over(started, stop):
+                        break
                     self._stop(stop)
                 self._await_load()
         finally:
@@ -209,6 +237,15 @@ class _Run:
             if stop.at_fraction < AFTER_LOAD and self.batches_done >= needed:
                 return
             self.loader.finished.wait(_TICK_S)
+
+    def _soak_over(self, started: float, stop: PlannedStop) -> bool:
+        """A soak runs until its duration is over: the stops planned after it are not run."""
+        duration_s = self.options.duration_s
+        if duration_s is None or time.monotonic() - started < duration_s:
+            return False
+        skipped = len(self.plan) - stop.number + 1
+        self.report.notes.append(f"soak over after {duration_s:.0f} s: {skipped} stops not run")
+        return True
 
     def _await_load(self) -> None:
         self.loader.finished.wait()
@@ -244,6 +281,7 @@ class _Run:
             recover_s=result.recover_s,
             facts=result.facts,
             problems=tuple(stop_problems(result.facts)),
+            remark=result.remark,
         )
         self.last_persisted = seen.persisted
         self.report.stops.append(record)
@@ -277,3 +315,10 @@ class _Run:
         self.report.final = final
         self.report.final_problems = final_problems(final)
         self.report.redeliveries = seen.counts.duplicates_suppressed
+
+
+def _planned(stop: PlannedStop) -> str:
+    """One line of the plan: which stop, when, what (a random stop's whole scenario)."""
+    when = "after the load" if stop.at_fraction >= AFTER_LOAD else f"at {stop.at_fraction:.0%}"
+    what = stop.scenario.describe() if stop.scenario is not None else stop.label
+    return f"stop {stop.number} {when}: {what}"

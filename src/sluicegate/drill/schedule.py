@@ -3,15 +3,27 @@
 Stops are placed at fractions of the load (a stop at 0.4 fires once 40 % of the batches have been
 answered); with two stops or more, the last one fires after the load, while the backlog drains.
 ``mixed`` draws the kinds as seeded permutations of every kind the system can undergo, so K stops
-cover them all once K reaches their number (6 on one server, 7 on a cluster).
+cover them all once K reaches their number (9 on one server, 8 on a cluster); ``random`` draws a
+scenario of overlapping faults for each stop (see ``scenario``).
 """
 
 import random
 from dataclasses import dataclass
 
-FAULT_KINDS = ("term", "kill", "kill-consumer", "api-term", "redis-restart", "db-outage")
+from sluicegate.drill.scenario import Scenario, draw
+
+NET_KINDS = ("net-latency", "net-reset", "net-blackhole")  # through the drill's proxy
+FAULT_KINDS = (
+    "term",
+    "kill",
+    "kill-consumer",
+    "api-term",
+    "redis-restart",
+    "db-outage",
+    *NET_KINDS,
+)
 CLUSTER_KINDS = ("primary-kill", "reshard")  # faults of a cluster only (drill --cluster)
-FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, "mixed")
+FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, "mixed", "random")
 DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
 DEPRECATED = {"kill-child": "kill-consumer"}  # old name -> new name; old command lines still work
 AFTER_LOAD = 1.0
@@ -25,6 +37,9 @@ LABELS = {
     "db-outage": "db outage",
     "primary-kill": "SIGKILL redis primary",
     "reshard": "reshard queue slot",
+    "net-latency": "network latency",
+    "net-reset": "network resets",
+    "net-blackhole": "network black hole",
 }
 
 
@@ -34,18 +49,26 @@ class PlannedStop:
     kind: str  # one of FAULT_KINDS
     at_fraction: float  # of the batches answered; AFTER_LOAD = once the load is over
     hard: bool = False  # redis-restart: SIGKILL instead of SHUTDOWN
+    scenario: Scenario | None = None  # random: what this stop does
 
     @property
     def label(self) -> str:
+        if self.scenario is not None:
+            return f"random: {self.scenario.name}"
         if self.kind == "redis-restart":
             return f"redis {'SIGKILL' if self.hard else 'SHUTDOWN'}"
         return LABELS[self.kind]
 
 
 def plan_stops(
-    fault: str, stops: int, seed: int, kinds: tuple[str, ...] = FAULT_KINDS
+    fault: str,
+    stops: int,
+    seed: int,
+    kinds: tuple[str, ...] = FAULT_KINDS,
+    outage_s: float = 2.0,
 ) -> list[PlannedStop]:
-    """The seeded schedule of ``stops`` faults of kind ``fault`` (or ``mixed`` over ``kinds``)."""
+    """The seeded schedule of ``stops`` faults of kind ``fault`` (``mixed``: over ``kinds``;
+    ``random``: a scenario each, whose conditions last about ``outage_s``)."""
     fault = DEPRECATED.get(fault, fault)
     if fault not in FAULT_CHOICES:
         raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULT_CHOICES)}")
@@ -61,13 +84,20 @@ def plan_stops(
             hard = first_hard != (restarts % 2 == 1)
             restarts += 1
         planned.append(PlannedStop(number, kind, fraction, hard))
+    if fault == "random":  # drawn last: the other kinds' plans stay what they were for a seed
+        planned = [_with_scenario(stop, draw(rng, outage_s)) for stop in planned]
     return planned
+
+
+def _with_scenario(stop: PlannedStop, scenario: Scenario) -> PlannedStop:
+    return PlannedStop(stop.number, stop.kind, stop.at_fraction, scenario=scenario)
 
 
 def _kinds(fault: str, stops: int, rng: random.Random, kinds: tuple[str, ...]) -> list[str]:
     if fault != "mixed":
         return [fault] * stops
     drawn: list[str] = []
+    kinds = tuple(kind for kind in kinds if kind != "random")  # a kind of its own, never mixed
     while len(drawn) < stops:
         drawn += rng.sample(kinds, len(kinds))
     return drawn[:stops]

@@ -1,0 +1,250 @@
+"""One ``random`` stop: play a drawn scenario of overlapping faults on the local system, then
+bring everything back and judge what it promised.
+
+The steps run on a timeline from the moment the stop begins (a step never fires early; one that
+blocks, such as a Redis restart, delays the next). Afterwards every condition is lifted, whatever
+is down is started again, and the stop is judged: the ids (lost, duplicated, unexpected), every
+entry a killed consumer held reclaimed, and for each graceful stop its exit code and deadline;
+``in flight 0`` and ``no stale lock`` only for an agent drain nothing else disturbed (a consumer
+cannot finish its batch while the database or the network is away).
+"""
+
+import signal
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sluicegate.drill import database, procs
+from sluicegate.drill.checker import IdVerdict, StopFacts, stop_problems
+from sluicegate.drill.faults import KILLED_EXIT, FaultContext, FaultResult
+from sluicegate.drill.scenario import Step, resets
+from sluicegate.drill.schedule import PlannedStop
+from sluicegate.drill.service import Service
+
+if TYPE_CHECKING:
+    from sluicegate.drill.local import LocalSystem
+
+_READY_TIMEOUT_S = 30.0
+_QUIET = frozenset({"agent-down", "api-down"})  # conditions that leave the consumers' work alone
+
+
+@dataclass
+class _Drain:
+    """A SIGTERM sent to a service, waiting for its exit."""
+
+    service: Service
+    started: float
+    children: list[int]
+    clean: bool  # nothing else disturbed it: in flight 0 and no stale lock are promised
+    killed: bool = False  # SIGKILLed mid-drain on purpose: not a graceful stop any more
+
+
+@dataclass
+class _Play:
+    system: "LocalSystem"
+    ctx: FaultContext
+    stop: PlannedStop
+    database: ExitStack = field(default_factory=ExitStack)
+    open: set[str] = field(default_factory=set)  # conditions in force
+    drains: dict[str, _Drain] = field(default_factory=dict)  # by service name
+    killed: list[str] = field(default_factory=list)  # consumer names whose entries must return
+    notes: list[str] = field(default_factory=list)  # failures
+    skipped: list[str] = field(default_factory=list)  # steps that found nothing to hit
+    stop_s: float | None = None
+
+    # The timeline ------------------------------------------------------------------------------
+
+    def events(self, steps: tuple[Step, ...]) -> list[tuple[float, int, Callable[[], None]]]:
+        timeline: list[tuple[float, int, Callable[[], None]]] = []
+        for step in steps:
+            for at_s, action in self._actions(step):
+                timeline.append((at_s, len(timeline), action))
+        return sorted(timeline, key=lambda event: event[:2])
+
+    def _actions(self, step: Step) -> list[tuple[float, Callable[[], None]]]:
+        kind = step.kind
+        if kind == "net-reset":
+            return [(at_s, self._reset) for at_s in resets(step)]
+        instants: dict[str, Callable[[], None]] = {
+            "agent-kill": self._kill_agent,
+            "consumer-kill": self._kill_consumer,
+            "redis-restart": lambda: self._restart_redis(hard=False),
+            "redis-kill": lambda: self._restart_redis(hard=True),
+        }
+        if kind in instants:
+            return [(step.at_s, instants[kind])]
+        actions = [(step.at_s, lambda: self._begin(step)), (step.end_s, lambda: self._end(step))]
+        if step.kill_after_s is not None:
+            actions.append((step.at_s + step.kill_after_s, self._kill_draining_agent))
+        return actions
+
+    def run(self, steps: tuple[Step, ...]) -> None:
+        started = time.monotonic()
+        try:
+            for at_s, _, action in self.events(steps):
+                database.hold(max(0.0, started + at_s - time.monotonic()))  # the plan's moment
+                action()
+        finally:
+            self.database.close()
+            self.system.proxy.clear()
+
+    def _disturb(self) -> None:
+        """Something touched the consumers' work: a drain under way is no longer clean."""
+        for drain in self.drains.values():
+            drain.clean = False
+
+    # Conditions ----------------------------------------------------------------------------------
+
+    def _begin(self, step: Step) -> None:
+        if step.kind in self.open:
+            self.skipped.append(f"{step.describe()} (already in force)")
+            return
+        begin: Callable[[], object] = {
+            "db-outage": lambda: self.database.enter_context(
+                database.outage(self.ctx.observer.database_url)
+            ),
+            "net-latency": lambda: self.system.proxy.set_latency(step.latency_s),
+            "net-blackhole": lambda: self.system.proxy.blackhole(True),
+            "agent-down": lambda: self._sigterm(self.system.agent),
+            "api-down": lambda: self._sigterm(self.system.api),
+        }[step.kind]
+        if step.kind not in _QUIET:
+            self._disturb()
+        if begin() is not False:
+            self.open.add(step.kind)
+
+    def _end(self, step: Step) -> None:
+        if step.kind not in self.open:
+            return
+        self.open.discard(step.kind)
+        end: Callable[[], object] = {
+            "db-outage": self.database.close,
+            "net-latency": lambda: self.system.proxy.set_latency(0.0),
+            "net-blackhole": lambda: self.system.proxy.blackhole(False),
+            "agent-down": lambda: self._restart(self.system.agent),
+            "api-down": lambda: self._restart(self.system.api),
+        }[step.kind]
+        end()
+
+    def _sigterm(self, service: Service) -> bool:
+        if not service.running:
+            self.skipped.append(f"SIGTERM {service.name} (not running)")
+            return False
+        started = time.monotonic()
+        _, children = service.signal()
+        clean = not (self.open - _QUIET)
+        self.drains[service.name] = _Drain(service, started, children, clean)
+        return True
+
+    def _restart(self, service: Service) -> None:
+        """Wait for the drain to end, judge it, start the service again."""
+        drain = self.drains.pop(service.name)
+        stopped = service.wait_stopped(drain.started, drain.children, self.ctx.deadline_s)
+        if not drain.killed:
+            self._judge_drain(service, drain, stopped.exit_code, stopped.seconds, stopped.outlived)
+        service.start()
+
+    def _judge_drain(
+        self,
+        service: Service,
+        drain: _Drain,
+        exit_code: int | None,
+        seconds: float,
+        outlived: tuple[int, ...],
+    ) -> None:
+        agent = service is self.system.agent
+        checked = agent and drain.clean
+        observer = self.ctx.observer
+        holder = observer.lock_holder() if checked else None
+        facts = StopFacts(
+            "random",
+            IdVerdict.unchecked(),
+            exit_code=KILLED_EXIT if exit_code is None else exit_code,
+            stop_s=seconds,
+            deadline_s=self.ctx.deadline_s,
+            stale_locks=int(holder is not None and holder not in self.ctx.killed)
+            if checked
+            else None,
+            in_flight=observer.counts().in_flight if checked else None,
+            notes=tuple(f"process {pid} outlived {service.name}" for pid in outlived),
+        )
+        self.notes += [f"SIGTERM {service.name}: {problem}" for problem in stop_problems(facts)]
+        if agent:
+            self.stop_s = seconds
+
+    # Instants ------------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._disturb()
+        self.system.proxy.reset()
+
+    def _restart_redis(self, hard: bool) -> None:
+        self._disturb()
+        self.system.redis.restart(hard=hard)
+
+    def _kill_agent(self) -> None:
+        """SIGKILL the agent and its consumers; started again at once unless a stop is planned."""
+        agent = self.system.agent
+        if not agent.running:
+            self.skipped.append("SIGKILL agent (not running)")
+            return
+        if "agent" in self.drains:
+            self._kill_draining_agent()
+            return
+        self._disturb()
+        procs.send([agent.pid], signal.SIGSTOP)
+        self._killed([agent.pid, *agent.kill()])
+        agent.start()
+
+    def _kill_draining_agent(self) -> None:
+        drain = self.drains.get("agent")
+        if drain is None or not drain.service.running:
+            self.skipped.append("SIGKILL during the drain (the agent had exited)")
+            return
+        drain.killed = True
+        self._killed([drain.service.pid, *drain.service.kill()])
+
+    def _kill_consumer(self) -> None:
+        consumers = self.system.agent.children()
+        if not consumers:
+            self.skipped.append("SIGKILL consumer (none running)")
+            return
+        self._disturb()
+        procs.send(consumers[:1], signal.SIGKILL)
+        procs.wait_gone(consumers[:1], timeout_s=5.0)
+        self._killed(consumers[:1])
+
+    def _killed(self, pids: list[int]) -> None:
+        self.ctx.killed.update(pids)
+        self.killed += [self.ctx.consumer_name(pid) for pid in pids]
+
+    # After ---------------------------------------------------------------------------------------
+
+    def restore(self) -> float:
+        """Every service up and the API ready again; a note for whatever died on its own."""
+        started = time.monotonic()
+        for service in (self.system.api, self.system.agent):
+            if not service.running:
+                self.notes.append(f"the {service.name} died during the scenario")
+                service.start()
+        if not self.ctx.observer.wait_until(self.system.api_ready, _READY_TIMEOUT_S):
+            self.notes.append("the API did not become ready again")
+        return time.monotonic() - started
+
+
+def play(system: "LocalSystem", ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+    """Play ``stop.scenario``, restore the system, and judge the stop."""
+    assert stop.scenario is not None
+    system.aim(ctx)  # start while a consumer holds a batch, when there is work
+    scenario = _Play(system, ctx, stop)
+    scenario.run(stop.scenario.steps)
+    recover_s = scenario.restore()
+    seen = ctx.inspect()
+    orphaned = ctx.wait_reclaimed(scenario.killed) if scenario.killed else None
+    facts = StopFacts(
+        stop.kind, seen.ids, stop_s=scenario.stop_s, orphaned=orphaned, notes=tuple(scenario.notes)
+    )
+    skipped = f"; skipped: {', '.join(scenario.skipped)}" if scenario.skipped else ""
+    return FaultResult(facts, seen, recover_s, remark=stop.scenario.describe() + skipped)
