@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sluicegate.drill.procs import is_alive
-from sluicegate.drill.schedule import FAULT_KINDS
+from sluicegate.drill.schedule import FAULT_KINDS, NET_KINDS
 from tests import broken_consumer
 
 pytestmark = pytest.mark.slow
@@ -68,10 +68,13 @@ def drill(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
 
 @pytest.mark.parametrize("fault", FAULT_KINDS)
 def test_every_fault_kind_passes_on_a_healthy_system(tmp_path, fault):
-    result, report = drill(tmp_path, "--fault", fault, "--stops", "2", "--seed", "4")
+    stops = 1 if fault in NET_KINDS else 2  # the proxy's own tests cover the network faults more
+    result, report = drill(
+        tmp_path, "--fault", fault, "--stops", str(stops), "--seed", "4", "--outage", "1"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "PASS"
-    assert [stop["fault"] for stop in report["stops"]] == [fault, fault]
+    assert [stop["fault"] for stop in report["stops"]] == [fault] * stops
     assert all(stop["ok"] for stop in report["stops"])
     final = report["final"]
     assert final["accepted"] == EVENTS
@@ -83,9 +86,25 @@ def test_every_fault_kind_passes_on_a_healthy_system(tmp_path, fault):
 
 
 def test_a_mixed_drill_covers_every_kind(tmp_path):
-    result, report = drill(tmp_path, "--fault", "mixed", "--stops", "6", "--seed", "3")
+    stops = str(len(FAULT_KINDS))
+    result, report = drill(
+        tmp_path, "--fault", "mixed", "--stops", stops, "--seed", "3", "--outage", "1"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert {stop["fault"] for stop in report["stops"]} == set(FAULT_KINDS)
+    assert report["final"]["persisted"] == EVENTS
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_overlapping_faults_pass_and_print_their_plan(tmp_path, seed):
+    result, report = drill(
+        tmp_path, "--fault", "random", "--stops", "2", "--seed", str(seed), "--outage", "1"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["seed"] == seed
+    assert len(report["plan"]) == 2
+    assert f"seed {seed}; the plan it drew:" in result.stdout
+    assert [stop["fault"] for stop in report["stops"]] == ["random", "random"]
     assert report["final"]["persisted"] == EVENTS
 
 

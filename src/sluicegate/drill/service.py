@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Service:
         self.ready = ready
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.exited_at: float | None = None  # when the process last signalled was seen to exit
 
     @property
     def log_path(self) -> Path:
@@ -86,8 +88,15 @@ class Service:
         process = self.process
         if process is None or process.poll() is not None:
             raise DrillError(f"{self.name} is not running")
+        self.exited_at = None
         os.kill(process.pid, signal.SIGTERM)
+        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
         return process.pid, procs.children_of(process.pid)  # a draining agent forks no more
+
+    def _watch(self, process: "subprocess.Popen[bytes]") -> None:
+        """Note the moment of the exit, so a stop is timed right even if looked at later."""
+        process.wait()
+        self.exited_at = time.monotonic()
 
     def terminate(self, deadline_s: float) -> Stopped:
         """SIGTERM; wait for the exit, kill the tree past the deadline."""
@@ -105,7 +114,8 @@ class Service:
         except subprocess.TimeoutExpired:
             procs.kill_tree(process)
             code = None
-        seconds = time.monotonic() - started
+        seconds = self.exited_at if code is not None and self.exited_at else time.monotonic()
+        seconds -= started
         return Stopped(code, seconds, tuple(procs.wait_gone(children, timeout_s=0.5)))
 
     def kill(self) -> list[int]:
