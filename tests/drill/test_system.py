@@ -24,3 +24,16 @@ def test_a_deployment_does_what_its_commands_can(tmp_path):
     assert {*system.faults, "mixed"} == set(DEPLOYMENT_KINDS)
     assert system.keep_files(passed=False) is None
     assert system.notes
+
+
+def test_the_consumers_reach_postgres_through_a_proxy_with_the_same_credentials(tmp_path):
+    url = "postgresql://drill:s%40cret@db.example:6543/events?options=-c%20search_path%3Dx"
+    system = LocalSystem(tmp_path, Tuning(), database_url=url)
+    redis_proxy, database_proxy = system.proxy.proxies
+    assert database_proxy.upstream == ("db.example", 6543)
+    assert system.agent.env["DATABASE_URL"] == (
+        f"postgresql://drill:s%40cret@127.0.0.1:{database_proxy.port}/events"
+        "?options=-c%20search_path%3Dx"
+    )
+    assert system.agent.env["REDIS_URL"] == f"redis://127.0.0.1:{redis_proxy.port}/0"
+    assert system.api.env["DATABASE_URL"] == url  # the API and the drill's checks go direct

@@ -3,8 +3,9 @@
 Embedded Redis (AOF, ``appendfsync always``), SQLite in the folder (or a given PostgreSQL), the API
 and the agent as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
 through the usual variables with short TTLs so a SIGKILLed consumer's batch is reclaimed fast.
-The agent, and so every consumer, reaches Redis through the drill's TCP proxy (``proxy``), which
-the network faults control; the API and the drill's own observer reach Redis directly.
+The agent, and so every consumer, reaches Redis (and a PostgreSQL database given by host) through
+the drill's TCP proxies (``proxy``), which the network faults control; the API and the drill's
+own observer reach them directly.
 """
 
 import os
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
@@ -28,7 +30,7 @@ from sluicegate.drill.faults import (
     database_outage,
     graceful_facts,
 )
-from sluicegate.drill.proxy import Proxy
+from sluicegate.drill.proxy import Proxies, Proxy
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Service, agent_ready
 from sluicegate.embedded import EmbeddedServer, free_port
@@ -61,6 +63,12 @@ class Tuning:
     consumer_batch: int = 500
 
 
+def _through(url: SplitResult, port: int) -> str:
+    """``url`` with its host and port replaced by the proxy's, its user and password kept."""
+    userinfo, at, _ = url.netloc.rpartition("@")
+    return urlunsplit(url._replace(netloc=f"{userinfo}{at}127.0.0.1:{port}"))
+
+
 class LocalSystem:
     """Embedded Redis (AOF), SQLite or a given database, the API and the agent, in ``root``."""
 
@@ -75,12 +83,18 @@ class LocalSystem:
         self.tuning = tuning
         self.deadline_s = tuning.shutdown_deadline_s
         self.redis = EmbeddedServer(root / "redis")
-        self.proxy = Proxy("127.0.0.1", self.redis.port, port=free_port())
         self.port = free_port()
         self.database_url = database_url or f"sqlite:///{root / 'events.db'}"
         env = self._env()
         self.api = Service("api", env, root, ready=lambda _: self.api_ready())
-        agent_env = env | {"REDIS_URL": f"redis://127.0.0.1:{self.proxy.port}/0"}
+        redis_proxy = Proxy("127.0.0.1", self.redis.port, port=free_port())
+        agent_env = env | {"REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/0"}
+        proxies = [redis_proxy]
+        database = urlsplit(self.database_url)
+        if database.scheme.startswith("postgres") and database.hostname:
+            proxies.append(Proxy(database.hostname, database.port or 5432, port=free_port()))
+            agent_env["DATABASE_URL"] = _through(database, proxies[-1].port)
+        self.proxy = Proxies(proxies)
         self.agent = Service("agent", agent_env, root, ready=agent_ready)
 
     @property

@@ -194,3 +194,33 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+class Proxies:
+    """The proxies one fault acts on together: Redis's and, on PostgreSQL, the database's."""
+
+    def __init__(self, proxies: list[Proxy]) -> None:
+        self.proxies = proxies
+
+    def start(self) -> None:
+        for proxy in self.proxies:
+            proxy.start()
+
+    def stop(self) -> None:
+        for proxy in self.proxies:
+            proxy.stop()
+
+    def set_latency(self, seconds: float) -> None:
+        for proxy in self.proxies:
+            proxy.set_latency(seconds)
+
+    def reset(self) -> int:
+        return sum(proxy.reset() for proxy in self.proxies)
+
+    def blackhole(self, on: bool) -> None:
+        for proxy in self.proxies:
+            proxy.blackhole(on)
+
+    def clear(self) -> None:
+        for proxy in self.proxies:
+            proxy.clear()
