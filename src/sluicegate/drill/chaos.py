@@ -47,7 +47,7 @@ class _Play:
     ctx: FaultContext
     stop: PlannedStop
     database: ExitStack = field(default_factory=ExitStack)
-    open: set[str] = field(default_factory=set)  # conditions in force
+    open: dict[str, Step] = field(default_factory=dict)  # conditions in force, by kind
     drains: dict[str, _Drain] = field(default_factory=dict)  # by service name
     killed: list[str] = field(default_factory=list)  # consumer names whose entries must return
     notes: list[str] = field(default_factory=list)  # failures
@@ -113,12 +113,12 @@ class _Play:
         if step.kind not in _QUIET:
             self._disturb()
         if begin() is not False:
-            self.open.add(step.kind)
+            self.open[step.kind] = step
 
     def _end(self, step: Step) -> None:
-        if step.kind not in self.open:
-            return
-        self.open.discard(step.kind)
+        if self.open.get(step.kind) is not step:
+            return  # it never began (already in force, or nothing to stop)
+        del self.open[step.kind]
         end: Callable[[], object] = {
             "db-outage": self.database.close,
             "net-latency": lambda: self.system.proxy.set_latency(0.0),
@@ -134,7 +134,7 @@ class _Play:
             return False
         started = time.monotonic()
         _, children = service.signal()
-        clean = not (self.open - _QUIET)
+        clean = not (set(self.open) - _QUIET)
         self.drains[service.name] = _Drain(service, started, children, clean)
         return True
 
