@@ -167,12 +167,18 @@ class _Play:
             stale_locks=int(holder is not None and holder not in self.ctx.killed)
             if checked
             else None,
-            in_flight=observer.counts().in_flight if checked else None,
+            in_flight=self._held_by_the_living() if checked else None,
             notes=tuple(f"process {pid} outlived {service.name}" for pid in outlived),
         )
         self.notes += [f"SIGTERM {service.name}: {problem}" for problem in stop_problems(facts)]
         if agent:
             self.stop_s = seconds
+
+    def _held_by_the_living(self) -> int:
+        """Entries in flight, but for those of consumers the scenario killed: a stop right after
+        a SIGKILL may come before any successor took them over (they wait for a reclaim)."""
+        pending = self.ctx.observer.pending_by_consumer()
+        return sum(n for name, n in pending.items() if name not in self.killed)
 
     # Instants ------------------------------------------------------------------------------------
 
