@@ -32,6 +32,8 @@ def flat(text: str) -> str:
         ([*DEPLOYMENT, "--fault", "redis-restart"], "needs the system the drill starts"),
         ([*DEPLOYMENT, "--fault", "term"], "needs --stop-cmd"),
         ([*DEPLOYMENT, "--fault", "random"], "needs the system the drill starts"),
+        (["--cluster", "--fault", "random"], "needs one Redis server"),
+        (["--cluster", "--fault", "net-reset"], "needs one Redis server"),
         (["--duration", "ten"], "is not a duration"),
         (["--duration", "0s"], "between 1 s and 7 days"),
     ],

@@ -3,7 +3,7 @@
 from sluicegate.drill.cluster import ClusterSystem
 from sluicegate.drill.deployment import Deployment
 from sluicegate.drill.local import LocalSystem, Tuning
-from sluicegate.drill.schedule import CLUSTER_KINDS, DEPLOYMENT_KINDS, FAULT_KINDS
+from sluicegate.drill.schedule import CLUSTER_KINDS, DEPLOYMENT_KINDS, FAULT_KINDS, NET_KINDS
 from sluicegate.drill.system import System
 
 
@@ -15,7 +15,8 @@ def test_the_local_system_does_every_kind(tmp_path):
 
 def test_the_cluster_system_swaps_the_redis_restart_for_cluster_faults(tmp_path):
     system: System = ClusterSystem(tmp_path, Tuning(), replicas=1)
-    assert set(system.faults) == {*FAULT_KINDS, *CLUSTER_KINDS} - {"redis-restart"}
+    dropped = {"redis-restart", *NET_KINDS}  # no proxy can stand in front of a cluster
+    assert set(system.faults) == {*FAULT_KINDS, *CLUSTER_KINDS} - dropped
     assert any("DURABILITY_REPLICAS=1" in note for note in system.notes)
 
 

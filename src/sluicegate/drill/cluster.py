@@ -20,7 +20,7 @@ from sluicegate.drill import procs
 from sluicegate.drill.checker import StopFacts
 from sluicegate.drill.faults import Fault, FaultContext, FaultResult
 from sluicegate.drill.local import LocalSystem, Tuning
-from sluicegate.drill.schedule import PlannedStop
+from sluicegate.drill.schedule import NET_KINDS, PlannedStop
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.embedded_cluster import EmbeddedCluster, key_slot
 from sluicegate.queue import keys
@@ -59,7 +59,11 @@ class ClusterSystem(LocalSystem):
 
     @property
     def faults(self) -> Mapping[str, Fault]:
-        inherited = {k: v for k, v in super().faults.items() if k != "redis-restart"}
+        # No redis-restart (primary-kill instead), and nothing that needs the drill's proxy in
+        # front of one Redis (the network faults, random): a cluster's clients follow MOVED to
+        # the nodes themselves.
+        dropped = {"redis-restart", "random", *NET_KINDS}
+        inherited = {k: v for k, v in super().faults.items() if k not in dropped}
         return inherited | {"primary-kill": self.kill_primary, "reshard": self.reshard}
 
     def start(self) -> None:

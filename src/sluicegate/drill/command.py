@@ -12,7 +12,13 @@ import orjson
 import typer
 from rich.console import Console
 
-from sluicegate.drill.schedule import CLUSTER_KINDS, DEPLOYMENT_KINDS, DEPRECATED, FAULT_CHOICES
+from sluicegate.drill.schedule import (
+    CLUSTER_KINDS,
+    DEPLOYMENT_KINDS,
+    DEPRECATED,
+    FAULT_CHOICES,
+    NET_KINDS,
+)
 from sluicegate.errors import ConfigurationError
 from sluicegate.preflight import check_database_url
 
@@ -86,6 +92,8 @@ def _check_cluster_usage(options: "DrillOptions") -> None:
         raise typer.BadParameter("--cluster starts a local cluster; it cannot go with --api-url")
     if options.cluster and options.fault == "redis-restart":
         raise typer.BadParameter("on a cluster use --fault primary-kill instead of redis-restart")
+    if options.cluster and options.fault in (*NET_KINDS, "random"):
+        raise typer.BadParameter(f"--fault {options.fault} needs one Redis server, not --cluster")
     if not options.cluster and options.fault in CLUSTER_KINDS:
         raise typer.BadParameter(f"--fault {options.fault} needs --cluster")
     if options.durability_replicas and not options.cluster:
