@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from sluicegate import __version__
 from sluicegate.api import openapi
+from sluicegate.api.dashboard import router as dashboard_router
 from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.problems import install_handlers
 from sluicegate.api.queues import router as queues_router
@@ -55,4 +56,5 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     app.include_router(router)
     app.include_router(queues_router)
+    app.include_router(dashboard_router)
     return app

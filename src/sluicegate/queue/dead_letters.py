@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from sluicegate.events import Event
 from sluicegate.queue import keys
@@ -29,6 +30,24 @@ def replay(client: "redis.Redis", queue: str, entry_ids: list[str]) -> int:
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
     stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
     return sum(int(script(keys=[stream, dead], args=[entry_id])) for entry_id in entry_ids)
+
+
+async def list_dead_async(
+    client: "redis.asyncio.Redis", queue: str, limit: int = 100
+) -> list[DeadLetter]:
+    """``list_dead`` for the API's asyncio client (the dashboard)."""
+    rows: Any = await client.xrange(keys.dead_letter_key(queue), count=limit)
+    return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
+
+
+async def replay_async(client: "redis.asyncio.Redis", queue: str, entry_ids: list[str]) -> int:
+    """``replay`` for the API's asyncio client: each dead letter moved atomically."""
+    script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
+    stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
+    moved = 0
+    for entry_id in entry_ids:
+        moved += int(await script(keys=[stream, dead], args=[entry_id]))
+    return moved
 
 
 def _decode(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
