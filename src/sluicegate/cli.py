@@ -58,7 +58,7 @@ def _settings(checks: Sequence[Check] = ()) -> Settings:
             check(settings)
     except ConfigurationError as error:
         _fail(str(error))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     return settings
 
 

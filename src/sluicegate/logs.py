@@ -39,14 +39,36 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
-    """Install the JSON renderer; call once per process (forked children inherit it)."""
+def configure_logging(
+    level: str = "info", stream: TextIO | None = None, log_format: str = "json"
+) -> None:
+    """Install the renderer; call once per process (forked children inherit it).
+
+    ``log_format``: ``json`` (the envelope above, for machines), ``console`` (structlog's
+    readable, coloured lines, for people), ``auto`` (console when ``stream`` is a terminal).
+    """
+    out = stream or sys.stderr
+    console = log_format == "console" or (log_format == "auto" and _is_terminal(out))
+    processors: list[Any] = [structlog.processors.format_exc_info, _to_envelope, _render]
+    if console:
+        processors = [
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            structlog.dev.ConsoleRenderer(colors=_is_terminal(out)),
+        ]
     structlog.configure(
-        processors=[structlog.processors.format_exc_info, _to_envelope, _render],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or not a real file
+        return False
 
 
 def get_logger(**context: Any) -> structlog.typing.FilteringBoundLogger:

@@ -32,6 +32,7 @@ def _choice(value: object) -> object:
 
 Durability = Annotated[Literal["aof", "auto", "none"], BeforeValidator(_choice)]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_choice)]
+LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(_choice)]
 ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
 PostgresWrite = Annotated[Literal["copy", "executemany"], BeforeValidator(_choice)]
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
         validation_alias=_env("LOG_LEVEL", "log_level"),
         description="Least severe log level printed: debug, info, warning (alias warn) or error, "
         "any case. Logs are JSON lines {level, time, command, payload} on stderr.",
+    )
+    log_format: LogFormat = Field(
+        "auto",
+        validation_alias=_env("LOG_FORMAT", "log_format"),
+        description="json: JSON lines {level, time, command, payload}; console: readable, "
+        "coloured lines; auto: console when stderr is a terminal, else json.",
     )
     host: str = Field(
         "127.0.0.1",

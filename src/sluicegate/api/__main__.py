@@ -17,7 +17,7 @@ def main() -> int:
         return EXIT_CONFIGURATION
     redis_url = settings.resolved_redis_url
     if redis_url is None:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, log_format=settings.log_format)
         get_logger().error(
             "api-configuration-error",
             message="set REDIS_URL (or REDIS_HOST); to serve beside a running `sluicegate up` "

@@ -2,7 +2,7 @@
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Histogram
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +50,11 @@ class ApiMetrics:
             "Time to append a request's events durably.",
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
+        )
+        self.draining = Gauge(
+            "sluicegate_api_draining",
+            "1 once the API drains after SIGTERM (503 to new events), else 0.",
+            registry=self.process_registry,
         )
         self.durability = Enum(
             "sluicegate_api_durability",

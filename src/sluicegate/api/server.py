@@ -130,7 +130,7 @@ def build_server(settings: Settings, redis_url: str) -> DrainingServer:
 def serve(settings: Settings, redis_url: str) -> int:
     """Serve until a signal; 0 after a drained stop, 1 if forced, 2 on a configuration error.
     With API_WORKERS > 1, start that many workers on one port and wait for them (api.workers)."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     log = get_logger()
     try:
         check_exposure(settings)

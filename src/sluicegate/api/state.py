@@ -34,6 +34,7 @@ class ApiState:
         self.metrics = ApiMetrics()
         self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.draining = False
+        self.metrics.draining.set_function(lambda: float(self.draining))
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None
         self._detecting = asyncio.Lock()
