@@ -25,9 +25,12 @@ from tests.waiting import wait_for
 _ids = itertools.count()
 
 
-def start_api(redis_url: str, durability: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_api(
+    redis_url: str, durability: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "REDIS_URL": redis_url,
         "PORT": "0",
         "DURABILITY": durability,

@@ -5,10 +5,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from sluicegate import __version__
 from sluicegate.api import openapi
 from sluicegate.api.dashboard import router as dashboard_router
+from sluicegate.api.fast_path import FastPaths
+from sluicegate.api.ingest import post_events
 from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.problems import install_handlers
 from sluicegate.api.queues import router as queues_router
@@ -22,11 +25,20 @@ Errors are RFC 9457 `application/problem+json`."""
 
 
 class SluicegateApi(FastAPI):
-    """FastAPI with the OpenAPI document completed by ``openapi.build_openapi``."""
+    """FastAPI with the ingest routes served first (``fast_path.py``) and the OpenAPI document
+    completed by ``openapi.build_openapi``."""
 
     def __init__(self, state: ApiState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state.api = state
+        self.fast_paths = FastPaths(state)
+        self.fast_paths.add("/v1/events/", post_events)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_paths.wants(scope):
+            await self.fast_paths(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -57,4 +69,5 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
     app.include_router(router)
     app.include_router(queues_router)
     app.include_router(dashboard_router)
+    app.router.routes.extend(app.fast_paths.routes())
     return app

@@ -1,21 +1,11 @@
 """Reading a request body without ever holding more than the configured cap in memory."""
 
+from collections.abc import Mapping
+
 from starlette.requests import ClientDisconnect, Request
 
+from sluicegate.api.decoding import decompression_for
 from sluicegate.api.problems import ProblemError
-
-_JSON = "application/json"
-
-
-def check_content_type(value: str | None) -> None:
-    """Accept ``application/json`` and any ``application/*+json`` (parameters ignored)."""
-    media = (value or "").split(";", 1)[0].strip().lower()
-    if media == _JSON or (media.startswith("application/") and media.endswith("+json")):
-        return
-    shown = f"'{media}'" if media else "no Content-Type"
-    raise ProblemError(
-        415, "unsupported-media-type", f"send application/json (or application/*+json), not {shown}"
-    )
 
 
 def check_declared_length(value: str | None, max_bytes: int) -> None:
@@ -32,8 +22,11 @@ def check_declared_length(value: str | None, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-async def read_capped(request: Request, max_bytes: int) -> bytes:
-    """Count streamed bytes too: a chunked body has no Content-Length to trust."""
+async def read_body(request: Request, headers: Mapping[str, str], max_bytes: int) -> bytes:
+    """The body, decompressed per ``Content-Encoding``; 413 as soon as either the bytes received
+    or the bytes they decompress to pass ``max_bytes`` (a chunked body has no length to trust)."""
+    check_declared_length(headers.get("content-length"), max_bytes)
+    decompression = decompression_for(headers.get("content-encoding"), max_bytes)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -41,10 +34,13 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
             size += len(chunk)
             if size > max_bytes:
                 raise _too_large(max_bytes)
-            chunks.append(chunk)
+            if decompression is None:
+                chunks.append(chunk)
+            else:
+                decompression.feed(chunk)
     except ClientDisconnect:  # nobody will read the answer; just not a server error
         raise ProblemError(400, "client-disconnected", "the client left mid-body") from None
-    return b"".join(chunks)
+    return b"".join(chunks) if decompression is None else decompression.finish()
 
 
 def _too_large(max_bytes: int) -> ProblemError:

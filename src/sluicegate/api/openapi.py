@@ -1,8 +1,5 @@
-"""The OpenAPI document: the real request body (one event or an array) and the problem responses.
-
-The ingest route reads its body itself (to cap its size while streaming), so FastAPI cannot infer
-the body schema; it is declared here and its models are added to the components.
-"""
+"""The OpenAPI document: FastAPI's, the ingest operations (``openapi_ingest``), the problem
+responses and the models they refer to."""
 
 from http import HTTPStatus
 from typing import Any
@@ -11,38 +8,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
-from sluicegate.api.models import EventIn, Problem
+from sluicegate.api.models import Accepted, EventIn, Problem
+from sluicegate.api.openapi_ingest import CLOUDEVENT_SCHEMA, REF, events_operation
 from sluicegate.api.problems import PROBLEM_JSON
 
-_REF = "#/components/schemas/{model}"
-_EVENT_REF = {"$ref": _REF.format(model="EventIn")}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer"},
     }
 }
-
-EVENTS_REQUEST_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        _EVENT_REF,
-                        {
-                            "type": "array",
-                            "items": _EVENT_REF,
-                            "minItems": 1,
-                            "description": "A batch: every event is accepted, or none is.",
-                        },
-                    ],
-                }
-            }
-        },
-    },
-}
+_INGEST_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -51,7 +27,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in statuses:
         response: dict[str, Any] = {
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
         }
         if status in (429, 503):
             response["headers"] = _RETRY_AFTER
@@ -60,15 +36,17 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def build_openapi(app: FastAPI, max_batch_events: int) -> dict[str, Any]:
-    """FastAPI's document, plus our body models and this instance's batch limit."""
+    """FastAPI's document, plus the hand-written ingest operations and their models."""
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     _, definitions = models_json_schema(
-        [(EventIn, "validation"), (Problem, "serialization")], ref_template=_REF
+        [(EventIn, "validation"), (Problem, "serialization"), (Accepted, "serialization")],
+        ref_template=REF,
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(definitions.get("$defs", {}))
-    body = document["paths"]["/v1/events/{queue}"]["post"]["requestBody"]
-    body["content"]["application/json"]["schema"]["oneOf"][1]["maxItems"] = max_batch_events
+    schemas["CloudEvent"] = CLOUDEVENT_SCHEMA
+    errors = problem_responses(*_INGEST_ERRORS)
+    document["paths"]["/v1/events/{queue}"] = {"post": events_operation(max_batch_events, errors)}
     return document

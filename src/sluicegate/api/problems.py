@@ -112,14 +112,23 @@ def describe(errors: Sequence[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
-async def _on_problem(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ProblemError)
+def render(exc: ProblemError) -> Response:
     headers = dict(exc.headers)
     if exc.retry_after_s is not None:
         headers["Retry-After"] = str(exc.retry_after_s)
     return problem_response(
         exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
     )
+
+
+def crash_response(path: str, exc: Exception) -> Response:
+    get_logger().error("api-unhandled-error", path=path, exc_info=exc)
+    return problem_response(500, "an unexpected error occurred; it has been logged")
+
+
+async def _on_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return render(exc)
 
 
 async def _on_http(_: Request, exc: Exception) -> Response:
@@ -134,8 +143,7 @@ async def _on_validation(_: Request, exc: Exception) -> Response:
 
 
 async def _on_crash(request: Request, exc: Exception) -> Response:
-    get_logger().error("api-unhandled-error", path=request.url.path, exc_info=exc)
-    return problem_response(500, "an unexpected error occurred; it has been logged")
+    return crash_response(request.url.path, exc)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -1,0 +1,81 @@
+"""``POST /v1/events/{queue}``: the API's hot path, served by ``api/fast_path.py``.
+
+FastAPI's parameter machinery and pydantic per request were much of a single-event request's CPU
+(bench/profile_api.py), so this endpoint reads its own headers, hands the body to the format
+adapter the ``Content-Type`` names (``api/formats/``) and enqueues what comes back. The OpenAPI
+document describes it by hand (``api/openapi_ingest.py``).
+"""
+
+import time
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sluicegate.api import body
+from sluicegate.api.formats import checks
+from sluicegate.api.formats.base import Intake
+from sluicegate.api.formats.dispatch import adapter_for
+from sluicegate.api.problems import ProblemError
+from sluicegate.api.responses import unavailable
+from sluicegate.api.state import ApiState
+from sluicegate.errors import DurabilityError
+from sluicegate.events import Event
+from sluicegate.logs import get_logger
+
+QUEUE_FULL_RETRY_AFTER_S = 5
+_JSON = "application/json"
+
+
+def request_intake(request: Request, state: ApiState, queue: str) -> Intake:
+    """The caller authenticated and authorized (``api/auth.py``: 401, 403), the queue checked,
+    the headers as a dict (one pass instead of a scan per lookup)."""
+    raw_headers = request.scope["headers"]
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+    caller = state.auth.authenticate(headers.get("authorization"))  # 401 before anything else
+    checks.check_queue(queue)
+    state.auth.authorize(caller, queue)
+    checks.check_header_id(headers.get("idempotency-key"), "Idempotency-Key")
+    if state.draining:
+        raise unavailable("the server is shutting down; retry on another instance")
+    return Intake(queue, headers, state.settings)
+
+
+async def post_events(request: Request, state: ApiState, queue: str) -> Response:
+    intake = request_intake(request, state, queue)
+    adapter = adapter_for(intake.headers)
+    raw = await body.read_body(request, intake.headers, state.settings.max_body_bytes)
+    events = adapter(raw, intake)
+    return await accept(state, intake.queue, events)
+
+
+async def accept(state: ApiState, queue: str, events: list[Event]) -> Response:
+    """Enqueue durably, then the 202 with the ids in request order."""
+    if events:
+        await _enqueue(state, queue, events)
+    event_ids = [event.event_id for event in events]
+    content = {"queue": queue, "accepted": len(events), "event_ids": event_ids}
+    return Response(orjson.dumps(content), 202, media_type=_JSON)
+
+
+async def _enqueue(state: ApiState, queue: str, events: list[Event]) -> None:
+    writer = await state.writer()
+    if writer is None:
+        raise unavailable("the queue store (Redis) is unreachable")
+    started = time.perf_counter()
+    try:
+        result = await writer.enqueue(queue, events)
+    except (RedisError, OSError, DurabilityError) as error:
+        get_logger().warning("enqueue-failed", queue=queue, error=str(error))
+        raise unavailable("the queue store (Redis) did not confirm the write") from None
+    state.metrics.enqueue_latency.observe(time.perf_counter() - started)
+    if not result.accepted:
+        raise ProblemError(
+            429,
+            "queue-full",
+            f"queue '{queue}' holds {result.depth} events, "
+            f"its limit is {state.settings.queue_max_depth}",
+            retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
+        )
+    state.metrics.events_accepted.labels(queue).inc(len(events))
