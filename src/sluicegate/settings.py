@@ -248,6 +248,12 @@ class Settings(BaseSettings):
         description="TOML file of the API's bearer tokens (name, sha256, queue glob patterns); "
         "re-read on SIGHUP. Unset: no authentication (loopback HOST only, unless API_AUTH=none).",
     )
+    webhooks_file: Path | None = Field(
+        None,
+        validation_alias=_env("WEBHOOKS_FILE", "webhooks_file"),
+        description="TOML file of the queues that take webhooks on /v1/webhooks/{queue} and how "
+        "each is verified (github, standard-webhooks, none; secrets); re-read on SIGHUP.",
+    )
     api_auth: ApiAuth = Field(
         "tokens",
         validation_alias=_env("API_AUTH", "api_auth"),

@@ -11,7 +11,7 @@ from sluicegate import __version__
 from sluicegate.api import openapi
 from sluicegate.api.dashboard import router as dashboard_router
 from sluicegate.api.fast_path import FastPaths
-from sluicegate.api.ingest import post_events
+from sluicegate.api.ingest import post_events, post_webhook
 from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.problems import install_handlers
 from sluicegate.api.queues import router as queues_router
@@ -33,6 +33,7 @@ class SluicegateApi(FastAPI):
         self.state.api = state
         self.fast_paths = FastPaths(state)
         self.fast_paths.add("/v1/events/", post_events)
+        self.fast_paths.add("/v1/webhooks/", post_webhook)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.fast_paths.wants(scope):

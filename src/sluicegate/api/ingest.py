@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sluicegate.api import body
-from sluicegate.api.formats import checks
+from sluicegate.api import body, signatures
+from sluicegate.api.formats import checks, webhooks
 from sluicegate.api.formats.base import Intake
 from sluicegate.api.formats.dispatch import adapter_for
 from sluicegate.api.problems import ProblemError
@@ -48,6 +48,22 @@ async def post_events(request: Request, state: ApiState, queue: str) -> Response
     raw = await body.read_body(request, intake.headers, state.settings.max_body_bytes)
     events = adapter(raw, intake)
     return await accept(state, intake.queue, events)
+
+
+async def post_webhook(request: Request, state: ApiState, queue: str) -> Response:
+    """``POST /v1/webhooks/{queue}``: not bearer-protected (third parties sign instead); 404 for a
+    queue the webhooks file does not name; the signature checked on the decompressed body."""
+    webhook = state.webhooks.get(queue)
+    if webhook is None:
+        raise ProblemError(404, "unknown-webhook", f"no webhook named '{queue}' in WEBHOOKS_FILE")
+    if state.draining:
+        raise unavailable("the server is shutting down; retry on another instance")
+    raw_headers = request.scope["headers"]
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+    raw = await body.read_body(request, headers, state.settings.max_body_bytes)
+    signatures.verify(webhook, headers, raw)
+    event = webhooks.event(webhook, raw, Intake(queue, headers, state.settings))
+    return await accept(state, queue, [event])
 
 
 async def accept(state: ApiState, queue: str, events: list[Event]) -> Response:

@@ -9,7 +9,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from sluicegate.api.models import Accepted, EventIn, Problem
-from sluicegate.api.openapi_ingest import CLOUDEVENT_SCHEMA, REF, events_operation
+from sluicegate.api.openapi_ingest import (
+    CLOUDEVENT_SCHEMA,
+    REF,
+    events_operation,
+    webhooks_operation,
+)
 from sluicegate.api.problems import PROBLEM_JSON
 
 _RETRY_AFTER = {
@@ -49,4 +54,6 @@ def build_openapi(app: FastAPI, max_batch_events: int) -> dict[str, Any]:
     schemas["CloudEvent"] = CLOUDEVENT_SCHEMA
     errors = problem_responses(*_INGEST_ERRORS)
     document["paths"]["/v1/events/{queue}"] = {"post": events_operation(max_batch_events, errors)}
+    webhook_errors = problem_responses(400, 401, 404, 413, 415, 422, 429, 503)
+    document["paths"]["/v1/webhooks/{queue}"] = {"post": webhooks_operation(webhook_errors)}
     return document

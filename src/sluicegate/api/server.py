@@ -6,7 +6,8 @@ Retry-After) and keep serving for ``api_drain_delay_s`` so a load balancer notic
 stops listening, finishes in-flight requests (at most ``shutdown_deadline_s``), runs the lifespan
 shutdown, and ``serve`` returns 0. A second signal forces the exit at once (``serve`` returns 1).
 
-SIGHUP re-reads ``API_TOKENS_FILE`` on the next tick (the handler only records it).
+SIGHUP re-reads ``API_TOKENS_FILE`` and ``WEBHOOKS_FILE`` on the next tick (the handler only
+records it).
 """
 
 import contextlib
@@ -63,7 +64,7 @@ class DrainingServer(uvicorn.Server):
         self.stop_requested = True
 
     def handle_reload(self, sig: int, frame: FrameType | None) -> None:
-        """SIGHUP handler: a flag; the next tick re-reads the tokens file."""
+        """SIGHUP handler: a flag; the next tick re-reads the configuration files."""
         self.reload_requested = True
 
     @contextlib.contextmanager
@@ -91,7 +92,7 @@ class DrainingServer(uvicorn.Server):
             return True
         if self.reload_requested:
             self.reload_requested = False
-            self.api_state.auth.reload()
+            self.api_state.reload()
         if not self.stop_requested:
             return False
         now_s = time.monotonic()

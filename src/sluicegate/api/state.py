@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from sluicegate.api.auth import Authenticator
 from sluicegate.api.metrics import ApiMetrics
+from sluicegate.api.webhooks import Webhooks
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TlsFiles, async_client, is_cluster_async, is_cluster_client
@@ -33,12 +34,18 @@ class ApiState:
         self._cluster_known = settings.redis_cluster != "auto"
         self.metrics = ApiMetrics()
         self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
+        self.webhooks = Webhooks(settings.webhooks_file)
         self.draining = False
         self.metrics.draining.set_function(lambda: float(self.draining))
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None
         self._detecting = asyncio.Lock()
         self._next_attempt_s = 0.0
+
+    def reload(self) -> None:
+        """SIGHUP: re-read every configuration file; each keeps its last good contents."""
+        self.auth.reload()
+        self.webhooks.reload()
 
     async def writer(self) -> QueueWriter | None:
         """The writer, detecting durability first if needed; None while Redis is unreachable."""
