@@ -13,6 +13,7 @@ from sluicegate.api.responses import unavailable as _unavailable
 
 router = APIRouter()
 
+
 @router.get("/livez", response_model=Alive, summary="The process is running")
 async def livez() -> Response:
     return _json({"status": "alive"})

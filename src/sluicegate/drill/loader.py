@@ -1,14 +1,12 @@
 """The drill's HTTP client: N events with client-chosen ids, in batches of B, C requests at once.
 
-Each answer is written to the ledger. What a careful user of the API would do, the loader does:
-retry a batch refused for the moment (429, 503, a 5xx, a connection refused while the API
-restarts, a timeout) with backoff until it is accepted or the retry budget runs out. Retrying with
-the same ids is safe: the ids are the dedupe keys, so a batch that did land the first time is
-stored once. A permanent refusal (any other 4xx) is final.
+Every batch goes through ``sluicegate.client`` (one code path for "how to post without losing"):
+the same ids on every retry, retries of 429, 5xx answers and connection errors with backoff and
+``Retry-After`` until ``give_up_after_s``. Each attempt and its answer are written to the ledger
+(the client's observer), so the checks know which ids were acknowledged, refused or unknown.
 """
 
 import asyncio
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,14 +15,16 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
-from sluicegate.drill.ledger import Ledger, Outcome
+from sluicegate.client import AsyncClient, ClientOptions, Outcome, PendingEvent
+from sluicegate.drill.ledger import Ledger
+from sluicegate.drill.ledger import Outcome as LedgerOutcome
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-# Errors raised before a byte of the request left: the API cannot have stored anything.
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_BACKOFF_INITIAL_S = 0.05
-_BACKOFF_MAX_S = 1.0
 _RETRY_AFTER_CAP_S = 2.0  # honour Retry-After, but a drill should not idle for long
+_LEDGER_OUTCOMES = {
+    Outcome.ACCEPTED: LedgerOutcome.ACKED,
+    Outcome.REFUSED: LedgerOutcome.REFUSED,
+    Outcome.UNKNOWN: LedgerOutcome.UNKNOWN,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,78 +57,26 @@ def batches(plan: LoadPlan) -> Iterator[list[str]]:
         yield [event_id(plan.run_tag, number) for number in range(start, stop)]
 
 
+def payload(event_id: str) -> dict[str, object]:
+    return {"drill": True, "n": int(event_id.rsplit("-", 1)[1])}
+
+
 def encode_batch(ids: list[str]) -> bytes:
-    return orjson.dumps(
-        [{"event_id": i, "payload": {"drill": True, "n": int(i.rsplit("-", 1)[1])}} for i in ids]
-    )
+    """The body the client sends for ``ids`` (a JSON array of envelopes)."""
+    return orjson.dumps([{"event_id": i, "payload": payload(i)} for i in ids])
 
 
-class _Sender:
-    """Sends one batch until it is accepted, refused for good, or out of retries."""
+class LedgerObserver:
+    """The client's observer: every attempt and its outcome, in the ledger."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, plan: LoadPlan, ledger: Ledger, cancel: threading.Event
-    ) -> None:
-        self.client = client
-        self.plan = plan
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.cancel = cancel
-        self.url = f"{plan.api_url.rstrip('/')}/v1/events/{plan.queue}"
 
-    async def send(self, ids: list[str]) -> bool:
-        """True once the batch is acknowledged; False when it was given up."""
-        content = encode_batch(ids)
-        give_up_at = time.monotonic() + self.plan.give_up_after_s
-        attempt = 0
-        while not self.cancel.is_set():
-            outcome, _, wait_s = await self._attempt(ids, content)
-            if outcome is Outcome.ACKED:
-                return True
-            if wait_s is None or time.monotonic() + wait_s > give_up_at:
-                return False
-            await asyncio.sleep(max(wait_s, _backoff_s(attempt)))
-            attempt += 1
-        return False
-
-    async def _attempt(self, ids: list[str], content: bytes) -> tuple[Outcome, str, float | None]:
-        """One request; returns its outcome, its status and how long to wait before a retry
-        (``None``: do not retry)."""
+    def attempt_started(self, ids: list[str]) -> None:
         self.ledger.begin(ids)
-        outcome, status = Outcome.UNKNOWN, "error"
-        wait_s: float | None = 0.0
-        try:
-            response = await self.client.post(
-                self.url, content=content, headers={"content-type": "application/json"}
-            )
-            outcome, status, wait_s = _judge(response)
-        except NEVER_SENT as error:
-            outcome, status = Outcome.REFUSED, type(error).__name__
-        except httpx.TransportError as error:  # timeout or reset mid-request: it may have landed
-            outcome, status = Outcome.UNKNOWN, type(error).__name__
-        finally:
-            self.ledger.finish(ids, outcome, status)
-        return outcome, status, wait_s
 
-
-def _judge(response: httpx.Response) -> tuple[Outcome, str, float | None]:
-    status = str(response.status_code)
-    if response.is_success:
-        return Outcome.ACKED, status, None
-    if response.status_code in RETRYABLE_STATUS:
-        return Outcome.REFUSED, status, _retry_after_s(response)
-    return Outcome.REFUSED, status, None
-
-
-def _retry_after_s(response: httpx.Response) -> float:
-    try:
-        return min(float(response.headers.get("retry-after", "0")), _RETRY_AFTER_CAP_S)
-    except ValueError:
-        return 0.0
-
-
-def _backoff_s(attempt: int) -> float:
-    ceiling = min(_BACKOFF_MAX_S, _BACKOFF_INITIAL_S * 2**attempt)
-    return random.uniform(ceiling / 2, ceiling)
+    def attempt_ended(self, ids: list[str], outcome: Outcome, status: str) -> None:
+        self.ledger.finish(ids, _LEDGER_OUTCOMES[outcome], status)
 
 
 async def _pace(plan: LoadPlan, started: float, index: int) -> None:
@@ -149,20 +97,26 @@ async def load(
     started = time.monotonic()
     pending = enumerate(batches(plan))  # shared by the workers: each batch goes to one of them
     counts = {"batches": 0, "gave_up": 0}
-    limits = httpx.Limits(
-        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
+    stop = (cancel or threading.Event()).is_set
+    options = ClientOptions(
+        batch_size=plan.batch,
+        deadline_s=plan.give_up_after_s,
+        timeout_s=plan.request_timeout_s,
+        max_connections=plan.concurrency,
+        retry_after_cap_s=_RETRY_AFTER_CAP_S,
     )
-    async with httpx.AsyncClient(
-        timeout=plan.request_timeout_s, limits=limits, transport=transport
-    ) as client:
-        sender = _Sender(client, plan, ledger, cancel or threading.Event())
+    client = AsyncClient(
+        plan.api_url, options, observer=LedgerObserver(ledger), transport=transport
+    )
+    async with client:
 
         async def worker() -> None:
             for index, ids in pending:
                 await _pace(plan, started, index)
-                accepted = await sender.send(ids)
+                events = [PendingEvent(event_id, payload(event_id)) for event_id in ids]
+                result = await client.send(plan.queue, events, should_stop=stop)
                 counts["batches"] += 1
-                counts["gave_up"] += not accepted
+                counts["gave_up"] += not result.accepted
                 if on_batch is not None:
                     on_batch()
 
