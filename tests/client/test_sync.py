@@ -68,6 +68,13 @@ def test_out_of_time_is_unknown_and_the_deadline_holds() -> None:
     assert result.accepted == []
 
 
+def test_never_sent_until_the_deadline_is_refused() -> None:
+    server = Server(*[httpx.ConnectError] * 1000)
+    with client(server, ClientOptions(deadline_s=0.3)) as sender:
+        result = sender.send("q", [{"event_id": "a", "payload": {}}])
+    assert result.refused == {"a": "not accepted before the deadline (last: ConnectError)"}
+
+
 def test_the_token_is_sent_as_a_bearer() -> None:
     server = Server()
     with client(server, ClientOptions(token="sgt_x")) as sender:

@@ -28,11 +28,17 @@ QUEUE_FULL_RETRY_AFTER_S = 5
 _JSON = "application/json"
 
 
+def headers_of(request: Request) -> dict[str, str]:
+    """Every header in one pass (names are lower case in ASGI), instead of a scan per lookup."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]
+    }
+
+
 def request_intake(request: Request, state: ApiState, queue: str) -> Intake:
     """The caller authenticated and authorized (``api/auth.py``: 401, 403), the queue checked,
     the headers as a dict (one pass instead of a scan per lookup)."""
-    raw_headers = request.scope["headers"]
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+    headers = headers_of(request)
     caller = state.auth.authenticate(headers.get("authorization"))  # 401 before anything else
     checks.check_queue(queue)
     state.auth.authorize(caller, queue)
@@ -58,8 +64,7 @@ async def post_webhook(request: Request, state: ApiState, queue: str) -> Respons
         raise ProblemError(404, "unknown-webhook", f"no webhook named '{queue}' in WEBHOOKS_FILE")
     if state.draining:
         raise unavailable("the server is shutting down; retry on another instance")
-    raw_headers = request.scope["headers"]
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+    headers = headers_of(request)
     raw = await body.read_body(request, headers, state.settings.max_body_bytes)
     signatures.verify(webhook, headers, raw)
     event = webhooks.event(webhook, raw, Intake(queue, headers, state.settings))

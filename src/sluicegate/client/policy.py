@@ -146,6 +146,13 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:200]
 
 
+def request_headers(token: str | None) -> dict[str, str]:
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
 class Attempts:
     """The retry loop's state for one batch: its deadline, attempts made, the last verdict."""
 
@@ -155,10 +162,12 @@ class Attempts:
         self.retry_after_cap_s = options.retry_after_cap_s
         self.count = 0
         self.last: Verdict | None = None
+        self.may_have_landed = False  # a timeout, a reset, or a 5xx that may follow a write
 
     def next_wait_s(self, verdict: Verdict) -> float | None:
         """How long to sleep before the next attempt; None: stop (final, or past the deadline)."""
         self.last = verdict
+        self.may_have_landed |= verdict.outcome is Outcome.UNKNOWN or verdict.status[0] == "5"
         if not verdict.retry:
             return None
         wait_s = max(min(verdict.wait_s, self.retry_after_cap_s), backoff_s(self.count))
@@ -171,11 +180,7 @@ class Attempts:
             return Result(accepted=list(self.ids))
         if verdict is not None and not verdict.retry:
             return Result(refused=dict.fromkeys(self.ids, f"{verdict.status}: {verdict.detail}"))
-        # Out of time: after an unclear attempt the events may be stored; say so.
-        return Result(unknown=list(self.ids))
-
-    def headers(self, token: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        return headers
+        if self.may_have_landed:  # out of time after an unclear attempt: may be stored
+            return Result(unknown=list(self.ids))
+        why = f"not accepted before the deadline (last: {verdict.status if verdict else 'none'})"
+        return Result(refused=dict.fromkeys(self.ids, why))

@@ -20,6 +20,7 @@ from sluicegate.client.policy import (
     encode,
     judge,
     judge_error,
+    request_headers,
 )
 
 
@@ -114,7 +115,7 @@ class Client:
     ) -> Result:
         attempts = Attempts([event.event_id for event in batch], self.options)
         url = f"{self.base_url}/v1/events/{queue}"
-        content, headers = encode(batch), attempts.headers(self.options.token)
+        content, headers = encode(batch), request_headers(self.options.token)
         while should_stop is None or not should_stop():
             if self.observer is not None:
                 self.observer.attempt_started(attempts.ids)

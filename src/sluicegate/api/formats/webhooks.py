@@ -11,6 +11,7 @@ none of them, a UUIDv7 is minted (a redelivery is then a second event).
 """
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.api import jsontext
@@ -52,7 +53,7 @@ def _json(raw: bytes) -> tuple[Any, bool] | None:
         return None  # labelled JSON, but is not: kept as text like any other body
 
 
-def _kept(headers: dict[str, str] | Any) -> dict[str, str]:
+def _kept(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers that say what the delivery is; never its signature or a token."""
     return {
         name: value
@@ -62,7 +63,7 @@ def _kept(headers: dict[str, str] | Any) -> dict[str, str]:
     }
 
 
-def _event_id(webhook: Webhook, headers: dict[str, str] | Any) -> str:
+def _event_id(webhook: Webhook, headers: Mapping[str, str]) -> str:
     for header in ID_HEADERS:
         value = headers.get(header)
         if value is not None:
