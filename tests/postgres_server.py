@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -88,6 +88,7 @@ class PrivatePostgres:
     bin_dir: Path
     base_dir: Path
     port: int
+    extra_settings: dict[str, str] = field(default_factory=dict)  # e.g. max_connections
 
     @property
     def data_dir(self) -> Path:
@@ -127,7 +128,7 @@ class PrivatePostgres:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.extra_settings.items())
         self._run(
             "pg_ctl",
             "start",
@@ -151,7 +152,7 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres(**extra_settings: str) -> Iterator[PrivatePostgres]:
     """Init and start a private cluster; always stopped and removed afterwards."""
     bin_dir = find_binaries()
     if bin_dir is None:
@@ -163,7 +164,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     base_dir = Path(tempfile.mkdtemp(prefix="sluicegate-pg-"))
     if os.geteuid() == 0:
         shutil.chown(base_dir, user="postgres", group="postgres")
-    server = PrivatePostgres(bin_dir, base_dir, free_port()).init()
+    server = PrivatePostgres(bin_dir, base_dir, free_port(), extra_settings).init()
     try:
         server.start()
         yield server

@@ -17,10 +17,11 @@ from sluicegate import preflight
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
+from sluicegate.queue.backoff_notes import current_backoffs
 from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
-from sluicegate.status import as_json, gather, status_table
+from sluicegate.status import as_json, backoff_line, gather, status_table
 from sluicegate.status import watch as watch_status
 from sluicegate.supervisor import embedded_url_file
 from sluicegate.token_command import token_app
@@ -141,6 +142,8 @@ def status(
                 slots = settings.queue_consumers
                 watch_status(lambda: gather(client, repository, slots), console)
                 return
+            for note in [] if as_json_output else current_backoffs(client):
+                console.print(backoff_line(note))  # before the database, which may refuse us
             statuses = gather(client, repository, settings.queue_consumers)
     except KeyboardInterrupt:  # Ctrl-C is how --watch ends
         return

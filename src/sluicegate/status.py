@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sluicegate.events import now_ms
+from sluicegate.queue.backoff_notes import BackoffNote
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
 from sluicegate.worker.crash_record import CrashRecord, crash_records
@@ -148,3 +149,12 @@ def watch(
             done += 1
             if rounds is None or done < rounds:
                 time.sleep(interval_s)
+
+
+def backoff_line(note: BackoffNote) -> str:
+    """One agent whose consumers wait because the database refuses connections."""
+    wait_s = max(0.0, (note.until_ms - now_ms()) / 1000)
+    return (
+        f"database backoff: agent {note.agent}: {note.refusals} connection(s) refused in a row, "
+        f"next try in {wait_s:.1f}s ({note.error})"
+    )

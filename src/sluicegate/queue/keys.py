@@ -9,6 +9,8 @@ import re
 PREFIX = "sluicegate"
 QUEUES_SET = f"{PREFIX}:queues"
 CONSUMER_GROUP = "consumers"
+# One hash, field = agent: agents backing off because the database refuses connections.
+DATABASE_BACKOFF = f"{PREFIX}:database-backoff"
 
 QUEUE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 

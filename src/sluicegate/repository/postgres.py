@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluicegate.errors import RejectedEventError, TransientStoreError
+from sluicegate.errors import DatabaseRefusedError, RejectedEventError, TransientStoreError
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres_writes import WRITERS, Row, WriteStrategy, prepare_session
 
@@ -132,6 +132,17 @@ def ensure_schema(conn: "psycopg.Connection[Any]") -> None:
             conn.execute(statement)
 
 
+# The server refuses new connections: too_many_connections, cannot_connect_now (starting up or
+# shutting down). At connect time libpq reports them as text, without a SQLSTATE.
+_REFUSED_STATES = frozenset({"53300", "57P03"})
+_REFUSED_TEXTS = (
+    "too many clients",
+    "remaining connection slots are reserved",
+    "the database system is starting up",
+    "the database system is shutting down",
+)
+
+
 def classify(error: psycopg.Error) -> TransientStoreError | RejectedEventError:
     """The event's fault -> RejectedEventError; anything else -> TransientStoreError.
 
@@ -139,10 +150,13 @@ def classify(error: psycopg.Error) -> TransientStoreError | RejectedEventError:
     sending) blame the batch. Everything else (connection lost or refused, admin shutdown,
     serialization failure, deadlock, too many connections, but also a missing table or a
     revoked permission) keeps the batch pending: retrying forever is safe, dead-lettering good
-    events is not.
+    events is not. A refused connection is ``DatabaseRefusedError``: the agent's consumers back off
+    from it together (worker/board.py) instead of each adding to the storm.
     """
     if isinstance(error, psycopg.DataError | psycopg.IntegrityError):
         return RejectedEventError(_describe(error))
+    if error.sqlstate in _REFUSED_STATES or any(text in str(error) for text in _REFUSED_TEXTS):
+        return DatabaseRefusedError(_describe(error))
     return TransientStoreError(_describe(error))
 
 

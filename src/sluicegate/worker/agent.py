@@ -23,7 +23,7 @@ from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
-from sluicegate.worker.agent_metrics import AgentMetrics
+from sluicegate.worker.agent_metrics import AgentMetrics, BoardCollector
 from sluicegate.worker.board import Board
 from sluicegate.worker.consumer import OUTAGE_LOG_PERIOD_S
 from sluicegate.worker.consumer_process import (
@@ -80,6 +80,7 @@ class Agent:
             tls=TlsFiles.of(settings),
         )
         self.metrics = AgentMetrics(self._http_client)
+        self.metrics.registry.register(BoardCollector(self.board))
         self.http = AgentHttp(
             settings.agent_host,
             settings.agent_port,

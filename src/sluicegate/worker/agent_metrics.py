@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from sluicegate.logs import get_logger
 from sluicegate.queue.stats import list_queues, snapshot
+from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import Buckets, QueueFigures, parse_lines
 
 _COUNTERS = {
@@ -207,3 +208,25 @@ def _queue_families() -> tuple[GaugeMetricFamily, ...]:
             "sluicegate_queue_store_up", "1 when Redis answered this scrape, else 0.", labels=[]
         ),
     )
+
+
+class BoardCollector(Collector):
+    """The agent-wide database backoff (``worker/board.py``), read at scrape time."""
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    def collect(self) -> Iterator[Metric]:
+        refusals, _ = self._board.backoff_state()
+        waiting = GaugeMetricFamily(
+            "sluicegate_database_backoff_seconds",
+            "How long this agent's consumers still wait before connecting to the database again "
+            "(it refused connections: too many clients); 0 when they do not wait.",
+        )
+        waiting.add_metric([], self._board.backoff_remaining_s())
+        refused = GaugeMetricFamily(
+            "sluicegate_database_refusals",
+            "Database connections refused in a row (reset by the next accepted one).",
+        )
+        refused.add_metric([], refusals)
+        yield from (waiting, refused)

@@ -23,8 +23,9 @@ from sluicegate.errors import (
     RejectedEventError,
     TransientStoreError,
 )
-from sluicegate.events import Delivery, Event
+from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.logs import Throttle, get_logger
+from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
 from sluicegate.queue.pending_reply import PendingReply
 from sluicegate.queue.reader import QueueReader
@@ -303,12 +304,29 @@ class Consumer:
     def _delay_after(self, error: Exception, backoff: Backoff) -> float:
         """A refused connection waits for the agent-wide backoff; anything else for our own."""
         refused = isinstance(error, DatabaseRefusedError) and self.board is not None
-        delay_s = self.board.refused() if refused and self.board else backoff.next_delay_s()
+        if refused and self.board is not None:
+            delay_s = self.board.refused()
+            self._note_backoff(error, delay_s)
+        else:
+            delay_s = backoff.next_delay_s()
         event = "database-refused" if refused else "transient-error"
         held = self._outage_log.allow(event)
         if held is not None:  # an outage of minutes says so every period, not every retry
             self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3), held=held)
         return delay_s
+
+    def _note_backoff(self, error: Exception, delay_s: float) -> None:
+        """Tell ``sluicegate status`` (any host) that this agent backs off from the database."""
+        assert self.board is not None
+        refusals = self.board.backoff_state()[0]
+        until_ms = now_ms() + int(delay_s * 1000)
+        try:
+            note_backoff(
+                self.reader.client,
+                BackoffNote(self.lock.entry.agent, refusals, until_ms, str(error)),
+            )
+        except TRANSIENT:
+            pass  # only for `status`; the backoff itself is in shared memory
 
     def _keep_lock_through_outage(self) -> None:
         try:
