@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1, help="events per queue")
     parser.add_argument("--cap-mb", type=int, default=4096, help="stop the agent above this PSS")
     args = parser.parse_args()
-    env = {**os.environ, "QUEUE_POLL_FREQ": "0.5", "LOG_LEVEL": "info"}
+    env = {**os.environ, "QUEUE_POLL_FREQ": "0.5", "LOG_LEVEL": "info", "AGENT_PORT": "0"}
     print(
         "queues  persisted/total     s      peak   peak MB  procs   MB      peak   refused  "
         "median    worst\n"

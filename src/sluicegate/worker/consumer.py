@@ -209,9 +209,7 @@ class Consumer:
     def _wait_out_shared_backoff(self) -> None:
         assert self.board is not None
         while (remaining_s := self.board.backoff_remaining_s()) > 0:
-            if self.stop.wait(min(remaining_s, self.settings.heartbeat_interval_s)):
-                raise Stopping
-            self._keep_lock_through_outage()
+            self._pause(remaining_s)
 
     def _confirm_ack(self) -> None:
         if self._unconfirmed_ack is None:
@@ -296,10 +294,19 @@ class Consumer:
             try:
                 return operation()
             except TRANSIENT as error:
-                delay_s = self._delay_after(error, backoff)
-                if self.stop.wait(delay_s):
-                    raise Stopping from error
-                self._keep_lock_through_outage()
+                self._pause(self._delay_after(error, backoff), error)
+
+    def _pause(self, delay_s: float, cause: Exception | None = None) -> None:
+        """Wait ``delay_s``, heartbeating the lock meanwhile (a wait may outlast the lock's TTL);
+        ``Stopping`` as soon as a stop is asked for."""
+        deadline = time.monotonic() + delay_s
+        while True:
+            remaining_s = deadline - time.monotonic()
+            if self.stop.wait(min(max(remaining_s, 0.0), self.settings.heartbeat_interval_s)):
+                raise Stopping from cause
+            self._keep_lock_through_outage()
+            if remaining_s <= self.settings.heartbeat_interval_s:
+                return
 
     def _delay_after(self, error: Exception, backoff: Backoff) -> float:
         """A refused connection waits for the agent-wide backoff; anything else for our own."""
