@@ -115,10 +115,8 @@ def run(
             after_pss = pss_kib(agent.pid) + sum(pss_kib(p) for p in kids)
             after_procs = len(kids)
         finally:
-            os.killpg(agent.pid, 15)
-            for pid in children(agent.pid):
-                os.kill(pid, 15)
-            agent.wait(timeout=30)
+            agent.send_signal(15)  # the agent drains its consumers
+            agent.wait(timeout=60)
         text = log_path.read_bytes()
         refused = sum(text.count(marker) for marker in _REFUSED)
         lags = sorted(lags_ms(dsn).values()) or [0]

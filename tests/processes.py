@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,20 @@ class CommandProcess:
     """``python -m sluicegate <command>`` in a session of its own, its JSON logs in a file."""
 
     def __init__(
-        self, command: str, env: dict[str, str], log_path: Path, module: str = "sluicegate"
+        self,
+        command: str,
+        env: dict[str, str],
+        log_path: Path,
+        module: str = "sluicegate",
+        wrap: Callable[..., list[str]] | None = None,
     ) -> None:
+        """``wrap(*argv)`` runs it elsewhere, e.g. inside another host (tests/netns.py); the
+        wrapper must exec the command, so the pid is the command's."""
         self.log_path = log_path
         self._log = log_path.open("ab")
+        argv = [sys.executable, "-m", module, *([command] if command else [])]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, *([command] if command else [])],
+            wrap(*argv) if wrap else argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
