@@ -242,6 +242,45 @@ class Settings(BaseSettings):
         validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
         description="Largest single event in bytes, as JSON (413 above it).",
     )
+    api_keep_alive_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        validation_alias=_env("API_KEEP_ALIVE_TIMEOUT", "api_keep_alive_timeout_s"),
+        description="Seconds an idle keep-alive connection stays open between requests "
+        "(uvicorn's timeout_keep_alive, rounded up to whole seconds).",
+    )
+    api_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        validation_alias=_env("API_HEADER_TIMEOUT", "api_header_timeout_s"),
+        description="Seconds a request line and headers may take to arrive; slower (slow-loris) "
+        "or silent connections get 408 and are closed.",
+    )
+    api_send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("API_SEND_TIMEOUT", "api_send_timeout_s"),
+        description="Seconds a response may wait for a client that reads nothing before its "
+        "connection is dropped.",
+    )
+    api_max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        validation_alias=_env("API_MAX_HEADER_BYTES", "api_max_header_bytes"),
+        description="Largest request line plus headers, in bytes; above it 431 and the "
+        "connection closes.",
+    )
+    api_limit_concurrency: int = Field(
+        1000,
+        ge=1,
+        validation_alias=_env("API_LIMIT_CONCURRENCY", "api_limit_concurrency"),
+        description="Connections (and requests) the API holds at once; beyond it uvicorn answers "
+        "503 at once instead of queueing.",
+    )
     api_tokens_file: Path | None = Field(
         None,
         validation_alias=_env("API_TOKENS_FILE", "api_tokens_file"),

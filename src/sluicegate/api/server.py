@@ -24,6 +24,7 @@ import uvicorn
 
 from sluicegate.api.app import create_app
 from sluicegate.api.auth import check_exposure
+from sluicegate.api.guard import ClientLimits, protocol_class
 from sluicegate.api.state import ApiState
 from sluicegate.api.workers import Workers, inherited_socket
 from sluicegate.errors import ConfigurationError
@@ -119,7 +120,16 @@ def build_server(settings: Settings, redis_url: str) -> DrainingServer:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(
+            ClientLimits(
+                header_timeout_s=settings.api_header_timeout_s,
+                max_header_bytes=settings.api_max_header_bytes,
+                send_timeout_s=settings.api_send_timeout_s,
+            )
+        ),
+        timeout_keep_alive=math.ceil(settings.api_keep_alive_timeout_s),
+        limit_concurrency=settings.api_limit_concurrency,
+        h11_max_incomplete_event_size=settings.api_max_header_bytes,
         lifespan="on",
         log_config=None,
         access_log=False,
