@@ -43,13 +43,15 @@ def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list
     agent = CommandProcess("agent", env, tmp_path / "agent.log")
     try:
         base = f"http://127.0.0.1:{api.port()}"
-        ready = wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200 and base)
+        ready = wait_for(
+            lambda: httpx.get(f"{base}/readyz").status_code == 200 and base, timeout_s=30
+        )
         assert httpx.get(f"{ready}/readyz").json()["durability"] == expected_mode
         body = [{"event_id": f"e-{n}", "payload": {"n": n}} for n in range(EVENTS)]
         assert httpx.post(f"{base}/v1/events/orders", json=body).status_code == 202
         repository = open_repository(f"sqlite:///{env['SQLITE_FILEPATH']}")
         try:
-            wait_for(lambda: repository.count("orders") == EVENTS, timeout_s=30, message="rows")
+            wait_for(lambda: repository.count("orders") == EVENTS, timeout_s=60, message="rows")
         finally:
             repository.close()
         status = _sluicegate(env, "status", "--json")
