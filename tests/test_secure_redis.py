@@ -83,6 +83,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         "QUEUE_BATCH_TIMEOUT": "0.1",
         "QUEUE_AGENT_WORKER_TTL": "2",
         "LOG_LEVEL": "debug",
+        "AGENT_PORT": "0",  # tests run side by side: never the default port
     }
 
 
