@@ -1,5 +1,9 @@
 """Every exception sluicegate raises on purpose, in one place."""
 
+# A 503 with this detail came after the write was sent: the events may be stored (README "The
+# HTTP API"); a client retries with the same ids, and the drill counts them as unknown, not refused.
+UNCONFIRMED_WRITE = "the queue store (Redis) did not confirm the write"
+
 
 class SluicegateError(Exception):
     """Base of every sluicegate error."""

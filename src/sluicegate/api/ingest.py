@@ -20,7 +20,7 @@ from sluicegate.api.formats.dispatch import adapter_for
 from sluicegate.api.problems import ProblemError
 from sluicegate.api.responses import unavailable
 from sluicegate.api.state import ApiState
-from sluicegate.errors import DurabilityError
+from sluicegate.errors import UNCONFIRMED_WRITE, DurabilityError
 from sluicegate.events import Event
 from sluicegate.logs import get_logger
 
@@ -89,7 +89,7 @@ async def _enqueue(state: ApiState, queue: str, events: list[Event]) -> None:
         result = await writer.enqueue(queue, events)
     except (RedisError, OSError, DurabilityError) as error:
         get_logger().warning("enqueue-failed", queue=queue, error=str(error))
-        raise unavailable("the queue store (Redis) did not confirm the write") from None
+        raise unavailable(UNCONFIRMED_WRITE) from None
     state.metrics.enqueue_latency.observe(time.perf_counter() - started)
     if not result.accepted:
         raise ProblemError(

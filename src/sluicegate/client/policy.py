@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from sluicegate.errors import UNCONFIRMED_WRITE
 from sluicegate.events import new_event_id
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -117,7 +118,10 @@ def judge(response: httpx.Response) -> Verdict:
     if response.is_success:
         return Verdict(Outcome.ACCEPTED, status, retry=False)
     if response.status_code in RETRYABLE_STATUS:
-        return Verdict(Outcome.REFUSED, status, retry=True, wait_s=retry_after_s(response))
+        # A write sent but not confirmed (a WAITAOF timeout, a failover) may be stored: unknown.
+        unconfirmed = UNCONFIRMED_WRITE.encode() in response.content
+        outcome = Outcome.UNKNOWN if unconfirmed else Outcome.REFUSED
+        return Verdict(outcome, status, retry=True, wait_s=retry_after_s(response))
     return Verdict(Outcome.REFUSED, status, retry=False, detail=_detail(response))
 
 
