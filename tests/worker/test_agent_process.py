@@ -166,3 +166,18 @@ def test_after_sigkill_a_restart_recovers_at_once_not_after_the_ttl(settings, st
     client.close()
     second.signal(signal.SIGTERM)
     assert second.wait(timeout_s=10) == 0
+
+
+def test_an_agent_started_while_redis_is_away_waits_for_it(settings, redis_server, start_agent):
+    """Found by ``drill --fault random``: an agent restarted during a network black hole died
+    at start (its REDIS_CLUSTER=auto probe timed out) instead of waiting for Redis."""
+    ids = set(enqueue(settings.redis_url, make_events("q", 300)))
+    redis_server.kill()
+    agent = start_agent()
+    wait_for(lambda: agent.first("redis-unavailable"), message="the agent to say Redis is away")
+    assert agent.process.poll() is None, "the agent died while Redis was away"
+    redis_server.start()  # from its AOF, on the same port
+    repository = persisted(settings)
+    wait_for(lambda: repository.count() == len(ids), timeout_s=30, message="every event stored")
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(timeout_s=10) == 0

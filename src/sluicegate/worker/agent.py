@@ -17,9 +17,16 @@ from enum import Enum
 import redis
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
+from structlog.typing import FilteringBoundLogger
 
 from sluicegate.logs import Throttle, get_logger
-from sluicegate.queue.client import TlsFiles, sync_client
+from sluicegate.queue.client import (
+    TRANSIENT_REDIS_ERRORS,
+    ClusterMode,
+    TlsFiles,
+    is_cluster,
+    sync_client,
+)
 from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
@@ -61,12 +68,13 @@ class ForkedConsumer:
 
 class Agent:
     def __init__(self, settings: Settings, redis_url: str) -> None:
-        self.settings = settings
+        self.log = get_logger(component="agent", pid=os.getpid())
+        cluster = _cluster_mode(settings, redis_url, self.log)
+        self.settings = settings = settings.model_copy(update={"redis_cluster": cluster})
         self.redis_url = redis_url
         self.state = AgentState.RUNNING
         self.consumers: dict[int, ForkedConsumer] = {}
         self.forced = False
-        self.log = get_logger(component="agent", pid=os.getpid())
         self.name = process_name()  # written into every lock its consumers take
         self.board = Board(settings.max_consumers)  # mapped before any fork: shared with them
         self._redis: redis.Redis | None = None  # made on first use, in the agent only
@@ -292,6 +300,23 @@ class Agent:
         for pid in list(self.consumers):
             _, status = os.waitpid(pid, 0)
             self._forget(self.consumers.pop(pid), os.waitstatus_to_exitcode(status))
+
+
+def _cluster_mode(settings: Settings, redis_url: str, log: FilteringBoundLogger) -> ClusterMode:
+    """REDIS_CLUSTER=auto asks the server once, here, and the consumers inherit the answer. An
+    agent started while Redis is away for the moment (restarting, the network down) waits for it
+    instead of dying at start with a traceback (found by ``drill --fault random``)."""
+    if settings.redis_cluster != "auto":
+        return settings.redis_cluster
+    quiet = Throttle(OUTAGE_LOG_PERIOD_S)
+    while True:
+        try:
+            return "yes" if is_cluster(redis_url, "auto", TlsFiles.of(settings)) else "no"
+        except TRANSIENT_REDIS_ERRORS as error:
+            held = quiet.allow("redis")
+            if held is not None:
+                log.warning("redis-unavailable", error=str(error), held=held)
+            time.sleep(settings.queue_poll_freq_s)
 
 
 def _signal(pid: int, signum: int) -> None:
