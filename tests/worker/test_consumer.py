@@ -6,15 +6,17 @@ import pytest
 
 from sluicegate.events import Event
 from sluicegate.queue import keys
+from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
+from sluicegate.worker.consumer import Consumer, Outcome, Visit
 from sluicegate.worker.consumer_process import (
     EXIT_DATABASE_UNAVAILABLE,
     EXIT_OK,
     consume_queue,
 )
 from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
-from sluicegate.worker.signals import SignalInbox
+from sluicegate.worker.signals import SignalInbox, StopWatch
 from tests.loading import enqueue, make_events
 
 POISON_TRIGGER = """
@@ -109,3 +111,20 @@ def test_an_unusable_database_releases_the_lock_and_says_so(settings, redis_clie
     assert consume(settings, "q", inbox) == EXIT_DATABASE_UNAVAILABLE
     assert lock_holder(redis_client, "q") is None
     assert snapshot(redis_client, "q").queued == 3
+
+
+def test_a_graceful_stop_persists_entries_whose_read_reply_was_lost(settings, redis_client, inbox):
+    """A reset connection can lose the reply to XREADGROUP after Redis delivered the entries:
+    they are pending under the consumer's name, unseen. A graceful stop persists them before it
+    leaves, so it leaves nothing in flight."""
+    ids = enqueue(settings.redis_url, make_events("q", 30))
+    reader = QueueReader(redis_client, "q", consumer="c1")
+    assert len(reader.read_new(30, block_ms=None)) == 30  # delivered; the reply is "lost"
+    lock = Lock(redis_client, new_lock_entry("q"), ttl_s=5)
+    assert lock.acquire()
+    stop = StopWatch(inbox)
+    stop.requested = True  # told to stop before reading anything new
+    consumer = Consumer(settings, reader, stored(settings), lock, stop)
+    assert consumer.run(Visit(batches=10)) is Outcome.STOPPED
+    assert stored(settings).ids("q") == set(ids)
+    assert snapshot(redis_client, "q").in_flight == 0
