@@ -29,6 +29,11 @@ def test_the_agent_consumes_queues_on_a_cluster(valkey_cluster, start_agent, set
         except sqlite3.OperationalError:  # the table is made by the first consumer
             return 0
 
-    wait_for(lambda: stored() == 150, timeout_s=60, message="150 events stored")
+    try:
+        wait_for(lambda: stored() == 150, timeout_s=60, message="150 events stored")
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}; stored {stored()}; agent log:\n{agent.logs()[-6000:]}"
+        ) from None
     agent.signal(signal.SIGTERM)
     assert agent.wait() == 0, agent.logs()
