@@ -1,6 +1,6 @@
 """Running sluicegate commands as real subprocesses and reading their JSON logs."""
 
-__all__ = ["CommandProcess", "is_alive"]
+__all__ = ["CommandProcess", "is_alive", "run_sluicegate"]
 
 import os
 import signal
@@ -113,3 +113,15 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def run_sluicegate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``sluicegate`` command to completion, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "sluicegate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

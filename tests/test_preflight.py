@@ -2,7 +2,6 @@
 storm; issue 9's two cases reproduced: SQLite under a regular file, PostgreSQL without psycopg."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from sluicegate import preflight
 from sluicegate.errors import ConfigurationError
 from sluicegate.settings import Settings
+from tests.processes import run_sluicegate
 
 NO_REDIS = "redis://127.0.0.1:1/0"  # nothing listens: the checks come before any connection
 
@@ -79,17 +79,6 @@ def _without_psycopg(tmp_path: Path) -> str:
     return str(package.parent)
 
 
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sluicegate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("command", "case"),
     [("agent", "sqlite"), ("agent", "postgres"), ("up", "postgres"), ("status", "sqlite")],
@@ -103,7 +92,7 @@ def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
     else:
         env.update(DATABASE_URL="postgresql://db/x", PYTHONPATH=_without_psycopg(tmp_path))
         expected = "pip install 'sluicegate[postgres]'"
-    result = _run(env, command)  # it ends by itself: no wait, no retry, no fork
+    result = run_sluicegate(env, command)  # it ends by itself: no wait, no retry, no fork
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
     assert expected in line
@@ -117,10 +106,10 @@ def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
 def test_every_command_checks_what_it_uses(tmp_path, command, flag):
     env = {**os.environ, "SLUICEGATE_DATA_DIR": str(tmp_path)}
     if flag:
-        result = _run(env, *command, "--database-url", "mysql://db/x")
+        result = run_sluicegate(env, *command, "--database-url", "mysql://db/x")
         expected = "--database-url: unsupported database scheme"
     else:
-        result = _run({**env, "REDIS_URL": "http://cache:6379"}, *command)
+        result = run_sluicegate({**env, "REDIS_URL": "http://cache:6379"}, *command)
         expected = "REDIS_URL: unsupported scheme 'http'"
     assert result.returncode == 2
     assert expected in " ".join(result.stderr.split())

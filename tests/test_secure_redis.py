@@ -8,8 +8,6 @@ certificate, with a CA made by the test.
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,23 +16,12 @@ import pytest
 from sluicegate.masking import mask_url
 from sluicegate.repository import open_repository
 from tests.api.processes import ApiProcess
-from tests.processes import CommandProcess, is_alive
+from tests.processes import CommandProcess, is_alive, run_sluicegate
 from tests.secure_redis import acl_redis, tls_redis
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 EVENTS = 20
-
-
-def _sluicegate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sluicegate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list[str]:
@@ -54,15 +41,15 @@ def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list
             wait_for(lambda: repository.count("orders") == EVENTS, timeout_s=60, message="rows")
         finally:
             repository.close()
-        status = _sluicegate(env, "status", "--json")
+        status = run_sluicegate(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         [orders] = json.loads(status.stdout)
         assert (orders["queue"], orders["queued"], orders["persisted"]) == ("orders", 0, EVENTS)
-        config = _sluicegate(env, "config", "--json")
+        config = run_sluicegate(env, "config", "--json")
         assert config.returncode == 0, config.stderr
         shown = {row["variable"]: row["value"] for row in json.loads(config.stdout)}
         assert shown["REDIS_URL"] == mask_url(env["REDIS_URL"])
-        table = _sluicegate(env, "config")
+        table = run_sluicegate(env, "config")
         outputs = [status.stdout, status.stderr, config.stdout, table.stdout, table.stderr]
     finally:
         api.close()

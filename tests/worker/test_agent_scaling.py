@@ -11,28 +11,10 @@ from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.worker.lock import lock_holders_of
 from tests.loading import enqueue, make_events
-from tests.processes import CommandProcess, is_alive
+from tests.processes import is_alive
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def start_agent(subprocess_env, tmp_path):
-    started: list[CommandProcess] = []
-
-    def start(**extra_env: str) -> CommandProcess:
-        agent = CommandProcess(
-            "agent", {**subprocess_env, **extra_env}, tmp_path / f"agent-{len(started)}.log"
-        )
-        started.append(agent)
-        return agent
-
-    yield start
-    for agent in started:
-        agent.close()
-    for agent in started:
-        assert not any(is_alive(pid) for pid in agent.consumer_pids()), "a consumer outlived"
 
 
 def test_many_queues_are_served_by_at_most_max_consumers(settings, redis_client, start_agent):
