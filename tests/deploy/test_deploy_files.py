@@ -15,6 +15,10 @@ import yaml
 
 from sluicegate.settings import Settings
 
+# One worker runs these in turn: each step may first install its tools (hadolint into the venv),
+# and two pip installs of the same package side by side can leave it missing for a moment.
+pytestmark = pytest.mark.xdist_group("deploy")
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
