@@ -1,13 +1,19 @@
 """The checker on hand-made sets: a broken checker must not be able to hide a loss."""
 
 from sluicegate.drill.checker import (
+    EXAMPLES,
     FinalFacts,
     Holdings,
     IdVerdict,
+    LagSummary,
+    QueueTally,
     StopFacts,
     check_ids,
+    check_queues,
     final_problems,
+    lag_summary,
     stop_problems,
+    tally,
 )
 from sluicegate.drill.ledger import LedgerView
 
@@ -174,3 +180,77 @@ def test_a_bad_final_shutdown_fails_the_end():
 def test_a_loss_at_the_end_fails():
     lost = IdVerdict(ids("a", "b"), frozenset(), frozenset(), frozenset())
     assert final_problems(final(ids=lost)) == ["2 lost: a, b"]
+
+
+def test_a_loss_in_one_of_several_queues_fails_and_names_the_queue():
+    ledgers = {"q-0": view(acked=["a", "b"]), "q-1": view(acked=["c", "d"])}
+    holdings = {
+        "q-0": Holdings(persisted=ids("a", "b"), rows=2),
+        "q-1": Holdings(persisted=ids("c"), rows=1),
+    }
+    verdict = check_queues(ledgers, holdings, ledgers)
+    assert verdict.lost == {"d"}
+    assert verdict.problems == ["1 lost: d", "queue q-1: 1 lost: d"]
+
+
+def test_an_id_stored_in_another_queue_is_lost_from_its_own_and_unexpected_in_the_other():
+    ledgers = {"q-0": view(acked=["a"]), "q-1": view(acked=["b"])}
+    holdings = {
+        "q-0": Holdings(persisted=ids("a", "b"), rows=2),
+        "q-1": Holdings(),
+    }
+    verdict = check_queues(ledgers, holdings, ledgers)
+    assert verdict.lost == {"b"}
+    assert verdict.unexpected == {"b"}
+    assert "queue q-0: 1 unexpected (never sent): b" in verdict.problems
+    assert "queue q-1: 1 lost: b" in verdict.problems
+
+
+def test_the_failing_queues_named_are_capped():
+    queues = [f"q-{n}" for n in range(EXAMPLES + 3)]
+    ledgers = {queue: view(acked=[f"{queue}-x"]) for queue in queues}
+    holdings = {queue: Holdings() for queue in queues}
+    verdict = check_queues(ledgers, holdings, ledgers)
+    assert len(verdict.lost) == len(queues)
+    assert verdict.problems[-1] == "… 3 more queues with problems"
+    assert len(verdict.problems) == 1 + EXAMPLES + 1
+
+
+def test_one_queue_is_checked_as_before():
+    ledger = view(acked=["a"])
+    verdict = check_queues({"q": ledger}, {"q": Holdings()}, {"q": ledger})
+    assert verdict.problems == ["1 lost: a"]
+
+
+def test_the_tally_counts_only_accepted_ids_where_they_are():
+    holdings = Holdings(queued=ids("a"), in_flight=ids("b"), persisted=ids("c", "z"), rows=2)
+    assert tally("q", ids("a", "b", "c", "d"), holdings) == QueueTally(
+        "q", accepted=4, persisted=1, queued=1, in_flight=1, dead=0
+    )
+
+
+def test_a_queue_left_with_work_is_named_at_the_end():
+    facts = FinalFacts(
+        ids=CLEAN,
+        accepted=2,
+        sent=2,
+        persisted=1,
+        dead=0,
+        queued=1,
+        in_flight=0,
+        unknown_absent=0,
+        queues=(QueueTally("q-0", 1, 1, 0, 0, 0), QueueTally("q-1", 1, 0, 1, 0, 0)),
+    )
+    assert final_problems(facts) == [
+        "not drained: 1 queued and 0 in flight at the end",
+        "queue q-1 not drained: 1 queued, 0 in flight",
+    ]
+
+
+def test_lag_percentiles_are_over_each_queues_worst_lag():
+    worst = {f"q-{n}": (n + 1) * 10 for n in range(100)}  # 10, 20, … 1,000 ms
+    assert lag_summary(worst) == LagSummary(
+        queues=100, p50_ms=500, p95_ms=950, p99_ms=990, max_ms=1000, slowest="q-99"
+    )
+    assert lag_summary({"q": 7}) == LagSummary(1, 7, 7, 7, 7, "q")
+    assert lag_summary({}) is None

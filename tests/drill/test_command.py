@@ -36,6 +36,9 @@ def flat(text: str) -> str:
         (["--cluster", "--fault", "net-reset"], "needs one Redis server"),
         (["--duration", "ten"], "is not a duration"),
         (["--duration", "0s"], "between 1 s and 7 days"),
+        (["--queues", "0"], "--queues"),
+        (["--queues", "10001"], "--queues"),
+        (["--queues", "500", "--events", "499"], "--queues 500 needs at least as many events"),
     ],
 )
 def test_bad_usage_exits_2(args, message):

@@ -110,6 +110,25 @@ def test_random_overlapping_faults_pass_and_print_their_plan(tmp_path, seed):
     assert report["final"]["persisted"] == EVENTS
 
 
+def test_many_queues_share_the_consumers_and_are_checked_one_by_one(tmp_path):
+    """20 queues served by the agent's few consumers; a killed consumer's batch, whichever
+    queue it came from, is reclaimed; the report has each queue's line and their lags."""
+    result, report = drill(
+        tmp_path, "--queues", "20", "--fault", "kill-consumer", "--stops", "2", "--seed", "1"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["verdict"] == "PASS"
+    final = report["final"]
+    assert final["persisted"] == EVENTS
+    queues = final["queues"]
+    assert len(queues) == 20
+    assert all(q["persisted"] == q["accepted"] > 0 for q in queues)
+    assert sum(q["accepted"] for q in queues) == EVENTS
+    assert final["lag_ms"]["queues"] == 20
+    assert final["lag_ms"]["slowest"] in {q["queue"] for q in queues}
+    assert "each queue's worst, over 20 queues: p50" in result.stdout
+
+
 def _broken_consumer_env(marker):
     """The agent imports the broken consumer from this repository's tests package."""
     root = str(Path(__file__).resolve().parents[2])

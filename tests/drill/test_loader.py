@@ -8,8 +8,16 @@ import httpx
 import orjson
 import pytest
 
-from sluicegate.drill.ledger import Ledger
-from sluicegate.drill.loader import LoadPlan, LoadThread, batches, encode_batch, event_id, load
+from sluicegate.drill.ledger import Ledger, LedgerView
+from sluicegate.drill.loader import (
+    LoadPlan,
+    LoadThread,
+    Spread,
+    batches,
+    encode_batch,
+    event_id,
+    load,
+)
 
 
 def plan(**changes) -> LoadPlan:
@@ -183,3 +191,39 @@ def test_a_rate_paces_the_batches():
     run(plan(events=10, batch=2, concurrency=4, rate_per_s=40.0), handler)
     assert len(times) == 5
     assert times[-1] - times[0] >= 0.19  # 5 batches of 2 at 40 events/s: one every 0.05 s
+
+
+def test_several_queues_each_get_batches_deterministically_by_seed():
+    spread = Spread.of(plan(events=40, batch=2, queues=5, seed=7))
+    assert spread.names == tuple(f"q-{n}" for n in range(5))
+    assert len(spread.of_batch) == 20
+    assert set(spread.of_batch[:5]) == set(range(5))  # every queue gets a batch first
+    assert spread == Spread.of(plan(events=40, batch=2, queues=5, seed=7))
+    assert spread != Spread.of(plan(events=40, batch=2, queues=5, seed=8))
+    assert spread.queue_of(event_id("t", 3)) == spread.queue_of_batch(1)
+    assert spread.queue_of("someone-else") is None
+    assert spread.queue_of(event_id("t", 40)) is None
+
+
+def test_one_queue_is_the_queue_itself():
+    spread = Spread.of(plan())
+    assert spread.names == ("q",)
+    assert {spread.queue_of(event_id("t", n)) for n in range(10)} == {"q"}
+
+
+def test_each_batch_is_posted_to_its_queue():
+    posted: dict[str, set[str]] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        queue = request.url.path.rsplit("/", 1)[1]
+        posted.setdefault(queue, set()).update(ids_of(request))
+        return httpx.Response(202, json={"ids": ids_of(request)})
+
+    load_plan = plan(events=12, batch=2, queues=3, seed=1)
+    ledger, _ = run(load_plan, handler)
+    spread = Spread.of(load_plan)
+    assert set(posted) == set(spread.names)
+    assert all(spread.queue_of(i) == queue for queue, ids in posted.items() for i in ids)
+    assert ledger.view().by_queue(spread.queue_of) == {
+        queue: LedgerView(frozenset(ids), frozenset(), frozenset()) for queue, ids in posted.items()
+    }

@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from sluicegate.drill.database import event_rows
+from sluicegate.drill.checker import Holdings
+from sluicegate.drill.database import event_rows, worst_lag_ms
 from sluicegate.drill.observe import Observer
 from sluicegate.errors import DrillError
 from sluicegate.queue.reader import QueueReader
@@ -72,3 +73,42 @@ def test_a_database_url_of_another_kind_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DrillError, match="database URL"):
         event_rows("host=db dbname=x", "q")
     assert list(tmp_path.iterdir()) == []  # no stray SQLite file
+
+
+def test_several_queues_are_read_together_page_by_page(
+    tmp_path, redis_server, redis_client, monkeypatch
+):
+    """Each queue's ids in its own holdings; a consumer serving several queues is one name."""
+    monkeypatch.setattr("sluicegate.drill.observe.PAGE", 7)
+    queues = ["m-0", "m-1", "m-2", "m-3"]  # m-3 never got an event: no stream, no group
+    ids = {
+        queue: enqueue(redis_server.url, make_events(queue, n))
+        for queue, n in zip(queues[:3], (3, 20, 9), strict=True)
+    }
+    for queue in ("m-0", "m-1"):
+        QueueReader(redis_client, queue, consumer="c1").read_new(2, block_ms=100)
+    path = tmp_path / "events.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE events (event_id TEXT, queue TEXT, accepted_at INT, persisted_at INT)")
+    rows = [("s1", "m-2", 100, 250), ("s2", "m-2", 100, 130), ("s3", "m-0", 5, 10)]
+    rows.append(("s4", "m-1x", 0, 9999))  # inside the range of names, not a queue of the run
+    db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    observer = Observer(redis_server.url, f"sqlite:///{path}", queues)
+    try:
+        found = observer.holdings_by_queue()
+        assert observer.counts().in_flight == 4
+        assert observer.counts().queued == 3 + 20 + 9 - 4
+        assert [c.queue for c in observer.counts_by_queue()] == queues
+        assert observer.pending_by_consumer() == {"c1": 4}
+        assert observer.lock_holders() == {queue: [] for queue in queues}
+        assert observer.counts_by_queue()[3].depth == 0
+    finally:
+        observer.close()
+    assert found["m-1"].in_flight == set(ids["m-1"][:2])
+    assert found["m-1"].queued == set(ids["m-1"][2:])
+    assert found["m-2"].persisted == {"s1", "s2"}
+    assert found["m-0"].persisted == {"s3"}
+    assert found["m-3"] == Holdings()
+    assert worst_lag_ms(f"sqlite:///{path}", queues) == {"m-0": 5, "m-2": 150}

@@ -157,17 +157,15 @@ class _Play:
     ) -> None:
         agent = service is self.system.agent
         checked = agent and drain.clean
-        observer = self.ctx.observer
-        holder = observer.lock_holder() if checked else None
+        holders = self.ctx.observer.lock_holders() if checked else {}
+        stale = sum(pid not in self.ctx.killed for pids in holders.values() for pid in pids)
         facts = StopFacts(
             "random",
             IdVerdict.unchecked(),
             exit_code=KILLED_EXIT if exit_code is None else exit_code,
             stop_s=seconds,
             deadline_s=self.ctx.deadline_s,
-            stale_locks=int(holder is not None and holder not in self.ctx.killed)
-            if checked
-            else None,
+            stale_locks=stale if checked else None,
             in_flight=self._held_by_the_living() if checked else None,
             notes=tuple(f"process {pid} outlived {service.name}" for pid in outlived),
         )

@@ -12,10 +12,13 @@ acknowledged was already in the stream when the stream was read); ``unexpected``
 (anything found was sent by then).
 """
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sluicegate.drill.ledger import LedgerView
+
+NO_IDS = LedgerView(frozenset(), frozenset(), frozenset())  # a queue the load sent nothing to
 
 EXAMPLES = 5  # ids quoted in a problem's message
 
@@ -36,12 +39,28 @@ class Holdings:
         return self.queued | self.in_flight | self.dead | self.persisted
 
 
+def merged(parts: Iterable[Holdings]) -> Holdings:
+    """Several queues' holdings as one (the totals)."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return Holdings(
+        queued=frozenset().union(*(h.queued for h in parts)),
+        in_flight=frozenset().union(*(h.in_flight for h in parts)),
+        dead=frozenset().union(*(h.dead for h in parts)),
+        persisted=frozenset().union(*(h.persisted for h in parts)),
+        duplicated=frozenset().union(*(h.duplicated for h in parts)),
+        rows=sum(h.rows for h in parts),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IdVerdict:
     lost: frozenset[str]  # acknowledged, found nowhere
     duplicated: frozenset[str]  # more than one row
     unexpected: frozenset[str]  # found, but never sent
     refused_stored: frozenset[str]  # found, but the API refused it (and nothing is outstanding)
+    queues: tuple[str, ...] = ()  # with several queues: "queue q: <problem>", the failing ones
 
     @property
     def problems(self) -> list[str]:
@@ -51,7 +70,8 @@ class IdVerdict:
             ("unexpected (never sent)", self.unexpected),
             ("unexpected (refused, yet stored)", self.refused_stored),
         ]
-        return [f"{len(ids):,} {name}: {examples(ids)}" for name, ids in named if ids]
+        totals = [f"{len(ids):,} {name}: {examples(ids)}" for name, ids in named if ids]
+        return totals + list(self.queues)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +94,34 @@ def check_ids(before: LedgerView, holdings: Holdings, after: LedgerView) -> IdVe
         duplicated=frozenset(duplicated),
         unexpected=found - after.sent,
         refused_stored=found & after.refused,
+    )
+
+
+def check_queues(
+    before: Mapping[str, LedgerView],
+    holdings: Mapping[str, Holdings],
+    after: Mapping[str, LedgerView],
+) -> IdVerdict:
+    """``check_ids`` queue by queue: an id acknowledged for queue q must be found in q (found
+    only in another queue it is lost from q and unexpected in the other). The verdict holds the
+    totals, and names the failing queues when there are several."""
+    verdicts = {
+        queue: check_ids(before.get(queue, NO_IDS), holdings[queue], after.get(queue, NO_IDS))
+        for queue in holdings
+    }
+    if len(verdicts) == 1:
+        return next(iter(verdicts.values()))
+    failing = sorted(queue for queue, verdict in verdicts.items() if not verdict.ok)
+    lines = [f"queue {queue}: {'; '.join(verdicts[queue].problems)}" for queue in failing]
+    if len(failing) > EXAMPLES:
+        lines = [*lines[:EXAMPLES], f"… {len(failing) - EXAMPLES:,} more queues with problems"]
+    every = verdicts.values()
+    return IdVerdict(
+        lost=frozenset().union(*(v.lost for v in every)),
+        duplicated=frozenset().union(*(v.duplicated for v in every)),
+        unexpected=frozenset().union(*(v.unexpected for v in every)),
+        refused_stored=frozenset().union(*(v.refused_stored for v in every)),
+        queues=tuple(lines),
     )
 
 
@@ -123,6 +171,56 @@ def stop_problems(facts: StopFacts) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueTally:
+    """One queue at the end: its accepted ids and where they are (the conservation line
+    ``accepted = persisted + queued + in flight + dead``, checked on ids by ``check_queues``)."""
+
+    queue: str
+    accepted: int
+    persisted: int
+    queued: int
+    in_flight: int
+    dead: int
+
+
+def tally(queue: str, acked: frozenset[str], holdings: Holdings) -> QueueTally:
+    return QueueTally(
+        queue,
+        accepted=len(acked),
+        persisted=len(acked & holdings.persisted),
+        queued=len(acked & holdings.queued),
+        in_flight=len(acked & holdings.in_flight),
+        dead=len(acked & holdings.dead),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LagSummary:
+    """The fairness check: each queue's worst lag (persisted_at - accepted_at of its slowest
+    event), and percentiles of those over the queues."""
+
+    queues: int
+    p50_ms: int
+    p95_ms: int
+    p99_ms: int
+    max_ms: int
+    slowest: str
+
+
+def lag_summary(worst_ms: Mapping[str, int]) -> LagSummary | None:
+    """Nearest-rank percentiles of the queues' worst lags; None when nothing was stored."""
+    if not worst_ms:
+        return None
+    ranked = sorted(worst_ms.values())
+
+    def rank(fraction: float) -> int:
+        return ranked[max(0, math.ceil(fraction * len(ranked)) - 1)]
+
+    slowest = max(sorted(worst_ms), key=lambda queue: worst_ms[queue])
+    return LagSummary(len(ranked), rank(0.5), rank(0.95), rank(0.99), ranked[-1], slowest)
+
+
+@dataclass(frozen=True, slots=True)
 class FinalFacts:
     """The end of the run, once the load finished and the queue drained (or the wait ran out)."""
 
@@ -136,6 +234,8 @@ class FinalFacts:
     unknown_absent: int  # unknown outcomes that never landed (allowed)
     shutdown: StopFacts | None = None  # the final graceful stop of the agent
     notes: tuple[str, ...] = ()
+    queues: tuple[QueueTally, ...] = ()  # each queue's line, with several queues
+    lag: LagSummary | None = None
 
 
 def final_problems(facts: FinalFacts) -> list[str]:
@@ -144,6 +244,11 @@ def final_problems(facts: FinalFacts) -> list[str]:
         problems.append(
             f"not drained: {facts.queued:,} queued and {facts.in_flight:,} in flight at the end"
         )
+        stuck = [q for q in facts.queues if q.queued or q.in_flight]
+        problems += [
+            f"queue {q.queue} not drained: {q.queued:,} queued, {q.in_flight:,} in flight"
+            for q in stuck[:EXAMPLES]
+        ]
     if facts.shutdown is not None:
         problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
     return problems

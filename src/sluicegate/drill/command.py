@@ -53,6 +53,7 @@ def _duration_s(value: str) -> float:
     return seconds
 
 
+MAX_QUEUES = 10_000
 _DEPLOY = "Against a deployment"
 _LOCAL = "The system the drill starts"
 
@@ -65,6 +66,11 @@ def _check_usage(options: "DrillOptions") -> None:
         except ConfigurationError as error:
             raise typer.BadParameter(str(error)) from None
     _check_cluster_usage(options)
+    if options.events < options.queues:
+        raise typer.BadParameter(
+            f"--queues {options.queues:,} needs at least as many events "
+            f"(--events {options.events:,}): every queue gets some"
+        )
     if not options.deployment:
         if options.stop_cmd or options.start_cmd or options.redis_url:
             raise typer.BadParameter(
@@ -138,7 +144,20 @@ def drill(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the fault schedule.")] = 1,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the fault schedule (and of which batch goes to which queue)."),
+    ] = 1,
+    queues: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_QUEUES,
+            help="Spread the events over this many queues (every queue gets some; each batch "
+            "goes to one); every check is done per queue and in total, and the report gives "
+            "the queues' lag percentiles.",
+        ),
+    ] = 1,
     duration: Annotated[
         float | None,
         typer.Option(
@@ -238,6 +257,7 @@ def drill(
         batch=batch,
         concurrency=concurrency,
         seed=seed,
+        queues=queues,
         outage_s=outage,
         drain_timeout_s=drain_timeout,
         deadline_s=deadline,

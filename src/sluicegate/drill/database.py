@@ -16,7 +16,11 @@ from urllib.parse import urlparse
 from sluicegate.errors import DrillError
 from sluicegate.masking import mask_url
 
-TABLE_SELECT = "SELECT event_id FROM events WHERE queue = "
+_SELECT = "SELECT queue, event_id FROM events WHERE queue >= {p} AND queue <= {p}"
+_LAGS = (
+    "SELECT queue, max(persisted_at - accepted_at) FROM events "
+    "WHERE queue >= {p} AND queue <= {p} GROUP BY queue"
+)
 _SQLITE_BUSY_MS = 10_000
 _MAINTENANCE_DB = "postgres"
 
@@ -33,26 +37,44 @@ def sqlite_path(url: str) -> str:
 
 def event_rows(url: str, queue: str) -> list[str]:
     """Every stored ``event_id`` of ``queue``, one per row (a duplicate appears twice)."""
+    return rows_by_queue(url, [queue])[queue]
+
+
+def rows_by_queue(url: str, queues: list[str]) -> dict[str, list[str]]:
+    """Every stored ``event_id`` of each of ``queues``, one per row, in ONE query however many
+    queues: the rows between the first and the last name (the index's range), kept if theirs."""
+    found: dict[str, list[str]] = {queue: [] for queue in queues}
+    for queue, event_id in _query(url, _SELECT, (min(queues), max(queues))):
+        if queue in found:
+            found[queue].append(event_id)
+    return found
+
+
+def worst_lag_ms(url: str, queues: list[str]) -> dict[str, int]:
+    """Each queue's worst lag, ``persisted_at - accepted_at`` of its slowest event (one query)."""
+    wanted = set(queues)
+    rows = _query(url, _LAGS, (min(queues), max(queues)))
+    return {queue: int(lag) for queue, lag in rows if queue in wanted}
+
+
+def _query(url: str, statement: str, bounds: tuple[str, str]) -> list[tuple[Any, ...]]:
+    """Rows of ``statement`` (placeholders ``{p}``); none while the table does not exist yet."""
     if is_postgres(url):
-        return _postgres_rows(url, queue)
+        psycopg = _psycopg()
+        with psycopg.connect(url, autocommit=True) as db:
+            try:
+                return list(db.execute(statement.format(p="%s"), bounds))
+            except psycopg.errors.UndefinedTable:
+                return []
     db = sqlite3.connect(sqlite_path(url), timeout=_SQLITE_BUSY_MS / 1000)
     try:
-        return [row[0] for row in db.execute(TABLE_SELECT + "?", (queue,))]
+        return list(db.execute(statement.format(p="?"), bounds))
     except sqlite3.OperationalError as error:
         if "no such table" in str(error):
             return []  # no consumer has opened the database yet
         raise
     finally:
         db.close()
-
-
-def _postgres_rows(url: str, queue: str) -> list[str]:
-    psycopg = _psycopg()
-    with psycopg.connect(url, autocommit=True) as db:
-        try:
-            return [row[0] for row in db.execute(TABLE_SELECT + "%s", (queue,))]
-        except psycopg.errors.UndefinedTable:
-            return []
 
 
 def _psycopg() -> Any:

@@ -8,13 +8,14 @@ held have been reclaimed by their successor. The faults themselves are methods o
 (``local.LocalSystem``, ``deployment.Deployment``): each offers those it can do.
 """
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sluicegate.drill import database, procs
-from sluicegate.drill.checker import Holdings, IdVerdict, StopFacts, check_ids
-from sluicegate.drill.ledger import Ledger
-from sluicegate.drill.observe import Observer
+from sluicegate.drill.checker import Holdings, IdVerdict, StopFacts, check_queues, merged
+from sluicegate.drill.ledger import Ledger, LedgerView
+from sluicegate.drill.observe import Observer, total
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Stopped
 from sluicegate.queue.stats import QueueSnapshot
@@ -25,15 +26,21 @@ KILLED_EXIT = -9
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
-    ids: IdVerdict
-    counts: QueueSnapshot
-    lock_pid: int | None  # who holds the queue's consumer lock
-    stale: int  # 1 if that lock belongs to a process the drill did not kill (checked when graceful)
-    holdings: Holdings
+    ids: IdVerdict  # checked queue by queue, with the totals
+    counts: QueueSnapshot  # of all the queues together
+    locks: dict[str, list[int]]  # queue -> pids holding its consumer lock
+    stale: int  # locks of processes the drill did not kill (checked when graceful), all queues
+    holdings: Holdings  # all the queues together
+    by_queue: dict[str, Holdings] = field(default_factory=dict)
+    counts_by_queue: tuple[QueueSnapshot, ...] = ()
 
     @property
     def persisted(self) -> int:
         return len(self.holdings.persisted)
+
+    @property
+    def lock_pids(self) -> list[int]:
+        return [pid for pids in self.locks.values() for pid in pids]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +61,47 @@ class FaultContext:
     reclaim_timeout_s: float  # a SIGKILLed consumer's entries must be reclaimed within this
     outage_s: float  # how long a database outage lasts
     killed: set[int] = field(default_factory=set)  # pids the drill SIGKILLed: their locks expire
+    queue_of: Callable[[str], str | None] | None = None  # an id's queue, with several queues
 
     def inspect(self) -> Inspection:
-        """The ids check, read in the order that is safe while events move (see checker)."""
+        """The ids check, queue by queue, read in the order that is safe while events move
+        (see checker)."""
         before = self.ledger.view()
-        counts = self.observer.counts()
-        holdings = self.observer.holdings()
+        counts = self.observer.counts_by_queue()
+        holdings = self.observer.holdings_by_queue()
         after = self.ledger.view()
-        return Inspection(check_ids(before, holdings, after), counts, *self._lock(), holdings)
+        ids = check_queues(self._split(before), holdings, self._split(after))
+        locks = self.observer.lock_holders()
+        stale = sum(pid not in self.killed for pids in locks.values() for pid in pids)
+        return Inspection(
+            ids,
+            total(counts),
+            locks,
+            stale,
+            merged(holdings.values()),
+            holdings,
+            tuple(counts),
+        )
 
-    def _lock(self) -> tuple[int | None, int]:
-        pid = self.observer.lock_holder()
-        return pid, int(pid is not None and pid not in self.killed)
+    def _split(self, view: LedgerView) -> dict[str, LedgerView]:
+        if self.queue_of is None or len(self.observer.queues) == 1:
+            return {self.observer.queue: view}
+        return view.by_queue(self.queue_of)
 
     def lock_cell(self, seen: Inspection) -> str:
-        """For the table: clean, live (a running consumer), expiring (a killed one's), STALE."""
-        if seen.lock_pid is None:
+        """For the table: clean, live (a running consumer), expiring (a killed one's), STALE;
+        with several locks, how many of each."""
+        kinds = Counter(self._lock_kind(pid) for pid in seen.lock_pids)
+        if not kinds:
             return "clean"
-        if seen.lock_pid in self.killed:
+        if sum(kinds.values()) == 1:
+            return next(iter(kinds))
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+
+    def _lock_kind(self, pid: int) -> str:
+        if pid in self.killed:
             return "expiring"
-        return "live" if procs.is_alive(seen.lock_pid) else "STALE"
+        return "live" if procs.is_alive(pid) else "STALE"
 
     def wait_reclaimed(self, consumers: list[str]) -> int:
         """Wait until the named (dead) consumers hold nothing; returns what they still hold."""

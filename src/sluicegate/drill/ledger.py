@@ -8,7 +8,7 @@ a retry is on the wire cannot call the retried id "refused yet stored".
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,6 +30,19 @@ class LedgerView:
     @property
     def sent(self) -> frozenset[str]:
         return self.acked | self.unknown | self.refused
+
+    def by_queue(self, queue_of: Callable[[str], str | None]) -> dict[str, "LedgerView"]:
+        """This view split by the queue each id was sent to (ids of no queue are left out)."""
+        parts: dict[str, tuple[set[str], set[str], set[str]]] = {}
+        for slot, ids in enumerate((self.acked, self.unknown, self.refused)):
+            for event_id in ids:
+                queue = queue_of(event_id)
+                if queue is not None:
+                    parts.setdefault(queue, (set(), set(), set()))[slot].add(event_id)
+        return {
+            queue: LedgerView(frozenset(acked), frozenset(unknown), frozenset(refused))
+            for queue, (acked, unknown, refused) in parts.items()
+        }
 
 
 class Ledger:

@@ -7,6 +7,8 @@ the same ids on every retry, retries of 429, 5xx answers and connection errors w
 """
 
 import asyncio
+import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,41 @@ class LoadPlan:
     request_timeout_s: float = 10.0
     give_up_after_s: float = 60.0  # per batch, from its first attempt
     rate_per_s: float = 0.0  # events per second, open loop like k6's arrival rate; 0: flat out
+    queues: int = 1  # spread the batches over queues `queue-0` … (1: `queue` itself, alone)
+    seed: int = 1  # which batch goes to which queue
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Which queue each batch goes to, deterministic by seed: the first batches visit every
+    queue once in a shuffled order (each queue gets events), the rest go to queues drawn at
+    random (some queues get more than others, as tenants do)."""
+
+    names: tuple[str, ...]
+    batch: int
+    of_batch: tuple[int, ...]  # the queue (an index into names) of each batch
+
+    @classmethod
+    def of(cls, plan: LoadPlan) -> "Spread":
+        if plan.queues == 1:
+            return cls((plan.queue,), plan.batch, (0,) * math.ceil(plan.events / plan.batch))
+        names = tuple(f"{plan.queue}-{index}" for index in range(plan.queues))
+        rng = random.Random(plan.seed)
+        first = rng.sample(range(plan.queues), plan.queues)
+        total = math.ceil(plan.events / plan.batch)
+        rest = [rng.randrange(plan.queues) for _ in range(total - len(first))]
+        return cls(names, plan.batch, tuple([*first, *rest][:total]))
+
+    def queue_of_batch(self, index: int) -> str:
+        return self.names[self.of_batch[index]]
+
+    def queue_of(self, event_id: str) -> str | None:
+        """The queue an id of this run was sent to; None for an id this run never made."""
+        try:
+            index = int(event_id.rsplit("-", 1)[1]) // self.batch
+        except (IndexError, ValueError):
+            return None
+        return self.queue_of_batch(index) if 0 <= index < len(self.of_batch) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +133,7 @@ async def load(
     """Send every batch of ``plan`` with ``plan.concurrency`` requests in flight at most."""
     started = time.monotonic()
     pending = enumerate(batches(plan))  # shared by the workers: each batch goes to one of them
+    spread = Spread.of(plan)
     counts = {"batches": 0, "gave_up": 0}
     stop = (cancel or threading.Event()).is_set
     options = ClientOptions(
@@ -114,7 +152,7 @@ async def load(
             for index, ids in pending:
                 await _pace(plan, started, index)
                 events = [PendingEvent(event_id, payload(event_id)) for event_id in ids]
-                result = await client.send(plan.queue, events, should_stop=stop)
+                result = await client.send(spread.queue_of_batch(index), events, should_stop=stop)
                 counts["batches"] += 1
                 counts["gave_up"] += not result.accepted
                 if on_batch is not None:

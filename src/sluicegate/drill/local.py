@@ -201,7 +201,7 @@ class LocalSystem:
         return self._sigterm(ctx, stop, self.api)
 
     def kill_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.aim(ctx)
+        victim = self.aim(ctx, freeze=True)
         if victim is not None:  # strike the busy consumer first, before it can finish its batch
             procs.send([self.agent.pid], signal.SIGSTOP)
             procs.send([victim], signal.SIGKILL)
@@ -213,7 +213,7 @@ class LocalSystem:
         return FaultResult(StopFacts(stop.kind, seen.ids, orphaned=orphaned), seen, recover_s)
 
     def kill_consumer(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.aim(ctx)
+        victim = self.aim(ctx, freeze=True)
         if victim is None:
             seen = ctx.inspect()
             return FaultResult(
@@ -244,20 +244,47 @@ class LocalSystem:
         ctx.observer.wait_until(look, timeout_s=timeout_s)
         return found[0] if found else None
 
-    def aim(self, ctx: FaultContext) -> int | None:
+    def aim(self, ctx: FaultContext, freeze: bool = False) -> int | None:
         """Wait for the worst moment to hit the agent: a consumer holding a batch. Returns its pid.
 
         With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
-        one's lock expires); then, briefly, for entries in flight, so the fault lands mid-batch.
+        one's lock expires); then, briefly, for one holding entries in flight, so the fault lands
+        mid-batch.
         """
         backlog = ctx.observer.counts().depth > 0
         timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
         consumer = self._a_consumer(ctx, timeout_s)
-        if consumer is not None:
-            ctx.observer.wait_until(
-                lambda: ctx.observer.counts().in_flight > 0, _AIM_TIMEOUT_S, interval_s=0.002
-            )
-        return consumer
+        if consumer is None:
+            return None
+        busy: list[int] = []
+
+        def holding() -> bool:
+            busy[:] = self._catch_busy(ctx, freeze)
+            return bool(busy)
+
+        ctx.observer.wait_until(holding, _AIM_TIMEOUT_S, interval_s=0.002)
+        return busy[0] if busy else consumer
+
+    def _catch_busy(self, ctx: FaultContext, freeze: bool) -> list[int]:
+        """Busy consumers; with ``freeze``, one stopped (SIGSTOP) while it still holds entries,
+        so the kill that follows lands mid-batch (a batch of a queue with little work takes
+        milliseconds, less than a look and a kill)."""
+        busy = self._busy_consumers(ctx)
+        if not freeze or not busy:
+            return busy
+        procs.send(busy[:1], signal.SIGSTOP)
+        if ctx.observer.pending_by_consumer().get(ctx.consumer_name(busy[0]), 0):
+            return busy[:1]
+        procs.send(busy[:1], signal.SIGCONT)
+        return []
+
+    def _busy_consumers(self, ctx: FaultContext) -> list[int]:
+        """The agent's consumers holding entries in flight, in any of the drill's queues: with
+        more queues than consumers, a consumer serves several in turn, so the first child is
+        not necessarily the one with a batch."""
+        children = self.agent.children()  # first: listing /proc is the slow part
+        held = ctx.observer.pending_by_consumer()
+        return [pid for pid in children if held.get(ctx.consumer_name(pid), 0) > 0]
 
     def restart_redis(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         started = time.monotonic()

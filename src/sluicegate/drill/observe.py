@@ -8,23 +8,23 @@ The drill is the auditor, so this module reads Redis on its own on purpose (XRAN
 the key names of ``sluicegate.queue.keys``) rather than through the queue layer's reader: a bug
 in how the queue layer reads or acknowledges entries must not also blind the check. It borrows
 only the read-only helpers whose answers it reports as they are (``queue.stats.snapshot`` for the
-counts, ``worker.lock.lock_holder`` for the lock).
+counts, ``worker.lock.held_slots`` for the locks).
 """
 
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from redis.exceptions import ResponseError
 
 from sluicegate.drill import database
-from sluicegate.drill.checker import Holdings
+from sluicegate.drill.checker import Holdings, merged
 from sluicegate.errors import DrillError
 from sluicegate.queue import keys
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, TlsFiles, as_text, sync_client
-from sluicegate.queue.stats import QueueSnapshot, snapshot
-from sluicegate.worker.lock import lock_holder
+from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
+from sluicegate.worker.lock import held_slots
 
 T = TypeVar("T")
 PAGE = 10_000
@@ -33,16 +33,23 @@ _RETRY_S = 0.05
 
 
 class Observer:
+    """Reads the drill's queues: every read covers all of them in one pipelined round trip (or
+    one per page), and the database in one query, so 500 queues cost about what one does."""
+
     def __init__(
-        self, redis_url: str, database_url: str, queue: str, redis_timeout_s: float = 30.0
+        self,
+        redis_url: str,
+        database_url: str,
+        queues: str | list[str],
+        redis_timeout_s: float = 30.0,
     ) -> None:
         self.client = sync_client(
             redis_url, socket_timeout_s=5.0, tls=TlsFiles.from_environment(redis_url)
         )
         self.database_url = database_url
-        self.queue = queue
+        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.queue = self.queues[0]  # the one a cluster fault aims at (its slot's primary)
         self.redis_timeout_s = redis_timeout_s
-        self._stream = keys.stream_key(queue)
 
     def close(self) -> None:
         self.client.close()
@@ -61,69 +68,113 @@ class Observer:
                 time.sleep(_RETRY_S)
 
     def counts(self) -> QueueSnapshot:
-        return self._redis(lambda: snapshot(self.client, self.queue))
+        """The counts of all the queues together (one queue's as they are)."""
+        return total(self.counts_by_queue())
+
+    def counts_by_queue(self) -> list[QueueSnapshot]:
+        if len(self.queues) == 1:
+            return [self._redis(lambda: snapshot(self.client, self.queue))]
+        return self._redis(lambda: snapshots(self.client, self.queues))
 
     def lock_holder(self) -> int | None:
-        """The pid in the queue's consumer lock, or None when there is none."""
+        """The pid in the (first) queue's consumer lock, or None when there is none."""
+        holders = self.lock_holders()
+        return holders[self.queue][0] if holders[self.queue] else None
 
-        def read() -> int | None:
-            entry = lock_holder(self.client, self.queue)
-            return None if entry is None else entry.pid
+    def lock_holders(self) -> dict[str, list[int]]:
+        """Queue -> pids holding its consumer lock (one round trip for every queue)."""
+
+        def read() -> dict[str, list[int]]:
+            held = held_slots(self.client, self.queues, slots=1)
+            return {queue: [entry.pid for entry in entries] for queue, entries in held.items()}
 
         return self._redis(read)
 
     def pending_by_consumer(self) -> dict[str, int]:
+        """Group consumer name -> entries it holds, summed over the queues (a consumer process
+        serves several queues under one name)."""
         return self._redis(self._pending_by_consumer)
 
     def _pending_by_consumer(self) -> dict[str, int]:
-        try:
-            summary = self.client.xpending(self._stream, keys.CONSUMER_GROUP)
-        except ResponseError:  # no stream or no group yet
-            return {}
-        return {as_text(row["name"]): int(row["pending"]) for row in summary.get("consumers") or []}
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in self.queues:
+                pipe.xpending(keys.stream_key(queue), keys.CONSUMER_GROUP)
+            replies = pipe.execute(raise_on_error=False)
+        held: Counter[str] = Counter()
+        for summary in replies:
+            if isinstance(summary, ResponseError):  # no stream or no group yet
+                continue
+            for row in summary.get("consumers") or []:
+                held[as_text(row["name"])] += int(row["pending"])
+        return dict(held)
 
     def holdings(self) -> Holdings:
-        entries = self._redis(lambda: self._scan(self._stream))
-        pending = self._redis(self._pending_entry_ids)
-        dead = self._redis(lambda: self._scan(keys.dead_letter_key(self.queue)))
-        rows = database.event_rows(self.database_url, self.queue)
-        in_flight = {event_id for entry_id, event_id in entries.items() if entry_id in pending}
-        counted = Counter(rows)
-        return Holdings(
-            queued=frozenset(set(entries.values()) - in_flight),
-            in_flight=frozenset(in_flight),
-            dead=frozenset(dead.values()),
-            persisted=frozenset(counted),
-            duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
-            rows=len(rows),
-        )
+        """Where the ids of all the queues are, together."""
+        return merged(self.holdings_by_queue().values())
 
-    def _scan(self, key: str) -> dict[str, str]:
-        """Entry id -> event id for every entry of a stream, page by page."""
-        found: dict[str, str] = {}
-        start = "-"
-        while True:
-            page = cast(list[Any], self.client.xrange(key, min=start, max="+", count=PAGE))
-            for entry_id, fields in page:
-                found[as_text(entry_id)] = as_text(fields[keys.FIELD_EVENT_ID.encode()])
-            if len(page) < PAGE:
-                return found
-            start = "(" + as_text(page[-1][0])
+    def holdings_by_queue(self) -> dict[str, Holdings]:
+        """Where each queue's ids are, read stream -> pending -> dead letters -> database."""
+        streams = [keys.stream_key(queue) for queue in self.queues]
+        entries = self._redis(lambda: self._scan(streams))
+        pending = self._redis(lambda: self._pending_entry_ids(streams))
+        dead_keys = [keys.dead_letter_key(queue) for queue in self.queues]
+        dead = self._redis(lambda: self._scan(dead_keys))
+        rows = database.rows_by_queue(self.database_url, self.queues)
+        found = {}
+        for queue, stream, dead_key in zip(self.queues, streams, dead_keys, strict=True):
+            own = entries[stream]
+            in_flight = {
+                event_id for entry_id, event_id in own.items() if entry_id in pending[stream]
+            }
+            counted = Counter(rows[queue])
+            found[queue] = Holdings(
+                queued=frozenset(set(own.values()) - in_flight),
+                in_flight=frozenset(in_flight),
+                dead=frozenset(dead[dead_key].values()),
+                persisted=frozenset(counted),
+                duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
+                rows=len(rows[queue]),
+            )
+        return found
 
-    def _pending_entry_ids(self) -> set[str]:
-        found: set[str] = set()
-        start = "-"
-        while True:
-            try:
-                page: Any = self.client.xpending_range(
-                    self._stream, keys.CONSUMER_GROUP, min=start, max="+", count=PAGE
-                )
-            except ResponseError:  # no stream or no group yet
-                return found
-            found.update(as_text(row["message_id"]) for row in page)
-            if len(page) < PAGE:
-                return found
-            start = "(" + as_text(page[-1]["message_id"])
+    def _scan(self, streams: list[str]) -> dict[str, dict[str, str]]:
+        """Stream -> (entry id -> event id) for every entry of each stream: one pipelined XRANGE
+        per page, for all the streams with more to read."""
+        found: dict[str, dict[str, str]] = {stream: {} for stream in streams}
+        starts = dict.fromkeys(streams, "-")
+        while starts:
+            with self.client.pipeline(transaction=False) as pipe:
+                for stream, start in starts.items():
+                    pipe.xrange(stream, min=start, max="+", count=PAGE)
+                pages = pipe.execute()
+            for stream, page in zip(list(starts), pages, strict=True):
+                for entry_id, fields in page:
+                    found[stream][as_text(entry_id)] = as_text(fields[keys.FIELD_EVENT_ID.encode()])
+                if len(page) < PAGE:
+                    del starts[stream]
+                else:
+                    starts[stream] = "(" + as_text(page[-1][0])
+        return found
+
+    def _pending_entry_ids(self, streams: list[str]) -> dict[str, set[str]]:
+        """Stream -> ids of its delivered, unacknowledged entries (pipelined, page by page)."""
+        found: dict[str, set[str]] = {stream: set() for stream in streams}
+        starts = dict.fromkeys(streams, "-")
+        while starts:
+            with self.client.pipeline(transaction=False) as pipe:
+                for stream, start in starts.items():
+                    pipe.xpending_range(stream, keys.CONSUMER_GROUP, min=start, max="+", count=PAGE)
+                pages = pipe.execute(raise_on_error=False)
+            for stream, page in zip(list(starts), pages, strict=True):
+                if isinstance(page, ResponseError):  # no stream or no group yet
+                    del starts[stream]
+                    continue
+                found[stream].update(as_text(row["message_id"]) for row in page)
+                if len(page) < PAGE:
+                    del starts[stream]
+                else:
+                    starts[stream] = "(" + as_text(page[-1]["message_id"])
+        return found
 
     def wait_until(
         self, condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05
@@ -135,3 +186,22 @@ class Observer:
                 return False
             time.sleep(interval_s)
         return True
+
+
+def total(counts: Iterable[QueueSnapshot]) -> QueueSnapshot:
+    """Several queues' snapshots added up (the oldest event's age: the worst of them)."""
+    counts = list(counts)
+    if len(counts) == 1:
+        return counts[0]
+    return QueueSnapshot(
+        queue=f"<{len(counts)} queues>",
+        queued=sum(c.queued for c in counts),
+        in_flight=sum(c.in_flight for c in counts),
+        dead_lettered=sum(c.dead_lettered for c in counts),
+        persisted_acks=sum(c.persisted_acks for c in counts),
+        duplicates_suppressed=sum(c.duplicates_suppressed for c in counts),
+        reclaimed=sum(c.reclaimed for c in counts),
+        oldest_age_s=max((c.oldest_age_s for c in counts), default=0.0),
+        accepted=sum(c.accepted for c in counts),
+        consumers=tuple(consumer for c in counts for consumer in c.consumers),
+    )

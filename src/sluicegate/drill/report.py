@@ -1,12 +1,12 @@
 """What a person reads at a glance (a rich table and a verdict line), and the same as JSON."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from sluicegate.drill.checker import FinalFacts, IdVerdict, StopFacts
+from sluicegate.drill.checker import FinalFacts, IdVerdict, LagSummary, StopFacts
 
 EXAMPLE_IDS = 20  # ids listed per set in the JSON report
 
@@ -120,6 +120,16 @@ def verdict_line(report: DrillReport) -> str:
     return text + "".join(f", {count:,} {name}" for count, name in extras if count)
 
 
+def lag_line(lag: LagSummary) -> str:
+    """The fairness check: how long the worst-served queues waited."""
+    where = f"{lag.queues:,} queues" if lag.queues > 1 else "the queue"
+    return (
+        f"lag (persisted_at - accepted_at), each queue's worst, over {where}: "
+        f"p50 {lag.p50_ms / 1000:.2f} s, p95 {lag.p95_ms / 1000:.2f} s, "
+        f"p99 {lag.p99_ms / 1000:.2f} s, max {lag.max_ms / 1000:.2f} s ({lag.slowest})"
+    )
+
+
 def render(report: DrillReport, console: Console) -> None:
     seed = report.options.get("seed")
     if report.plan:
@@ -137,6 +147,8 @@ def render(report: DrillReport, console: Console) -> None:
         console.print(f"[red]end: {problem}[/]")
     for error in report.errors:
         console.print(f"[red]error: {error}[/]")
+    if report.final is not None and report.final.lag is not None:
+        console.print(lag_line(report.final.lag), highlight=False)
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{verdict_line(report)}[/]", highlight=False)
     console.print(f"wall time {report.wall_s:.1f} s", highlight=False)
@@ -201,6 +213,8 @@ def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any]
         "shutdown": None if final.shutdown is None else _facts_json(final.shutdown),
         "notes": list(final.notes),
         "problems": problems,
+        "lag_ms": None if final.lag is None else asdict(final.lag),
+        "queues": [asdict(queue) for queue in final.queues],
     }
 
 

@@ -17,11 +17,19 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sluicegate.drill.checker import FinalFacts, final_problems, stop_problems
+from sluicegate.drill import database
+from sluicegate.drill.checker import (
+    FinalFacts,
+    QueueTally,
+    final_problems,
+    lag_summary,
+    stop_problems,
+    tally,
+)
 from sluicegate.drill.deployment import Deployment
-from sluicegate.drill.faults import FaultContext
-from sluicegate.drill.ledger import Ledger
-from sluicegate.drill.loader import LoadPlan, LoadThread
+from sluicegate.drill.faults import FaultContext, Inspection
+from sluicegate.drill.ledger import Ledger, LedgerView
+from sluicegate.drill.loader import LoadPlan, LoadThread, Spread
 from sluicegate.drill.local import LocalSystem, Tuning
 from sluicegate.drill.observe import Observer
 from sluicegate.drill.report import DrillReport, StopRecord
@@ -48,6 +56,7 @@ class DrillOptions:
     rate: float | None = None  # events per second; 0: flat out; None: spread over the stops
     seed: int = 1
     queue: str | None = None
+    queues: int = 1  # spread the load over this many queues, checked one by one
     outage_s: float = 2.0
     drain_timeout_s: float = 60.0
     deadline_s: float = 10.0  # graceful-stop deadline for a deployment (Docker's default)
@@ -172,36 +181,45 @@ class _Run:
         self.system = system
         self.report = report
         queue = options.queue or f"drill-{secrets.token_hex(4)}"
+        load = LoadPlan(
+            system.api_url,
+            queue,
+            options.events,
+            _batch(options),
+            options.concurrency,
+            run_tag=queue,
+            rate_per_s=options.rate_per_s(),
+            queues=options.queues,
+            seed=options.seed,
+        )
+        self.spread = Spread.of(load)
         self.ledger = Ledger()
-        self.observer = Observer(system.redis_url, system.database_url, queue)
+        self.observer = Observer(system.redis_url, system.database_url, list(self.spread.names))
         self.ctx = FaultContext(
             self.observer,
             self.ledger,
             deadline_s=system.deadline_s,
             reclaim_timeout_s=3 * options.tuning.worker_ttl_s + 10,
             outage_s=options.outage_s,
+            queue_of=self.spread.queue_of,
         )
         self.faults = system.faults
         self.plan = plan_stops(
             options.fault, options.stops, options.seed, tuple(self.faults), options.outage_s
         )
         report.plan = [_planned(stop) for stop in self.plan]
-        load = LoadPlan(
-            system.api_url,
-            queue,
-            options.events,
-            options.batch,
-            options.concurrency,
-            run_tag=queue,
-            rate_per_s=options.rate_per_s(),
-        )
-        self.total_batches = math.ceil(options.events / options.batch)
+        self.total_batches = len(self.spread.of_batch)
         self.batches_done = 0
         self.loader = LoadThread(load, self.ledger, on_batch=self._tick)
         self.progress = _progress_bar(enabled=options.progress)
         self.task = self.progress.add_task("load", total=options.events, note="")
         self.last_persisted = 0
         report.options["queue"] = queue
+        if load.batch != options.batch:
+            report.notes.append(
+                f"batches of {load.batch} events (not {options.batch}): "
+                f"every one of the {options.queues:,} queues gets some"
+            )
 
     def _tick(self) -> None:
         self.batches_done += 1
@@ -300,6 +318,7 @@ class _Run:
         seen = self.ctx.inspect()
         view = self.ledger.view()
         holdings = seen.holdings
+        queues = list(self.spread.names)
         final = FinalFacts(
             ids=seen.ids,
             accepted=len(view.acked),
@@ -311,10 +330,26 @@ class _Run:
             unknown_absent=len(view.unknown - holdings.anywhere),
             shutdown=shutdown,
             notes=tuple(notes) + (() if drained else ("the queue did not drain in time",)),
+            queues=self._tallies(view, seen) if len(queues) > 1 else (),
+            lag=lag_summary(database.worst_lag_ms(self.system.database_url, queues)),
         )
         self.report.final = final
         self.report.final_problems = final_problems(final)
         self.report.redeliveries = seen.counts.duplicates_suppressed
+
+    def _tallies(self, view: LedgerView, seen: Inspection) -> tuple[QueueTally, ...]:
+        acked = {name: view.acked for name, view in view.by_queue(self.spread.queue_of).items()}
+        return tuple(
+            tally(name, acked.get(name, frozenset()), holdings)
+            for name, holdings in seen.by_queue.items()
+        )
+
+
+def _batch(options: DrillOptions) -> int:
+    """Events per request: with several queues, small enough that every queue gets a batch."""
+    if options.queues == 1:
+        return options.batch
+    return min(options.batch, max(1, options.events // options.queues))
 
 
 def _planned(stop: PlannedStop) -> str:

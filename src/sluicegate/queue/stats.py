@@ -136,6 +136,29 @@ def snapshot(client: "redis.Redis", queue: str, slots: int = 1) -> QueueSnapshot
     return _parsed(queue, replies[:reads], now)
 
 
+def snapshots(client: "redis.Redis", queues: list[str], slots: int = 1) -> list[QueueSnapshot]:
+    """``snapshot`` of every queue of ``queues``, in one round trip on a server: every queue's
+    reads in one MULTI (one instant for them all). A cluster's MULTI stays in one slot: one
+    snapshot per queue there."""
+    if is_cluster_client(client):
+        return [snapshot(client, queue, slots) for queue in queues]
+    reads = _READ_COUNT + slots
+    with client.pipeline(transaction=True) as pipe:
+        for queue in queues:
+            _queue_reads(pipe, queue, slots)
+        pipe.time()
+        replies = pipe.execute(raise_on_error=False)
+    now = replies[-1]
+    found = []
+    for index, queue in enumerate(queues):
+        own = replies[index * reads : (index + 1) * reads]
+        if any(isinstance(reply, ResponseError) for reply in own):  # no stream (yet)
+            found.append(QueueSnapshot(queue, 0, 0, 0, 0, 0, 0))
+        else:
+            found.append(_parsed(queue, own, now))
+    return found
+
+
 async def snapshot_async(
     client: "redis.asyncio.Redis", queue: str, slots: int = 1
 ) -> QueueSnapshot:
