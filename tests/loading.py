@@ -30,6 +30,7 @@ def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
                 result = await writer.enqueue(chunk[0].queue, chunk)
                 assert result.accepted
         finally:
+            await writer.aclose()
             await client.aclose()
 
     asyncio.run(run())

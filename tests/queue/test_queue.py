@@ -91,6 +91,7 @@ def test_writer_refuses_a_full_queue_without_writing(redis_server, redis_client)
         client = async_client(redis_server.url)
         writer = QueueWriter(client, DurabilityMode.WAITAOF, max_depth=3, durability_timeout_s=5)
         results = [(await writer.enqueue("q", make_events("q", 2))).accepted for _ in range(3)]
+        await writer.aclose()
         await client.aclose()
         return results
 

@@ -59,7 +59,7 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
                 raise state.fatal
             yield
         finally:
-            await state.client.aclose()
+            await state.aclose()
             get_logger().info("api-redis-closed")
 
     app = SluicegateApi(

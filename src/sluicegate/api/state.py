@@ -56,6 +56,12 @@ class ApiState:
                 await self._detect()
         return self._writer
 
+    async def aclose(self) -> None:
+        """Close the writer's connections and the client's."""
+        if self._writer is not None:
+            await self._writer.aclose()
+        await self.client.aclose()
+
     def _may_detect(self) -> bool:
         return self.fatal is None and time.monotonic() >= self._next_attempt_s
 

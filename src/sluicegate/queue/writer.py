@@ -20,6 +20,7 @@ from sluicegate.errors import ConfigurationError, DurabilityError
 from sluicegate.events import Event
 from sluicegate.queue import keys
 from sluicegate.queue.client import is_cluster_client
+from sluicegate.queue.direct import DirectConnections
 from sluicegate.queue.scripts import ENQUEUE, lua
 from sluicegate.queue.slot_pipeline import send_to_slot_owner
 
@@ -51,6 +52,7 @@ class QueueWriter:
     ) -> None:
         self._client = client
         self._cluster = is_cluster_client(client)
+        self._direct = None if self._cluster else DirectConnections(client)
         self.replicas = replicas
         self.mode = mode
         self._max_depth = max_depth
@@ -84,12 +86,14 @@ class QueueWriter:
         commands: list[tuple[Any, ...]] = [("EVALSHA", _ENQUEUE.sha, *self._keys(queue), *args)]
         if self.mode is DurabilityMode.WAITAOF:
             commands.append(("WAITAOF", 1, self.replicas, self._timeout_ms))
-        if self._cluster:
+        if self._direct is None:
             return await send_to_slot_owner(self._client, keys.stream_key(queue), commands)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
-            return await pipe.execute()
+        return await self._direct.exchange(commands)
+
+    async def aclose(self) -> None:
+        """Close the writer's own connections (the client's pool is the client's to close)."""
+        if self._direct is not None:
+            await self._direct.aclose()
 
     def _keys(self, queue: str) -> list[str | int]:
         """The queue's stream and stats; on a standalone server also the set of queues (another

@@ -1,0 +1,73 @@
+"""The API's enqueue round trip on connections of its own: no pipeline, no retry after a send.
+
+Two reasons. redis-py's pipeline costs about as much CPU as the rest of a single-event request
+(pool bookkeeping and observability hooks on every checkout, a retry wrapper, command stacks;
+``bench/profile_api.py``). And its retry is wrong for this write: a reply lost after the enqueue
+script ran would send the script again and append the batch twice. Here a failure after the send
+closes the connection and goes to the caller, which answers 503; the producer retries with the
+same ids, and the database stores each id once.
+
+Connections are redis-py's own (same URL, TLS and timeouts), kept on a free list and bounded like
+the client's pool. One is never shared while a request uses it, so ``WAITAOF`` counts exactly the
+writes sent before it on that connection.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+
+class DirectConnections:
+    """Commands in one write, replies read in order; the first error reply raised once all are
+    read (as a pipeline does), the connection kept: it is clean."""
+
+    def __init__(self, client: "redis.asyncio.Redis") -> None:
+        pool = client.connection_pool
+        self._connection_class = pool.connection_class
+        self._connection_kwargs = pool.connection_kwargs
+        self._idle: list[AbstractConnection] = []
+        self._slots = asyncio.Semaphore(pool.max_connections)
+
+    async def exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies of ``commands``, sent together on one connection."""
+        async with self._slots:
+            connection = self._idle.pop() if self._idle else self._new()
+            try:
+                replies = await _exchange(connection, commands)
+            except BaseException:  # replies may be unread: never reuse this connection
+                await connection.disconnect(nowait=True)
+                raise
+            self._idle.append(connection)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.disconnect()
+
+    def _new(self) -> AbstractConnection:
+        return self._connection_class(**self._connection_kwargs)
+
+
+async def _exchange(
+    connection: AbstractConnection, commands: Sequence[tuple[Any, ...]]
+) -> list[Any]:
+    if connection.is_connected and await connection.can_read():
+        await connection.disconnect()  # closed by the server (a restart) while it sat idle
+    await connection.connect()  # type: ignore[no-untyped-call]
+    packed = connection.pack_commands(commands)
+    await connection.send_packed_command(packed, check_health=False)
+    replies: list[Any] = []
+    for _ in commands:
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as error:  # an error reply; the next reply still follows
+            replies.append(error)
+    return replies
