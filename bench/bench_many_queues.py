@@ -8,7 +8,13 @@ The lag of an event is ``persisted_at - accepted_at``; the report gives each que
 
 A negative time means the run was stopped at ``--cap-mb`` of PSS (to protect a shared machine).
 
+After the table, the facts of issue 12's "done when", each checked and stated with its figures:
+peak consumer processes and connections against MAX_CONSUMERS, refused connections in the agent's
+log, every event persisted once (rows, distinct ids, missing ids against the events enqueued),
+and the slowest queue's lag against ``--lag-bound-s``. Exit 1 if one does not hold.
+
 Usage: python -m bench.bench_many_queues --queues 1 100 1000 [--events 1] [--cap-mb 4096]
+       [--lag-bound-s 60]
 """
 
 import argparse
@@ -19,11 +25,13 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from sluicegate.embedded import EmbeddedServer
+from sluicegate.settings import Settings
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres
 
@@ -74,16 +82,81 @@ def persisted(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def stored_ids(dsn: str) -> list[str]:
+    """Every stored event id, one per row (a duplicate would appear twice)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [row[0] for row in conn.execute("SELECT event_id FROM events")]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    queues: int
+    events: int  # enqueued, all queues
+    rows: int
+    distinct: int  # distinct event ids among the rows
+    missing: int  # enqueued ids with no row
+    seconds: float  # agent start until every event is stored (negative: stopped at the cap)
+    enqueue_s: float  # time to enqueue every event, before the agent starts
+    peak_procs: int
+    peak_pss_mb: float
+    after_procs: int
+    after_pss_mb: float
+    peak_conns: int
+    refused: int  # "too many clients" and failed connections in the agent's log
+    median_lag_ms: float  # of the queues' worst lags
+    worst_lag_ms: int
+    slowest: str
+
+    def row(self) -> str:
+        return (
+            f"{self.queues:>6}  {self.rows:>9}/{self.events:<9} {self.seconds:7.1f}  "
+            f"{self.peak_procs:>5}  {self.peak_pss_mb:8.0f}  {self.after_procs:>5}  "
+            f"{self.after_pss_mb:8.0f}  {self.peak_conns:>5}  {self.refused:>7}  "
+            f"{self.median_lag_ms:>8.0f}  {self.worst_lag_ms:>8}"
+        )
+
+    def checks(self, max_consumers: int, lag_bound_s: float) -> list[tuple[bool, str]]:
+        """The done-when facts of issue 12, each stated with its figures."""
+        once = self.rows == self.distinct == self.events and self.missing == 0
+        return [
+            (
+                self.peak_procs <= max_consumers,
+                f"consumer processes: peak {self.peak_procs} <= MAX_CONSUMERS {max_consumers}",
+            ),
+            (
+                self.peak_conns <= max_consumers,
+                f"database connections: peak {self.peak_conns} <= MAX_CONSUMERS {max_consumers}",
+            ),
+            (self.refused == 0, f"refused connections in the agent's log: {self.refused}"),
+            (
+                once,
+                f"persisted once: {self.rows:,} rows, {self.distinct:,} distinct ids, "
+                f"{self.events:,} events enqueued, {self.missing:,} missing",
+            ),
+            (
+                self.worst_lag_ms <= lag_bound_s * 1000,
+                f"slowest queue's lag: {self.worst_lag_ms / 1000:.1f} s ({self.slowest}) <= "
+                f"bound {lag_bound_s:.0f} s (enqueue {self.enqueue_s:.1f} s + drain "
+                f"{abs(self.seconds):.1f} s)",
+            ),
+        ]
+
+
 def run(
     queues: int, events: int, pg: PrivatePostgres, folder: Path, env: dict[str, str], cap_mb: int
-) -> str:
+) -> Result:
     redis_server = EmbeddedServer(folder / f"redis-{queues}").start()
     dsn = pg.dsn
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS events")
     try:
-        for n in range(queues):
-            enqueue(redis_server.url, make_events(f"q{n}", events))
+        enqueue_started = time.monotonic()
+        ids = [
+            i
+            for n in range(queues)
+            for i in enqueue(redis_server.url, make_events(f"q{n}", events))
+        ]
+        enqueue_s = time.monotonic() - enqueue_started
         log_path = folder / f"agent-{queues}.log"
         agent_env = {**env, "REDIS_URL": redis_server.url, "DATABASE_URL": dsn}
         started = time.monotonic()
@@ -119,11 +192,26 @@ def run(
             agent.wait(timeout=60)
         text = log_path.read_bytes()
         refused = sum(text.count(marker) for marker in _REFUSED)
-        lags = sorted(lags_ms(dsn).values()) or [0]
-        return (
-            f"{queues:>6}  {persisted(dsn):>9}/{total:<9} {elapsed:7.1f}  {peak_procs:>5}  "
-            f"{peak_pss / 1024:8.0f}  {after_procs:>5}  {after_pss / 1024:8.0f}  {peak_conns:>5}  "
-            f"{refused:>7}  {statistics.median(lags):>8}  {lags[-1]:>8}"
+        lags = lags_ms(dsn)
+        rows = stored_ids(dsn)
+        ranked = sorted(lags.values()) or [0]
+        return Result(
+            queues=queues,
+            events=total,
+            rows=len(rows),
+            distinct=len(set(rows)),
+            missing=len(set(ids) - set(rows)),
+            seconds=elapsed,
+            enqueue_s=enqueue_s,
+            peak_procs=peak_procs,
+            peak_pss_mb=peak_pss / 1024,
+            after_procs=after_procs,
+            after_pss_mb=after_pss / 1024,
+            peak_conns=peak_conns,
+            refused=refused,
+            median_lag_ms=statistics.median(ranked),
+            worst_lag_ms=ranked[-1],
+            slowest=max(lags, key=lambda queue: lags[queue]) if lags else "-",
         )
     finally:
         redis_server.kill()
@@ -134,18 +222,36 @@ def main() -> None:
     parser.add_argument("--queues", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--events", type=int, default=1, help="events per queue")
     parser.add_argument("--cap-mb", type=int, default=4096, help="stop the agent above this PSS")
+    parser.add_argument(
+        "--lag-bound-s",
+        type=float,
+        default=60.0,
+        help="the slowest queue's lag must stay within this (the stated bound)",
+    )
     args = parser.parse_args()
     env = {**os.environ, "QUEUE_POLL_FREQ": "0.5", "LOG_LEVEL": "info", "AGENT_PORT": "0"}
+    max_consumers = Settings().max_consumers  # the agent's default: nothing here sets it
     print(
+        f"MAX_CONSUMERS {max_consumers} (the default, 2 x {os.cpu_count()} cores); "
+        "PostgreSQL max_connections 100\n"
         "queues  persisted/total     s      peak   peak MB  procs   MB      peak   refused  "
         "median    worst\n"
         "                                   procs  PSS      after   after   conns  (logs)   "
         "lag ms    lag ms"
     )
+    results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-many-") as tmp:
         pg = stack.enter_context(private_postgres())
         for queues in args.queues:
-            print(run(queues, args.events, pg, Path(tmp), env, args.cap_mb), flush=True)
+            results.append(run(queues, args.events, pg, Path(tmp), env, args.cap_mb))
+            print(results[-1].row(), flush=True)
+    failed = 0
+    for result in results:
+        print(f"\n{result.queues} queues:")
+        for ok, fact in result.checks(max_consumers, args.lag_bound_s):
+            failed += not ok
+            print(f"  {'ok  ' if ok else 'FAIL'} {fact}")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
