@@ -34,6 +34,11 @@ def flat(text: str) -> str:
         ([*DEPLOYMENT, "--fault", "random"], "needs the system the drill starts"),
         (["--cluster", "--fault", "random"], "needs one Redis server"),
         (["--cluster", "--fault", "net-reset"], "needs one Redis server"),
+        (["--agents", "0"], "--agents"),
+        (["--consumers", "0"], "--consumers"),
+        ([*DEPLOYMENT, "--fault", "db-outage", "--agents", "2"], "a deployment (--api-url)"),
+        ([*DEPLOYMENT, "--fault", "db-outage", "--consumers", "1"], "a deployment (--api-url)"),
+        (["--agents", "2", "--fault", "random"], "plays its scenarios on one agent"),
         (["--duration", "ten"], "is not a duration"),
         (["--duration", "0s"], "between 1 s and 7 days"),
         (["--queues", "0"], "--queues"),
@@ -74,3 +79,17 @@ def test_a_soak_takes_its_duration_in_seconds_minutes_or_hours(monkeypatch, text
     monkeypatch.setattr("sluicegate.drill.runner.run_drill", fake_run)
     CliRunner().invoke(app, ["--duration", text, "--rate", "10"])
     assert seen == {"duration_s": seconds, "events": 10 * seconds}
+
+
+def test_consumers_and_agents_shape_the_system_the_drill_starts(monkeypatch):
+    seen = {}
+
+    def fake_run(options, console):
+        seen.update(agents=options.tuning.agents, consumers=options.tuning.consumers)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("sluicegate.drill.runner.run_drill", fake_run)
+    CliRunner().invoke(app, ["--consumers", "3", "--agents", "2", "--cluster"])
+    assert seen == {"agents": 2, "consumers": 3}
+    CliRunner().invoke(app, [])
+    assert seen == {"agents": 1, "consumers": 1}  # the default drill: one agent, one consumer

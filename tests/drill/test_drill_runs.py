@@ -154,3 +154,16 @@ def test_a_consumer_that_acks_before_persisting_is_caught(tmp_path):
     assert f"verdict: FAIL — 3,000 accepted, {EVENTS - lost:,} persisted, {lost:,} lost" in (
         result.stdout
     )
+
+
+def test_two_agents_with_two_consumers_each_pass_agent_kills(tmp_path):
+    """Several agents share the queue through its lock slots; each stop kills one, in turn."""
+    args = ("--consumers", "2", "--agents", "2", "--fault", "kill", "--stops", "2", "--seed", "4")
+    result, report = drill(tmp_path, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["shape"]["agents"] == 2
+    assert report["shape"]["consumers_per_queue"] == 2
+    assert [stop["remark"].split()[0] for stop in report["stops"]] == ["agent2", "agent"]
+    assert report["final"]["persisted"] == EVENTS
+    assert report["final"]["shutdown"]["exit_code"] == 0
+    assert "2 agents, 2 consumers per queue" in result.stdout

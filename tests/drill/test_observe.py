@@ -29,7 +29,7 @@ def test_holdings_split_the_stream_into_queued_in_flight_and_dead(
         assert holdings.persisted == set()
         assert observer.counts().in_flight == 3
         assert observer.pending_by_consumer() == {"c1": 3}
-        assert observer.lock_holder() is None
+        assert observer.lock_holders() == {"q": []}
     finally:
         observer.close()
 

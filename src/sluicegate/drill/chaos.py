@@ -158,7 +158,7 @@ class _Play:
         agent = service is self.system.agent
         checked = agent and drain.clean
         holders = self.ctx.observer.lock_holders() if checked else {}
-        stale = sum(pid not in self.ctx.killed for pids in holders.values() for pid in pids)
+        stale = sum(e.pid not in self.ctx.killed for held in holders.values() for e in held)
         facts = StopFacts(
             "random",
             IdVerdict.unchecked(),

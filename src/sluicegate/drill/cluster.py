@@ -1,6 +1,6 @@
 """``sluicegate drill --cluster``: the drill's own system on a local Valkey cluster.
 
-Everything of ``LocalSystem`` (the API and the agent as subprocesses, SQLite or a given database),
+Everything of ``LocalSystem`` (the API and the agents as subprocesses, SQLite or a given database),
 with Redis replaced by 3 primaries + 3 replicas (``embedded_cluster``), and two faults of its own:
 
 - ``primary-kill``: SIGKILL the primary that owns the drill queue's slot. Its replica is paused
@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sluicegate.drill import procs
 from sluicegate.drill.checker import StopFacts
@@ -47,11 +48,18 @@ class ClusterSystem(LocalSystem):
         self.cluster = EmbeddedCluster(root / "cluster")
         self.replicas = replicas
         self.notes = (
-            f"shape: Valkey cluster of {self.cluster.primaries} primaries with "
-            f"{self.cluster.replicas_per_primary} replica each; one API, one agent",
             f"durability: waitaof, DURABILITY_REPLICAS={replicas} (a 202 waits for the "
             f"primary's fsync{' and a replica' + chr(39) + 's' if replicas else ''})",
         )
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        return super().shape | {
+            "redis": f"Valkey cluster of {self.cluster.primaries} primaries with "
+            f"{self.cluster.replicas_per_primary} replica each",
+            "durability": f"waitaof, DURABILITY_REPLICAS={self.replicas} "
+            f"(WAITAOF 1 {self.replicas})",
+        }
 
     @property
     def redis_url(self) -> str:
@@ -74,12 +82,12 @@ class ClusterSystem(LocalSystem):
             "REDIS_CLUSTER": "yes",
             "DURABILITY_REPLICAS": str(self.replicas),
         }
-        self.agent.env = self.api.env
-        self.api.start()
-        self.agent.start()
+        for agent in self.agents:
+            agent.env = self.api.env
+        self.start_services()
 
     def teardown(self) -> list[str]:
-        killed = self.agent.kill() + self.api.kill()
+        killed = self.kill_services()
         self.cluster.kill()
         survivors = procs.wait_gone(killed, timeout_s=5.0)
         return [f"process {pid} outlived the drill" for pid in survivors]

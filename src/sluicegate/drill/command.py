@@ -93,6 +93,20 @@ def _check_usage(options: "DrillOptions") -> None:
         )
 
 
+def _check_shape_usage(options: "DrillOptions", consumers: int | None, agents: int | None) -> None:
+    """--consumers and --agents shape the system the drill starts; a deployment has its own."""
+    if options.deployment and (consumers is not None or agents is not None):
+        raise typer.BadParameter(
+            "--consumers and --agents shape the system the drill starts; a deployment (--api-url) "
+            "runs its own agents (set QUEUE_CONSUMERS and its replicas there)"
+        )
+    if options.fault == "random" and options.tuning.agents > 1:
+        raise typer.BadParameter(
+            "--fault random plays its scenarios on one agent; with --agents use term, kill, "
+            "kill-consumer or mixed"
+        )
+
+
 def _check_cluster_usage(options: "DrillOptions") -> None:
     if options.cluster and options.deployment:
         raise typer.BadParameter("--cluster starts a local cluster; it cannot go with --api-url")
@@ -197,6 +211,28 @@ def drill(
             rich_help_panel=_LOCAL,
         ),
     ] = False,
+    consumers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="QUEUE_CONSUMERS: consumer processes of the queue at once, all agents together "
+            "(MAX_CONSUMERS raised to match). Default: 1.",
+            show_default=False,
+            rich_help_panel=_LOCAL,
+        ),
+    ] = None,
+    agents: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Agent processes sharing the queue; agent faults hit one per stop, in turn. "
+            "Default: 1.",
+            show_default=False,
+            rich_help_panel=_LOCAL,
+        ),
+    ] = None,
     durability_replicas: Annotated[
         int,
         typer.Option(
@@ -274,9 +310,12 @@ def drill(
             worker_ttl_s=worker_ttl,
             shutdown_deadline_s=shutdown_deadline,
             consumer_batch=consumer_batch,
+            agents=agents or 1,
+            consumers=consumers or 1,
         ),
     )
     _check_usage(options)
+    _check_shape_usage(options, consumers, agents)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 150))  # a full-width table in logs and CI

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import httpx
 
@@ -50,6 +51,11 @@ class Deployment:
         self.start_cmd = start_cmd
         self.deadline_s = deadline_s
         self.timeout_s = timeout_s
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        """Whatever the deployment runs: not the drill's to choose (the report says as deployed)."""
+        return dict.fromkeys(("agents", "consumers_per_queue", "redis", "durability"))
 
     @property
     def faults(self) -> Mapping[str, Fault]:

@@ -9,7 +9,7 @@ held have been reclaimed by their successor. The faults themselves are methods o
 """
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sluicegate.drill import database, procs
@@ -20,6 +20,7 @@ from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Stopped
 from sluicegate.queue.stats import QueueSnapshot
 from sluicegate.worker.liveness import process_name
+from sluicegate.worker.lock import LockEntry
 
 KILLED_EXIT = -9
 
@@ -28,7 +29,7 @@ KILLED_EXIT = -9
 class Inspection:
     ids: IdVerdict  # checked queue by queue, with the totals
     counts: QueueSnapshot  # of all the queues together
-    locks: dict[str, list[int]]  # queue -> pids holding its consumer lock
+    locks: dict[str, list[LockEntry]]  # queue -> who holds its lock slots (QUEUE_CONSUMERS)
     stale: int  # locks of processes the drill did not kill (checked when graceful), all queues
     holdings: Holdings  # all the queues together
     by_queue: dict[str, Holdings] = field(default_factory=dict)
@@ -40,7 +41,7 @@ class Inspection:
 
     @property
     def lock_pids(self) -> list[int]:
-        return [pid for pids in self.locks.values() for pid in pids]
+        return _pids(self.locks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,15 @@ class FaultResult:
     seen: Inspection
     recover_s: float | None = None
     remark: str | None = None  # information, not a failure (a fault that found nothing to hit)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScope:
+    """What a graceful stop of one agent answers for while other agents run on: its own locks
+    and what its consumers held, since the others' consumers hold theirs in plain use."""
+
+    agent: str  # process_name of the stopped agent, as its consumers write it in their locks
+    consumers: frozenset[str]  # process names of every consumer it forked
 
 
 @dataclass
@@ -62,6 +72,7 @@ class FaultContext:
     outage_s: float  # how long a database outage lasts
     killed: set[int] = field(default_factory=set)  # pids the drill SIGKILLed: their locks expire
     queue_of: Callable[[str], str | None] | None = None  # an id's queue, with several queues
+    seed: int = 1  # of the drill: which of several agents a stop hits (see ``victim``)
 
     def inspect(self) -> Inspection:
         """The ids check, queue by queue, read in the order that is safe while events move
@@ -72,7 +83,7 @@ class FaultContext:
         after = self.ledger.view()
         ids = check_queues(self._split(before), holdings, self._split(after))
         locks = self.observer.lock_holders()
-        stale = sum(pid not in self.killed for pids in locks.values() for pid in pids)
+        stale = sum(pid not in self.killed for pid in _pids(locks))
         return Inspection(
             ids,
             total(counts),
@@ -88,9 +99,13 @@ class FaultContext:
             return {self.observer.queue: view}
         return view.by_queue(self.queue_of)
 
+    def victim(self, stop: PlannedStop, count: int) -> int:
+        """Which of ``count`` agents stop ``stop`` hits: each in turn, from a seeded first."""
+        return (self.seed + stop.number) % count
+
     def lock_cell(self, seen: Inspection) -> str:
         """For the table: clean, live (a running consumer), expiring (a killed one's), STALE;
-        with several locks, how many of each."""
+        with several locks (queues, or QUEUE_CONSUMERS slots), how many of each."""
         kinds = Counter(self._lock_kind(pid) for pid in seen.lock_pids)
         if not kinds:
             return "clean"
@@ -103,15 +118,30 @@ class FaultContext:
             return "expiring"
         return "live" if procs.is_alive(pid) else "STALE"
 
+    def leftovers(self, seen: Inspection, scope: AgentScope | None) -> tuple[int, int]:
+        """Stale locks and entries in flight after a graceful agent stop: everything when no
+        agent runs any more (``scope`` None), else only what the stopped one left behind."""
+        if scope is None:
+            return seen.stale, seen.counts.in_flight
+        own = [e for held in seen.locks.values() for e in held if e.agent == scope.agent]
+        stale = sum(entry.pid not in self.killed for entry in own)
+        return stale, self.held_by(scope.consumers - self.names(self.killed))
+
+    def held_by(self, consumers: Iterable[str]) -> int:
+        """Entries the named consumers hold (delivered to them, not acknowledged)."""
+        pending = self.observer.pending_by_consumer()
+        return sum(pending.get(name, 0) for name in set(consumers))
+
+    def names(self, pids: Iterable[int]) -> frozenset[str]:
+        return frozenset(self.consumer_name(pid) for pid in pids)
+
     def wait_reclaimed(self, consumers: list[str]) -> int:
         """Wait until the named (dead) consumers hold nothing; returns what they still hold."""
 
-        def held() -> int:
-            pending = self.observer.pending_by_consumer()
-            return sum(pending.get(name, 0) for name in consumers)
-
-        self.observer.wait_until(lambda: held() == 0, self.reclaim_timeout_s, interval_s=0.1)
-        return held()
+        self.observer.wait_until(
+            lambda: self.held_by(consumers) == 0, self.reclaim_timeout_s, interval_s=0.1
+        )
+        return self.held_by(consumers)
 
     def consumer_name(self, pid: int) -> str:
         return process_name(pid)  # as sluicegate.worker.consumer_process names its group consumer
@@ -120,36 +150,47 @@ class FaultContext:
 Fault = Callable[[FaultContext, PlannedStop], FaultResult]
 
 
+def _pids(locks: dict[str, list[LockEntry]]) -> list[int]:
+    return [entry.pid for held in locks.values() for entry in held]
+
+
 def graceful_facts(
-    ctx: FaultContext, stop: PlannedStop, stopped: Stopped, seen: Inspection, agent: bool
+    ctx: FaultContext,
+    stop: PlannedStop,
+    stopped: Stopped,
+    seen: Inspection,
+    agent: bool,
+    scope: AgentScope | None = None,
 ) -> StopFacts:
-    """The promises of a graceful stop: exit 0 within the deadline; for the agent, also nothing
-    in flight and no lock left behind."""
+    """The promises of a graceful stop: exit 0 within the deadline; for an agent, also nothing
+    in flight and no lock left behind (of its own, when others run on: ``scope``)."""
     notes = [f"{stop.label}: process {pid} outlived its parent" for pid in stopped.outlived]
     if stopped.exit_code is None:
         notes.append(f"{stop.label}: did not exit in time and was killed")
+    stale, in_flight = ctx.leftovers(seen, scope) if agent else (None, None)
     return StopFacts(
         stop.kind,
         seen.ids,
         deadline_s=ctx.deadline_s,
         stop_s=stopped.seconds,
         exit_code=KILLED_EXIT if stopped.exit_code is None else stopped.exit_code,
-        stale_locks=seen.stale if agent else None,
-        in_flight=seen.counts.in_flight if agent else None,
+        stale_locks=stale,
+        in_flight=in_flight,
         notes=tuple(notes),
     )
 
 
 def database_outage(
-    ctx: FaultContext, stop: PlannedStop, agent_running: Callable[[], bool] | None = None
+    ctx: FaultContext,
+    stop: PlannedStop,
+    agents_died: Callable[[str], tuple[str, ...]] | None = None,
 ) -> FaultResult:
-    """The database refuses the consumers for ``outage_s``; batches must wait, pending."""
+    """The database refuses the consumers for ``outage_s``; batches must wait, pending.
+    ``agents_died`` names the agents that did not live through it, if the drill runs them."""
     with database.outage(ctx.observer.database_url):
         database.hold(ctx.outage_s)
     seen = ctx.inspect()
-    notes: tuple[str, ...] = ()
-    if agent_running is not None and not agent_running():
-        notes = ("the agent died during the database outage",)
+    notes = agents_died("during the database outage") if agents_died is not None else ()
     return FaultResult(
         StopFacts(stop.kind, seen.ids, notes=notes),
         seen,

@@ -1,11 +1,12 @@
 """The system the drill starts itself, and every fault it can do to it.
 
 Embedded Redis (AOF, ``appendfsync always``), SQLite in the folder (or a given PostgreSQL), the API
-and the agent as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
+and the agents as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
 through the usual variables with short TTLs so a SIGKILLed consumer's batch is reclaimed fast.
-The agent, and so every consumer, reaches Redis (and a PostgreSQL database given by host) through
-the drill's TCP proxies (``proxy``), which the network faults control; the API and the drill's
-own observer reach them directly.
+The agents (one by default, ``--agents M``; QUEUE_CONSUMERS from ``--consumers N``), and so every
+consumer, reach Redis (and a PostgreSQL database given by host) through the drill's TCP proxies
+(``proxy``), which the network faults control; the API and the drill's own observer reach them
+directly. With several agents, an agent fault hits one of them per stop, each in turn.
 """
 
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
@@ -23,6 +25,7 @@ from sluicegate.drill import chaos, database, procs
 from sluicegate.drill.checker import IdVerdict, StopFacts
 from sluicegate.drill.faults import (
     KILLED_EXIT,
+    AgentScope,
     Fault,
     FaultContext,
     FaultResult,
@@ -32,8 +35,10 @@ from sluicegate.drill.faults import (
 )
 from sluicegate.drill.proxy import Proxies, Proxy
 from sluicegate.drill.schedule import PlannedStop
-from sluicegate.drill.service import Service, agent_ready
+from sluicegate.drill.service import Service, Stopped, agent_ready, forked_consumers
 from sluicegate.embedded import EmbeddedServer, free_port
+from sluicegate.settings import Settings
+from sluicegate.worker.liveness import process_name
 
 _AIM_TIMEOUT_S = 2.0
 _NET_LATENCY_S = 0.2  # net-latency: as long as a consumer's read wait (QUEUE_BATCH_TIMEOUT)
@@ -61,6 +66,23 @@ class Tuning:
     worker_ttl_s: float = 2.0
     shutdown_deadline_s: float = 5.0
     consumer_batch: int = 500
+    agents: int = 1  # agent processes sharing the queue (--agents)
+    consumers: int = 1  # QUEUE_CONSUMERS: consumers of one queue at once, all agents together
+
+
+def consumer_settings(tuning: Tuning) -> dict[str, str]:
+    """QUEUE_CONSUMERS of the shape, and room for that many in one agent (MAX_CONSUMERS, raised
+    only past its default): one agent alone must be able to take every slot of the queue."""
+    settings = {"QUEUE_CONSUMERS": str(tuning.consumers)}
+    default = Settings.model_fields["max_consumers"].get_default(call_default_factory=True)
+    if tuning.consumers > default:
+        settings["MAX_CONSUMERS"] = str(tuning.consumers)
+    return settings
+
+
+def _agent_label(number: int) -> str:
+    """agent, agent2, agent3, …: the first keeps the one-agent drill's log names."""
+    return "agent" if number == 1 else f"agent{number}"
 
 
 def _through(url: SplitResult, port: int) -> str:
@@ -70,7 +92,7 @@ def _through(url: SplitResult, port: int) -> str:
 
 
 class LocalSystem:
-    """Embedded Redis (AOF), SQLite or a given database, the API and the agent, in ``root``."""
+    """Embedded Redis (AOF), SQLite or a given database, the API and the agents, in ``root``."""
 
     mode = "local"
     notes: tuple[str, ...] = ()
@@ -95,7 +117,24 @@ class LocalSystem:
             proxies.append(Proxy(database.hostname, database.port or 5432, port=free_port()))
             agent_env["DATABASE_URL"] = _through(database, proxies[-1].port)
         self.proxy = Proxies(proxies)
-        self.agent = Service("agent", agent_env, root, ready=agent_ready)
+        self.agents = [
+            Service("agent", agent_env, root, ready=agent_ready, label=_agent_label(number))
+            for number in range(1, tuning.agents + 1)
+        ]
+
+    @property
+    def agent(self) -> Service:
+        """The first agent: the only one of a default drill (and of ``random``)."""
+        return self.agents[0]
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        return {
+            "agents": len(self.agents),
+            "consumers_per_queue": self.tuning.consumers,
+            "redis": "one Valkey server (embedded)",
+            "durability": "aof (WAITAOF 1 0: the server's own fsync)",
+        }
 
     @property
     def api_url(self) -> str:
@@ -137,6 +176,7 @@ class LocalSystem:
             "QUEUE_BATCH_SIZE": str(tuning.consumer_batch),
             "SHUTDOWN_DEADLINE": str(tuning.shutdown_deadline_s),
             "DATABASE_URL": self.database_url,  # sqlite:///… or postgresql://…, as settings read it
+            **consumer_settings(tuning),
         }
 
     def api_ready(self) -> bool:
@@ -148,30 +188,53 @@ class LocalSystem:
     def start(self) -> None:
         self.redis.start()
         self.proxy.start()
+        self.start_services()
+
+    def start_services(self) -> None:
         self.api.start()
-        self.agent.start()
+        for agent in self.agents:
+            agent.start()
 
     def shutdown(self, ctx: FaultContext) -> tuple[StopFacts | None, list[str]]:
-        """Stop gracefully, the API first; both stops are checked."""
+        """Stop gracefully, the API first, then every agent at once (as ``docker compose down``
+        does); each stop is checked, and then that nothing is left in flight or locked."""
         api = self.api.terminate(self.deadline_s)
         notes = [] if api.exit_code == 0 else [f"the API exited {api.exit_code} on SIGTERM"]
-        agent = self.agent.terminate(self.deadline_s)
+        started = time.monotonic()
+        signalled = [(agent, agent.signal()[1]) for agent in self.agents]
+        stops = [agent.wait_stopped(started, kids, self.deadline_s) for agent, kids in signalled]
         seen: Inspection = ctx.inspect()
+        codes = [_exit_code(stopped) for stopped in stops]
+        problems = [
+            f"consumer {pid} outlived the {agent.label}"
+            for agent, stopped in zip(self.agents, stops, strict=True)
+            for pid in stopped.outlived
+        ]
+        if len(self.agents) > 1:
+            problems += [
+                f"{agent.label} exited {code} (want 0)"
+                for agent, code in zip(self.agents, codes, strict=True)
+                if code != 0
+            ]
         facts = StopFacts(
             "term",
             IdVerdict.unchecked(),  # the end check, read right after, judges the ids
-            exit_code=KILLED_EXIT if agent.exit_code is None else agent.exit_code,
-            stop_s=agent.seconds,
+            exit_code=next((code for code in codes if code != 0), 0),
+            stop_s=max(stopped.seconds for stopped in stops),
             deadline_s=self.deadline_s,
             stale_locks=seen.stale,
             in_flight=seen.counts.in_flight,
-            notes=tuple(f"consumer {pid} outlived the agent" for pid in agent.outlived),
+            notes=tuple(problems),
         )
         return facts, notes
 
+    def kill_services(self) -> list[int]:
+        """SIGKILL the API and every agent with its consumers; returns the pids killed."""
+        return [pid for agent in self.agents for pid in agent.kill()] + self.api.kill()
+
     def teardown(self) -> list[str]:
         """Kill and reap everything; returns a problem for each process that would not die."""
-        killed = self.agent.kill() + self.api.kill()
+        killed = self.kill_services()
         self.redis.kill()
         self.proxy.stop()
         survivors = procs.wait_gone(killed, timeout_s=5.0)
@@ -189,31 +252,52 @@ class LocalSystem:
         """SIGTERM as `docker stop` sends it, check the graceful stop, start the service again."""
         stopped = service.terminate(ctx.deadline_s)
         seen = ctx.inspect()
+        agent = service in self.agents
+        scope = self._scope(service) if agent and len(self.agents) > 1 else None
+        facts = graceful_facts(ctx, stop, stopped, seen, agent=agent, scope=scope)
         recover_s = service.start()
-        agent = service is self.agent
-        return FaultResult(graceful_facts(ctx, stop, stopped, seen, agent=agent), seen, recover_s)
+        return FaultResult(facts, seen, recover_s, remark=self._which(service, stopped))
+
+    def _scope(self, agent: Service) -> AgentScope:
+        """What a stopped agent answers for while the others run on (read once it has exited)."""
+        consumers = frozenset(process_name(pid) for pid in forked_consumers(agent))
+        return AgentScope(process_name(agent.pid), consumers)
+
+    def _which(self, agent: Service, stopped: Stopped | None = None) -> str | None:
+        """Which of several agents a fault hit, for the table's remarks."""
+        if len(self.agents) == 1 or agent not in self.agents:
+            return None
+        took = "" if stopped is None else f", stopped in {stopped.seconds:.1f} s"
+        return f"{agent.label} (pid {agent.pid}{took})"
+
+    def _victim(self, ctx: FaultContext, stop: PlannedStop) -> Service:
+        return self.agents[ctx.victim(stop, len(self.agents))]
 
     def term_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        self.aim(ctx)
-        return self._sigterm(ctx, stop, self.agent)
+        agent = self._victim(ctx, stop)
+        self.aim(ctx, agent)
+        return self._sigterm(ctx, stop, agent)
 
     def term_api(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         return self._sigterm(ctx, stop, self.api)
 
     def kill_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.aim(ctx, freeze=True)
+        agent = self._victim(ctx, stop)
+        victim = self.aim(ctx, agent, freeze=True)
+        remark = self._which(agent)
         if victim is not None:  # strike the busy consumer first, before it can finish its batch
-            procs.send([self.agent.pid], signal.SIGSTOP)
+            procs.send([agent.pid], signal.SIGSTOP)
             procs.send([victim], signal.SIGKILL)
-        killed = [*self.agent.kill(), *([victim] if victim else [])]
+        killed = [*agent.kill(), *([victim] if victim else [])]
         ctx.killed.update(killed)
         seen = ctx.inspect()
-        recover_s = self.agent.start()
+        recover_s = agent.start()
         orphaned = ctx.wait_reclaimed([ctx.consumer_name(pid) for pid in killed])
-        return FaultResult(StopFacts(stop.kind, seen.ids, orphaned=orphaned), seen, recover_s)
+        facts = StopFacts(stop.kind, seen.ids, orphaned=orphaned)
+        return FaultResult(facts, seen, recover_s, remark=remark)
 
     def kill_consumer(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.aim(ctx, freeze=True)
+        victim = self.aim(ctx, turn=ctx.seed + stop.number, freeze=True)
         if victim is None:
             seen = ctx.inspect()
             return FaultResult(
@@ -226,51 +310,77 @@ class LocalSystem:
         procs.wait_gone([victim], timeout_s=5.0)
         seen = ctx.inspect()
         orphaned = ctx.wait_reclaimed([ctx.consumer_name(victim)])
-        notes = () if self.agent.running else ("the agent died when its consumer was killed",)
+        notes = self._agents_died("when its consumer was killed")
         return FaultResult(
             StopFacts(stop.kind, seen.ids, orphaned=orphaned, notes=notes),
             seen,
             remark=f"killed consumer {victim}",
         )
 
-    def _a_consumer(self, ctx: FaultContext, timeout_s: float) -> int | None:
-        """A consumer the agent forked, waiting a little for one if the queue has work."""
+    def _agents_died(self, during: str) -> tuple[str, ...]:
+        """A problem for each agent that is not running after a fault that should spare them."""
+        down = [agent for agent in self.agents if not agent.running]
+        return tuple(f"the {agent.label} died {during}" for agent in down)
+
+    def _a_consumer(
+        self, ctx: FaultContext, agents: list[Service], timeout_s: float, turn: int = 0
+    ) -> int | None:
+        """A consumer ``agents`` forked (the ``turn``-th of those running, in turn), waiting a
+        little for one if the queue has work."""
         found: list[int] = []
 
         def look() -> bool:
-            found[:] = self.agent.children()
+            found[:] = [pid for agent in agents for pid in agent.children()]
             return bool(found)
 
         ctx.observer.wait_until(look, timeout_s=timeout_s)
-        return found[0] if found else None
+        return found[turn % len(found)] if found else None
 
-    def aim(self, ctx: FaultContext, freeze: bool = False) -> int | None:
-        """Wait for the worst moment to hit the agent: a consumer holding a batch. Returns its pid.
+    def aim(
+        self,
+        ctx: FaultContext,
+        agent: Service | None = None,
+        turn: int = 0,
+        freeze: bool = False,
+    ) -> int | None:
+        """Wait for the worst moment to hit an agent: a consumer holding a batch. Returns its pid
+        (one of ``agent``'s if given, else of any agent's: the ``turn``-th one, in turn).
 
         With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
-        one's lock expires); then, briefly, for one holding entries in flight, so the fault lands
+        one's lock expires); with several agents, then briefly for one of ``agent``'s own (the
+        others may hold every slot); then, briefly, for one holding entries in flight, so the
+        fault lands
         mid-batch.
         """
         backlog = ctx.observer.counts().depth > 0
         timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
-        consumer = self._a_consumer(ctx, timeout_s)
+        consumer = self._a_consumer(ctx, self.agents, timeout_s, turn)
+        agents = self.agents if agent is None else [agent]
+        if agent is not None and len(self.agents) > 1:
+            consumer = self._a_consumer(ctx, agents, _AIM_TIMEOUT_S)
         if consumer is None:
             return None
         busy: list[int] = []
 
         def holding() -> bool:
-            busy[:] = self._catch_busy(ctx, freeze)
+            busy[:] = self._catch_busy(ctx, agents, freeze, turn)
             return bool(busy)
 
         ctx.observer.wait_until(holding, _AIM_TIMEOUT_S, interval_s=0.002)
         return busy[0] if busy else consumer
 
-    def _catch_busy(self, ctx: FaultContext, freeze: bool) -> list[int]:
-        """Busy consumers; with ``freeze``, one stopped (SIGSTOP) while it still holds entries,
-        so the kill that follows lands mid-batch (a batch of a queue with little work takes
-        milliseconds, less than a look and a kill)."""
-        busy = self._busy_consumers(ctx)
-        if not freeze or not busy:
+    def _catch_busy(
+        self, ctx: FaultContext, agents: list[Service], freeze: bool, turn: int
+    ) -> list[int]:
+        """Busy consumers, the ``turn``-th first; with ``freeze``, that one stopped (SIGSTOP)
+        while it still holds entries, so the kill that follows lands mid-batch (a batch of a
+        queue with little work takes milliseconds, less than a look and a kill)."""
+        busy = self._busy_consumers(ctx, agents)
+        if not busy:
+            return busy
+        first = turn % len(busy)
+        busy = busy[first:] + busy[:first]
+        if not freeze:
             return busy
         procs.send(busy[:1], signal.SIGSTOP)
         if ctx.observer.pending_by_consumer().get(ctx.consumer_name(busy[0]), 0):
@@ -278,11 +388,11 @@ class LocalSystem:
         procs.send(busy[:1], signal.SIGCONT)
         return []
 
-    def _busy_consumers(self, ctx: FaultContext) -> list[int]:
-        """The agent's consumers holding entries in flight, in any of the drill's queues: with
+    def _busy_consumers(self, ctx: FaultContext, agents: list[Service]) -> list[int]:
+        """The agents' consumers holding entries in flight, in any of the drill's queues: with
         more queues than consumers, a consumer serves several in turn, so the first child is
         not necessarily the one with a batch."""
-        children = self.agent.children()  # first: listing /proc is the slow part
+        children = [pid for agent in agents for pid in agent.children()]  # first: the slow part
         held = ctx.observer.pending_by_consumer()
         return [pid for pid in children if held.get(ctx.consumer_name(pid), 0) > 0]
 
@@ -293,12 +403,11 @@ class LocalSystem:
         recover_s = time.monotonic() - started
         seen = ctx.inspect()
         notes = [] if back else ["the API did not become ready again after the Redis restart"]
-        if not self.agent.running:
-            notes.append("the agent died during the Redis restart")
+        notes += self._agents_died("during the Redis restart")
         return FaultResult(StopFacts(stop.kind, seen.ids, notes=tuple(notes)), seen, recover_s)
 
     def database_outage(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        return database_outage(ctx, stop, agent_running=lambda: self.agent.running)
+        return database_outage(ctx, stop, agents_died=self._agents_died)
 
     def _network(
         self,
@@ -317,7 +426,7 @@ class LocalSystem:
         finally:
             self.proxy.clear()
         seen = ctx.inspect()
-        notes = () if self.agent.running else (f"the agent died during the {stop.label}",)
+        notes = self._agents_died(f"during the {stop.label}")
         return FaultResult(StopFacts(stop.kind, seen.ids, notes=notes), seen, remark=remark)
 
     def net_latency(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
@@ -336,3 +445,7 @@ class LocalSystem:
 
         remark = f"connections reset for {ctx.outage_s:.1f} s"
         return self._network(ctx, stop, resets, remark, hold=False)
+
+
+def _exit_code(stopped: Stopped) -> int:
+    return KILLED_EXIT if stopped.exit_code is None else stopped.exit_code

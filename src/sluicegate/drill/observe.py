@@ -8,7 +8,7 @@ The drill is the auditor, so this module reads Redis on its own on purpose (XRAN
 the key names of ``sluicegate.queue.keys``) rather than through the queue layer's reader: a bug
 in how the queue layer reads or acknowledges entries must not also blind the check. It borrows
 only the read-only helpers whose answers it reports as they are (``queue.stats.snapshot`` for the
-counts, ``worker.lock.held_slots`` for the locks).
+counts, ``worker.lock.held_slots`` for the lock slots).
 """
 
 import time
@@ -24,7 +24,7 @@ from sluicegate.errors import DrillError
 from sluicegate.queue import keys
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, TlsFiles, as_text, sync_client
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
-from sluicegate.worker.lock import held_slots
+from sluicegate.worker.lock import LockEntry, held_slots
 
 T = TypeVar("T")
 PAGE = 10_000
@@ -42,6 +42,7 @@ class Observer:
         database_url: str,
         queues: str | list[str],
         redis_timeout_s: float = 30.0,
+        slots: int = 1,
     ) -> None:
         self.client = sync_client(
             redis_url, socket_timeout_s=5.0, tls=TlsFiles.from_environment(redis_url)
@@ -50,6 +51,7 @@ class Observer:
         self.queues = [queues] if isinstance(queues, str) else list(queues)
         self.queue = self.queues[0]  # the one a cluster fault aims at (its slot's primary)
         self.redis_timeout_s = redis_timeout_s
+        self.slots = slots  # QUEUE_CONSUMERS: each queue's lock slots
 
     def close(self) -> None:
         self.client.close()
@@ -76,19 +78,10 @@ class Observer:
             return [self._redis(lambda: snapshot(self.client, self.queue))]
         return self._redis(lambda: snapshots(self.client, self.queues))
 
-    def lock_holder(self) -> int | None:
-        """The pid in the (first) queue's consumer lock, or None when there is none."""
-        holders = self.lock_holders()
-        return holders[self.queue][0] if holders[self.queue] else None
-
-    def lock_holders(self) -> dict[str, list[int]]:
-        """Queue -> pids holding its consumer lock (one round trip for every queue)."""
-
-        def read() -> dict[str, list[int]]:
-            held = held_slots(self.client, self.queues, slots=1)
-            return {queue: [entry.pid for entry in entries] for queue, entries in held.items()}
-
-        return self._redis(read)
+    def lock_holders(self) -> dict[str, list[LockEntry]]:
+        """Queue -> who holds its consumer lock slots (every one of QUEUE_CONSUMERS), in one
+        round trip for every queue."""
+        return self._redis(lambda: held_slots(self.client, self.queues, self.slots))
 
     def pending_by_consumer(self) -> dict[str, int]:
         """Group consumer name -> entries it holds, summed over the queues (a consumer process

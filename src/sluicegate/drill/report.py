@@ -41,6 +41,7 @@ class DrillReport:
     errors: list[str] = field(default_factory=list)  # the drill itself could not run
     notes: list[str] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)  # the seeded plan, one line a stop
+    shape: dict[str, Any] = field(default_factory=dict)  # agents, consumers per queue, redis, …
 
     @property
     def passed(self) -> bool:
@@ -66,8 +67,30 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+def shape_line(shape: dict[str, Any]) -> str:
+    """``2 agents, 3 consumers per queue, Redis: …, durability: …`` (a deployment's: as
+    deployed)."""
+    if not shape:
+        return ""
+
+    def said(key: str) -> str:
+        value = shape.get(key)
+        return "as deployed" if value is None else str(value)
+
+    agents, consumers = shape.get("agents"), shape.get("consumers_per_queue")
+    count = (
+        "agents and consumers as deployed"
+        if agents is None or consumers is None
+        else f"{agents} agent{'s' if agents != 1 else ''}, {consumers} consumer"
+        f"{'s' if consumers != 1 else ''} per queue"
+    )
+    return f"{count}, Redis: {said('redis')}, durability: {said('durability')}"
+
+
 def stop_table(report: DrillReport) -> Table:
-    table = Table(title=f"sluicegate drill ({report.mode})", title_justify="left")
+    shape = shape_line(report.shape)
+    title = f"sluicegate drill ({report.mode}{': ' + shape if shape else ''})"
+    table = Table(title=title, title_justify="left")
     for name in (
         "stop",
         "fault",
@@ -130,16 +153,22 @@ def lag_line(lag: LagSummary) -> str:
     )
 
 
-def render(report: DrillReport, console: Console) -> None:
-    seed = report.options.get("seed")
+def _render_head(report: DrillReport, console: Console) -> None:
+    """The plan, the shape (when no table's title says it), the notes, the table."""
     if report.plan:
-        console.print(f"seed {seed}; the plan it drew:", highlight=False)
+        console.print(f"seed {report.options.get('seed')}; the plan it drew:", highlight=False)
         for line in report.plan:
             console.print(f"  {line}", highlight=False)
+    if report.shape and not report.stops:
+        console.print(f"shape: {shape_line(report.shape)}", highlight=False)
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
     if report.stops:
         console.print(stop_table(report))
+
+
+def render(report: DrillReport, console: Console) -> None:
+    _render_head(report, console)
     for record in report.stops:
         for problem in record.problems:
             console.print(f"[red]stop {record.number}: {problem}[/]")
@@ -225,6 +254,7 @@ def to_json(report: DrillReport) -> dict[str, Any]:
         "exit_code": report.exit_code,
         "summary": verdict_line(report),
         "mode": report.mode,
+        "shape": report.shape,
         "wall_s": round(report.wall_s, 3),
         "options": report.options,
         "seed": report.options.get("seed"),

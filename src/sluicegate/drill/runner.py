@@ -112,7 +112,7 @@ def run_drill(options: DrillOptions, console: Console) -> DrillReport:
     """Run the drill; the report says PASS only if every check held."""
     started = time.monotonic()
     system = make_system(options)
-    report = DrillReport(mode=system.mode, options=options.as_json())
+    report = DrillReport(mode=system.mode, options=options.as_json(), shape=system.shape)
     report.notes += system.notes
     try:
         system.start()
@@ -194,7 +194,12 @@ class _Run:
         )
         self.spread = Spread.of(load)
         self.ledger = Ledger()
-        self.observer = Observer(system.redis_url, system.database_url, list(self.spread.names))
+        self.observer = Observer(
+            system.redis_url,
+            system.database_url,
+            list(self.spread.names),
+            slots=options.tuning.consumers,
+        )
         self.ctx = FaultContext(
             self.observer,
             self.ledger,
@@ -202,6 +207,7 @@ class _Run:
             reclaim_timeout_s=3 * options.tuning.worker_ttl_s + 10,
             outage_s=options.outage_s,
             queue_of=self.spread.queue_of,
+            seed=options.seed,
         )
         self.faults = system.faults
         self.plan = plan_stops(

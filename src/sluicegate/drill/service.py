@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from sluicegate.drill import procs
 from sluicegate.errors import DrillError
 
@@ -35,9 +37,15 @@ class Service:
     """One ``python -m sluicegate <name>`` subprocess; each start logs to a file of its own."""
 
     def __init__(
-        self, name: str, env: dict[str, str], log_dir: Path, ready: Callable[["Service"], bool]
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        ready: Callable[["Service"], bool],
+        label: str | None = None,
     ) -> None:
-        self.name = name
+        self.name = name  # the sluicegate command it runs
+        self.label = label or name  # its logs' name, and the report's (agent, agent2, …)
         self.env = env
         self.log_dir = log_dir
         self.ready = ready
@@ -47,12 +55,12 @@ class Service:
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}-{self.starts}.log"
+        return self.log_dir / f"{self.label}-{self.starts}.log"
 
     @property
     def pid(self) -> int:
         if self.process is None:
-            raise DrillError(f"{self.name} is not running")
+            raise DrillError(f"{self.label} is not running")
         return self.process.pid
 
     @property
@@ -74,12 +82,12 @@ class Service:
         while not self.ready(self):
             if self.process.poll() is not None:
                 raise DrillError(
-                    f"{self.name} exited with {self.process.returncode} while "
+                    f"{self.label} exited with {self.process.returncode} while "
                     f"starting:\n{self.log_tail()}"
                 )
             if time.monotonic() - started > timeout_s:
                 self.kill()
-                raise DrillError(f"{self.name} not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
+                raise DrillError(f"{self.label} not ready in {timeout_s:.0f} s:\n{self.log_tail()}")
             time.sleep(_POLL_S)
         return time.monotonic() - started
 
@@ -87,7 +95,7 @@ class Service:
         """SIGTERM, as ``docker stop`` does, without waiting; returns the pid and its children."""
         process = self.process
         if process is None or process.poll() is not None:
-            raise DrillError(f"{self.name} is not running")
+            raise DrillError(f"{self.label} is not running")
         self.exited_at = None
         os.kill(process.pid, signal.SIGTERM)
         threading.Thread(target=self._watch, args=(process,), daemon=True).start()
@@ -138,3 +146,16 @@ def agent_ready(service: Service) -> bool:
         return AGENT_READY in service.log_path.read_bytes()
     except OSError:
         return False
+
+
+FORKED = b'"command":"fork-node-process"'
+
+
+def forked_consumers(service: Service) -> list[int]:
+    """Every consumer the agent forked since its last start, from its log (complete once it has
+    exited, where a look at its children could miss one forked as the SIGTERM arrived)."""
+    try:
+        lines = service.log_path.read_bytes().splitlines()
+    except OSError:
+        return []
+    return [int(orjson.loads(line)["payload"]["consumer_pid"]) for line in lines if FORKED in line]

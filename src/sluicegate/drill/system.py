@@ -7,7 +7,7 @@ this protocol.
 """
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from sluicegate.drill.checker import StopFacts
 from sluicegate.drill.faults import Fault, FaultContext
@@ -30,6 +30,11 @@ class System(Protocol):
     @property
     def deadline_s(self) -> float:
         """A graceful stop of the agent must end within this."""
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        """agents, consumers_per_queue, redis, durability: what the drill ran against, for the
+        report (None where the drill did not choose it: a deployment's own)."""
 
     @property
     def notes(self) -> tuple[str, ...]:
