@@ -160,3 +160,30 @@ def test_the_json_report_carries_the_same_facts():
     assert stop["ok"] is False
     assert data["final"]["accepted"] == 50_000
     assert data["options"] == {"events": 10}
+
+
+SHAPE = {
+    "agents": 2,
+    "consumers_per_queue": 3,
+    "redis": "one Valkey server (embedded)",
+    "durability": "aof",
+}
+
+
+def test_the_table_and_the_json_state_the_shape():
+    report = DrillReport(
+        mode="local", options={}, final=final(), stops=[record(exit_code=0)], shape=SHAPE
+    )
+    assert (
+        "sluicegate drill (local: 2 agents, 3 consumers per queue, "
+        "Redis: one Valkey server (embedded), durability: aof)"
+    ) in rendered(report)
+    assert to_json(report)["shape"] == SHAPE
+
+
+def test_a_deployment_s_shape_is_as_deployed_and_said_without_a_table():
+    shape = dict.fromkeys(SHAPE)
+    report = DrillReport(mode="deployment", options={}, final=final(), shape=shape)
+    assert (
+        "shape: agents and consumers as deployed, Redis: as deployed, durability: as deployed"
+    ) in rendered(report)
