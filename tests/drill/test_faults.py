@@ -39,7 +39,7 @@ def test_every_lock_slot_of_the_queue_is_seen(ctx, redis_client):
     ctx.killed.add(GONE_PIDS[0])  # a SIGKILLed holder's lock expires on its own: not stale
     seen = ctx.inspect()
     assert seen.stale == 1
-    assert ctx.lock_cell(seen) == "expiring, STALE"
+    assert ctx.lock_cell(seen) == "1 STALE, 1 expiring"
 
 
 def test_an_agent_stopped_among_others_answers_only_for_its_own(ctx, redis_server, redis_client):
