@@ -9,7 +9,12 @@ run, alternating rounds; the figure that matters is the ratio, not the absolute 
   heartbeat the worker lock; nothing is lost at any point.
 
 Each round also runs the consumer with its metrics sent down a pipe as under an agent, and the
-cost of metrics is the same-run ratio of the two.
+cost of metrics is the same-run ratio of the two: of their rates, and of the CPU time this
+process spent per event (the consumer's own work, SQLite's included; Redis's is not). The CPU
+ratio is the steadier figure on a busy machine: other processes change how long a round takes,
+not how much work the consumer does in it. A third figure isolates the calls themselves: the CPU
+of ``ConsumerMetrics.batch_persisted`` per batch (pipe write included), measured here, over the
+consumer's CPU per batch without metrics, from this run's rounds.
 
 Usage: python -m bench.bench_consumer [--events 50000] [--rounds 3]
 """
@@ -20,6 +25,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -31,6 +37,7 @@ from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import serve_queues
 from sluicegate.worker.lock import new_lock_entry
+from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.serving import Place
 from sluicegate.worker.signals import SignalInbox, StopWatch
 from tests.loading import enqueue, make_events
@@ -59,9 +66,15 @@ def naive_round(server: EmbeddedServer, events: list[Event], folder: Path) -> fl
     return len(events) / elapsed
 
 
+@dataclass(frozen=True)
+class Round:
+    events_per_s: float
+    cpu_us_per_event: float  # this process's CPU time (user + system) per event
+
+
 def sluicegate_round(
     server: EmbeddedServer, events: list[Event], folder: Path, metrics: bool = False
-) -> float:
+) -> Round:
     """``metrics``: send the consumer's figures down a pipe, as under an agent (a ``cat``
     process reads them, as the agent's HTTP thread would, in another process)."""
     enqueue(server.url, events, batch=1000)
@@ -80,10 +93,12 @@ def sluicegate_round(
     os.close(read_fd)
     place = Place(figures_fd=write_fd if metrics else None)
     started_ms = now_ms()
+    cpu_before = time.process_time()
     identity = new_lock_entry(events[0].queue)
     serve_queues(
         settings, server.url, identity, StopWatch(inbox), place=place, queues=[identity.queue]
     )
+    cpu_s = time.process_time() - cpu_before
     os.close(write_fd)
     reader.wait(timeout=10)
     inbox.close()
@@ -91,7 +106,31 @@ def sluicegate_round(
     assert repository.count() == len(events)
     last_ms = repository._db.execute("SELECT max(persisted_at) FROM events").fetchone()[0]
     repository.close()
-    return len(events) / max((last_ms - started_ms) / 1000, 1e-3)
+    rate = len(events) / max((last_ms - started_ms) / 1000, 1e-3)
+    return Round(rate, cpu_s * 1e6 / len(events))
+
+
+def metrics_cpu_us_per_batch(distinct_accepted_at: bool, batches: int = 2_000) -> float:
+    """CPU of the metrics a consumer records per persisted batch, its line down a pipe included.
+    ``distinct_accepted_at``: every event of the batch came in its own request (the worst case);
+    else they came 100 to a request."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    reader = subprocess.Popen(["cat"], stdin=read_fd, stdout=subprocess.DEVNULL)
+    os.close(read_fd)
+    metrics = ConsumerMetrics(write_fd)
+    accepted_ms = now_ms() - 1_000
+    events = [
+        Event("bench", f"e{n}", "{}", accepted_ms + (n if distinct_accepted_at else n // 100))
+        for n in range(BATCH)
+    ]
+    started = time.process_time()
+    for _ in range(batches):
+        metrics.batch_persisted("bench", events, len(events), 0.01)
+    cpu_s = time.process_time() - started
+    os.close(write_fd)
+    reader.wait(timeout=10)
+    return cpu_s * 1e6 / batches
 
 
 def main() -> None:
@@ -103,7 +142,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedServer(Path(tmp) / "redis").start()
         try:
-            naive, safe, measured = [], [], []
+            naive: list[float] = []
+            safe: list[Round] = []
+            measured: list[Round] = []
             for round_number in range(args.rounds):
                 folder = Path(tmp) / f"round-{round_number}"
                 folder.mkdir()
@@ -111,28 +152,45 @@ def main() -> None:
                 # Alternate which goes first, so that neither always meets a busier server.
                 for metered in sorted((False, True), reverse=round_number % 2 == 1):
                     events = make_events("metered" if metered else "bench", args.events)
-                    rate = sluicegate_round(server, events, folder, metrics=metered)
-                    (measured if metered else safe).append(rate)
+                    result = sluicegate_round(server, events, folder, metrics=metered)
+                    (measured if metered else safe).append(result)
                 print(
                     f"round {round_number + 1}: naive {naive[-1]:,.0f}/s, "
-                    f"sluicegate {safe[-1]:,.0f}/s, with metrics {measured[-1]:,.0f}/s"
+                    f"sluicegate {safe[-1].events_per_s:,.0f}/s "
+                    f"({safe[-1].cpu_us_per_event:.1f} µs CPU/event), "
+                    f"with metrics {measured[-1].events_per_s:,.0f}/s "
+                    f"({measured[-1].cpu_us_per_event:.1f} µs CPU/event)"
                 )
         finally:
             server.stop()
-    ratios = [safe_rate / naive_rate for safe_rate, naive_rate in zip(safe, naive, strict=True)]
+    safe_rates = [result.events_per_s for result in safe]
+    ratios = [rate / naive_rate for rate, naive_rate in zip(safe_rates, naive, strict=True)]
     print(f"median over {args.rounds} rounds of {args.events:,} events, batches of {BATCH}:")
     print(f"  naive LPOP+INSERT (unsafe): {statistics.median(naive):,.0f} events/s")
-    print(f"  sluicegate consumer (safe): {statistics.median(safe):,.0f} events/s")
+    print(f"  sluicegate consumer (safe): {statistics.median(safe_rates):,.0f} events/s")
     print(
         f"  ratio (median of the per-round ratios): {statistics.median(ratios):.2f} "
         "(target >= 0.50)"
     )
-    costs = [1 - on / off for on, off in zip(measured, safe, strict=True)]
+    pairs = list(zip(measured, safe, strict=True))
+    rate_costs = [1 - on.events_per_s / off.events_per_s for on, off in pairs]
+    cpu_costs = [on.cpu_us_per_event / off.cpu_us_per_event - 1 for on, off in pairs]
     print(
-        f"  with metrics sent to the agent: {statistics.median(measured):,.0f} events/s; "
-        f"cost (median of the per-round 1 - on/off): {statistics.median(costs):+.1%} "
-        "(target < 5 %)"
+        "  with metrics sent to the agent: "
+        f"{statistics.median(result.events_per_s for result in measured):,.0f} events/s"
     )
+    print(
+        "  cost of metrics, median of the per-round figures (target < 5 %): "
+        f"CPU per event {statistics.median(cpu_costs):+.1%}, "
+        f"rate {statistics.median(rate_costs):+.1%}"
+    )
+    batch_cpu_us = statistics.median(result.cpu_us_per_event for result in safe) * BATCH
+    for distinct, label in ((False, "100 events a request"), (True, "one event a request")):
+        calls_us = metrics_cpu_us_per_batch(distinct)
+        print(
+            f"  the metrics calls alone, {label}: {calls_us:.0f} µs CPU per batch of {BATCH}, "
+            f"{calls_us / batch_cpu_us:.1%} of the consumer's {batch_cpu_us / 1000:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

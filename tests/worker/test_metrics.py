@@ -3,10 +3,11 @@
 import os
 
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate.worker.agent_metrics import AgentMetrics
-from sluicegate.worker.metrics import PIPE_BUF, ConsumerMetrics
+from sluicegate.worker.metrics import LATENCY_BUCKETS, PIPE_BUF, Buckets, ConsumerMetrics
 from tests.loading import make_events
 
 
@@ -90,3 +91,18 @@ def _read_available(fd: int) -> bytes:
         return os.read(fd, 1 << 20)
     except BlockingIOError:
         return b""
+
+
+def test_ages_land_in_the_buckets_one_observation_each_would():
+    """``observe_ages`` (a sort and a bisection per bound) counts as observing every age alone,
+    bounds included: an age of exactly 0.5 s is <= 0.5."""
+    now_ms = 1_000_000
+    times_ms = [now_ms - age for age in (0, 3, 10, 10, 49, 50, 51, 499, 500, 501, 60_000, 10**6)]
+    one_by_one = Buckets(LATENCY_BUCKETS)
+    for time_ms in times_ms:
+        one_by_one.observe((now_ms - time_ms) / 1000)
+    together = Buckets(LATENCY_BUCKETS)
+    together.observe_ages(now_ms, list(reversed(times_ms)))
+    assert together.counts == one_by_one.counts
+    assert together.counts[-1] == 1  # 1,000 s: past the last bound, in +Inf
+    assert together.total == pytest.approx(one_by_one.total)

@@ -13,12 +13,14 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
 from sluicegate.events import Event
 
+_ACCEPTED_AT = attrgetter("accepted_at_ms")
 PIPE_BUF = 4096  # POSIX minimum; Linux's too: writes up to this size are atomic
 
 # Buckets (upper bounds). Shared by the consumer, which counts, and the agent, which exports.
@@ -48,10 +50,23 @@ class Buckets:
         if not self.counts:
             self.counts = [0] * (len(self.bounds) + 1)
 
-    def observe(self, values: Iterable[float]) -> None:
-        for value in values:
-            self.counts[bisect.bisect_left(self.bounds, value)] += 1
-            self.total += value
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def observe_ages(self, now_ms: int, times_ms: list[int]) -> None:
+        """Observe ``(now_ms - t) / 1000`` for every ``t`` (sorted in place): one sort and one
+        bisection per bound, in C, instead of a Python step per event (500 to a batch)."""
+        times_ms.sort()
+        within = [
+            len(times_ms) - bisect.bisect_left(times_ms, now_ms - bound * 1000)
+            for bound in self.bounds
+        ]  # within[i]: observations <= bounds[i]
+        for index, (below, upto) in enumerate(
+            zip([0, *within], [*within, len(times_ms)], strict=True)
+        ):
+            self.counts[index] += upto - below
+        self.total += (now_ms * len(times_ms) - sum(times_ms)) / 1000
 
     def add(self, counts: Sequence[int], total: float) -> None:
         for index, count in enumerate(counts):
@@ -111,12 +126,10 @@ class ConsumerMetrics:
         figures = self._figures(queue)
         figures.counters["persisted"] += inserted
         figures.counters["absorbed"] += len(events) - inserted
-        figures.histograms["batch_seconds"].observe((seconds,))
-        figures.histograms["batch_size"].observe((len(events),))
-        committed_ms = time.time_ns() // 1_000_000
-        figures.histograms["latency"].observe(
-            (committed_ms - event.accepted_at_ms) / 1000 for event in events
-        )
+        figures.histograms["batch_seconds"].observe(seconds)
+        figures.histograms["batch_size"].observe(len(events))
+        accepted_ms = list(map(_ACCEPTED_AT, events))
+        figures.histograms["latency"].observe_ages(time.time_ns() // 1_000_000, accepted_ms)
         self.flush()
 
     def dead_lettered(self, queue: str, count: int = 1) -> None:
