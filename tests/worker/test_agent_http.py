@@ -8,6 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate.drill.metrics_check import AGENT_SAMPLES
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
 from tests.loading import enqueue, make_events
@@ -15,23 +16,6 @@ from tests.processes import CommandProcess
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-CONSUMER_NAMES = (
-    "sluicegate_events_persisted_total",
-    "sluicegate_redeliveries_absorbed_total",
-    "sluicegate_events_dead_lettered_total",
-    "sluicegate_events_reclaimed_total",
-    "sluicegate_persist_batch_seconds_bucket",
-    "sluicegate_persist_batch_size_bucket",
-    "sluicegate_end_to_end_latency_seconds_bucket",
-    "sluicegate_queue_depth",
-    "sluicegate_queue_in_flight",
-    "sluicegate_queue_dead",
-    "sluicegate_queue_oldest_pending_age_seconds",
-    "sluicegate_consumer_starts_total",
-    "sluicegate_consumer_exits_total",
-    "sluicegate_consumers",
-)
 
 
 def agent_url(agent: CommandProcess) -> str:
@@ -66,7 +50,7 @@ def test_probes_and_every_consumer_metric(settings, start_agent):
         message="the consumer to leave once idle",
     )
     found = scrape(url)
-    assert set(CONSUMER_NAMES) <= set(found)
+    assert set(AGENT_SAMPLES) <= set(found)
     assert found["sluicegate_persist_batch_size_count"][q] >= 10
     assert found["sluicegate_end_to_end_latency_seconds_count"][q] == 1000
     assert found["sluicegate_consumer_starts_total"][q] == 1

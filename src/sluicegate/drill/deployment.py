@@ -78,6 +78,9 @@ class Deployment:
             raise DrillError(f"{shlex.quote(command)} ran over {self.timeout_s:.0f} s") from error
         return Stopped(done.returncode, time.monotonic() - started)
 
+    def metrics_urls(self) -> list[str]:
+        return []  # the deployment's agents: not the drill's to find
+
     def start(self) -> None:
         """Nothing to start; the API must answer."""
         try:

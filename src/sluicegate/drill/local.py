@@ -35,7 +35,13 @@ from sluicegate.drill.faults import (
 )
 from sluicegate.drill.proxy import Proxies, Proxy
 from sluicegate.drill.schedule import PlannedStop
-from sluicegate.drill.service import Service, Stopped, agent_ready, forked_consumers
+from sluicegate.drill.service import (
+    Service,
+    Stopped,
+    agent_metrics_url,
+    agent_ready,
+    forked_consumers,
+)
 from sluicegate.embedded import EmbeddedServer, free_port
 from sluicegate.settings import Settings
 from sluicegate.worker.liveness import process_name
@@ -184,6 +190,10 @@ class LocalSystem:
             return httpx.get(f"{self.api_url}/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def metrics_urls(self) -> list[str]:
+        urls = (agent_metrics_url(agent) for agent in self.agents if agent.running)
+        return [url for url in urls if url]
 
     def start(self) -> None:
         self.redis.start()

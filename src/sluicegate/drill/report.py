@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sluicegate.drill.checker import FinalFacts, IdVerdict, LagSummary, StopFacts
+from sluicegate.drill.metrics_check import MetricsCheck
 
 EXAMPLE_IDS = 20  # ids listed per set in the JSON report
 
@@ -42,6 +43,7 @@ class DrillReport:
     notes: list[str] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)  # the seeded plan, one line a stop
     shape: dict[str, Any] = field(default_factory=dict)  # agents, consumers per queue, redis, …
+    metrics: MetricsCheck | None = None  # the agents' /metrics after the drain
 
     @property
     def passed(self) -> bool:
@@ -153,6 +155,15 @@ def lag_line(lag: LagSummary) -> str:
     )
 
 
+def metrics_line(check: MetricsCheck) -> str:
+    agents = f"{check.agents} agent{'s' if check.agents > 1 else ''}"
+    verdict = "every promised name, queue gauges at 0" if not check.problems else "PROBLEMS"
+    return (
+        f"agents' /metrics ({agents}): {verdict}; {check.persisted_counted:,} events "
+        "counted persisted since their last start"
+    )
+
+
 def _render_head(report: DrillReport, console: Console) -> None:
     """The plan, the shape (when no table's title says it), the notes, the table."""
     if report.plan:
@@ -178,6 +189,8 @@ def render(report: DrillReport, console: Console) -> None:
         console.print(f"[red]error: {error}[/]")
     if report.final is not None and report.final.lag is not None:
         console.print(lag_line(report.final.lag), highlight=False)
+    if report.metrics is not None and report.metrics.agents:
+        console.print(metrics_line(report.metrics), highlight=False)
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{verdict_line(report)}[/]", highlight=False)
     console.print(f"wall time {report.wall_s:.1f} s", highlight=False)
@@ -263,6 +276,7 @@ def to_json(report: DrillReport) -> dict[str, Any]:
         "load": report.load,
         "stops": [_stop_json(record) for record in report.stops],
         "final": _final_json(report.final, report.final_problems),
+        "metrics": None if report.metrics is None else report.metrics.as_json(),
         "errors": report.errors,
         "notes": report.notes,
     }

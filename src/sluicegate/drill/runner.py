@@ -31,6 +31,7 @@ from sluicegate.drill.faults import FaultContext, Inspection
 from sluicegate.drill.ledger import Ledger, LedgerView
 from sluicegate.drill.loader import LoadPlan, LoadThread, Spread
 from sluicegate.drill.local import LocalSystem, Tuning
+from sluicegate.drill.metrics_check import check_scrapes, scrape_agents
 from sluicegate.drill.observe import Observer
 from sluicegate.drill.report import DrillReport, StopRecord
 from sluicegate.drill.schedule import AFTER_LOAD, PlannedStop, plan_stops
@@ -320,11 +321,12 @@ class _Run:
         drained = self.observer.wait_until(
             lambda: self.observer.counts().depth == 0, self.options.drain_timeout_s, interval_s=0.1
         )
+        queues = list(self.spread.names)
+        scrapes = scrape_agents(self.system.metrics_urls())  # before the stop ends the agents
         shutdown, notes = self.system.shutdown(self.ctx)
         seen = self.ctx.inspect()
         view = self.ledger.view()
         holdings = seen.holdings
-        queues = list(self.spread.names)
         final = FinalFacts(
             ids=seen.ids,
             accepted=len(view.acked),
@@ -340,7 +342,9 @@ class _Run:
             lag=lag_summary(database.worst_lag_ms(self.system.database_url, queues)),
         )
         self.report.final = final
-        self.report.final_problems = final_problems(final)
+        metrics = check_scrapes(scrapes, queues, final.persisted, drained)
+        self.report.final_problems = final_problems(final) + metrics.problems
+        self.report.metrics = metrics
         self.report.redeliveries = seen.counts.duplicates_suppressed
 
     def _tallies(self, view: LedgerView, seen: Inspection) -> tuple[QueueTally, ...]:

@@ -148,6 +148,19 @@ def agent_ready(service: Service) -> bool:
         return False
 
 
+def agent_metrics_url(service: Service) -> str | None:
+    """The agent's ``/metrics``, on the port its latest start logged (AGENT_PORT=0: a free one)."""
+    try:
+        lines = service.log_path.read_bytes().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if AGENT_READY in line:
+            port = orjson.loads(line)["payload"].get("http_port")
+            return f"http://127.0.0.1:{port}/metrics" if port else None
+    return None
+
+
 FORKED = b'"command":"fork-node-process"'
 
 

@@ -44,6 +44,9 @@ class System(Protocol):
     def faults(self) -> Mapping[str, Fault]:
         """The fault kinds this system can undergo, by name."""
 
+    def metrics_urls(self) -> list[str]:
+        """The running agents' ``/metrics``; empty when the drill cannot know them."""
+
     def start(self) -> None:
         """Bring the system up (or check that it answers); DrillError if it cannot."""
 
