@@ -128,3 +128,27 @@ def test_a_graceful_stop_persists_entries_whose_read_reply_was_lost(settings, re
     assert consumer.run(Visit(batches=10)) is Outcome.STOPPED
     assert stored(settings).ids("q") == set(ids)
     assert snapshot(redis_client, "q").in_flight == 0
+
+
+def test_a_visit_that_moves_on_persists_entries_whose_read_reply_was_lost(
+    settings, redis_client, inbox
+):
+    """A consumer serving several queues may not come back to this one before a stop: entries
+    a lost read reply left pending under its name are persisted before it leaves the queue."""
+    first = enqueue(settings.redis_url, make_events("q", 10))
+    lost: list[str] = []
+    calls = iter(range(100))
+
+    def others_waiting() -> bool:
+        if next(calls) == 1:  # the first batch is stored: now a read whose reply is "lost"
+            lost.extend(enqueue(settings.redis_url, make_events("q", 10)))
+            QueueReader(redis_client, "q", consumer="c1").read_new(10, block_ms=None)
+        return True
+
+    reader = QueueReader(redis_client, "q", consumer="c1")
+    lock = Lock(redis_client, new_lock_entry("q"), ttl_s=5)
+    assert lock.acquire()
+    consumer = Consumer(settings, reader, stored(settings), lock, StopWatch(inbox))
+    assert consumer.run(Visit(batches=5, others_waiting=others_waiting)) is Outcome.DRAINED
+    assert stored(settings).ids("q") == set(first) | set(lost)
+    assert snapshot(redis_client, "q").in_flight == 0
