@@ -26,7 +26,7 @@ CLOUDEVENT_SCHEMA: dict[str, Any] = {
         "datacontenttype": {"type": "string"},
         "dataschema": {"type": "string"},
         "subject": {"type": "string"},
-        "time": {"type": "string"},
+        "time": {"type": "string", "format": "date-time"},
         "data": {},
         "data_base64": {"type": "string"},
     },

@@ -73,6 +73,9 @@ async def test_a_batch_with_one_bad_event_stores_nothing(
         ({**cloud_event(1), "Bad_Name": "x"}, "Bad_Name"),
         ({**cloud_event(1), "ext": {"nested": 1}}, "ext"),
         ({**cloud_event(1), "data": 1, "data_base64": "AA=="}, "data_base64"),
+        ({**cloud_event(1), "time": "2018-04-05"}, "time"),  # a date is not a timestamp
+        ({**cloud_event(1), "time": "2018-04-05T17:31:00"}, "time"),  # no offset
+        ({**cloud_event(1), "time": "2018-04-05T25:31:00Z"}, "time"),  # no such hour
     ],
 )
 async def test_a_bad_attribute_is_named(
@@ -81,6 +84,15 @@ async def test_a_bad_attribute_is_named(
     response = await api.post(URL, content=orjson.dumps(event), headers=STRUCTURED)
     assert response.status_code == 422
     assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "time", ["2018-04-05T17:31:00Z", "2018-04-05t17:31:00.123456z", "2018-04-05T17:31:00+02:00"]
+)
+async def test_rfc3339_times_are_accepted(api: httpx.AsyncClient, time: str) -> None:
+    event = cloud_event(1, time=time)
+    response = await api.post(URL, content=orjson.dumps(event), headers=STRUCTURED)
+    assert response.status_code == 202
 
 
 async def test_data_base64_is_kept_as_sent(

@@ -9,6 +9,7 @@ spec allows an empty one (answered 202 with nothing accepted).
 import base64
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,6 +28,8 @@ _OPTIONAL_STRINGS = ("datacontenttype", "dataschema", "subject", "time")
 _DATA = frozenset({"data", "data_base64"})
 _NAME = re.compile(r"[a-z0-9]+")
 _HEADER_PREFIX = "ce-"
+# RFC 3339's date-time (the spec's Timestamp type): a full date and time with an offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def structured(raw: bytes, intake: Intake) -> list[Event]:
@@ -126,7 +129,20 @@ def _check(item: Any, index: int, field: Fields, errors: list[FieldError]) -> No
     for name in _OPTIONAL_STRINGS:
         if name in item and not isinstance(item[name], str):
             errors.append(FieldError(field(index, name), checks.NOT_A_STRING))
+    if isinstance(item.get("time"), str) and not is_timestamp(item["time"]):
+        errors.append(FieldError(field(index, "time"), "must be an RFC 3339 timestamp"))
     _check_extensions(item, index, field, errors)
+
+
+def is_timestamp(text: str) -> bool:
+    """RFC 3339 in form (``2018-04-05T17:31:00Z``) and a real date and time (no 25:00)."""
+    if _RFC3339.fullmatch(text) is None:
+        return False
+    try:
+        datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _check_extensions(
