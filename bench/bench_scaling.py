@@ -1,31 +1,50 @@
-"""Ingest scaling: the same load against each shape, in one run, next to the 1-process shape.
+"""Scaling: each shape measured in one run, next to the 1-process (or 1-consumer) shape.
 
-Shapes: one Valkey server or a local 3 + 3 Valkey cluster, each with 1 and 2 API workers
-(API_WORKERS), single events and 100-event batches, WAITAOF durability (DURABILITY_REPLICAS=0; on
-the cluster also 1). The load comes from this process (bench_api's minimal HTTP/1.1 client) on
-the same cores: on a 2-core machine the API, Valkey and the load share them, so read the shape
-of the curve, not absolutes.
+``--part ingest`` (the default): one Valkey server or a local 3 + 3 Valkey cluster, each with 1
+and 2 API workers (API_WORKERS), single events and 100-event batches, WAITAOF durability
+(DURABILITY_REPLICAS=0; on the cluster also 1). The load comes from this process (bench_api's
+minimal HTTP/1.1 client) on the same cores: on a 2-core machine the API, Valkey and the load share
+them, so read the shape of the curve, not absolutes.
 
-Usage: python -m bench.bench_scaling [--seconds 4] [--connections 32]
+``--part consumers``: persisted events/s on PostgreSQL with QUEUE_CONSUMERS 1, 2 and 4, on one
+queue and on 8 queues. Each shape pre-loads ``--events`` events (split evenly over its queues)
+into a fresh private Valkey (AOF, ``appendfsync always``), empties the table of a private
+PostgreSQL (``tests.postgres_server``: fsync off), starts one agent with QUEUE_CONSUMERS=n and
+MAX_CONSUMERS = n * queues, and times from the agent's ``agent-started`` to the last row's
+``persisted_at``. The agent, its consumers, Valkey and PostgreSQL share the machine's cores.
+
+Usage: python -m bench.bench_scaling [--part ingest|consumers] [--seconds 4] [--connections 32]
+       [--events 40000] [--rounds 2]
 """
 
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+import psycopg
 
 from bench.bench_api import load
+from bench.bench_many_queues import children, persisted
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.embedded_cluster import EmbeddedCluster
+from tests.loading import enqueue, make_events
+from tests.postgres_server import PrivatePostgres, private_postgres
 from tests.waiting import wait_for
 
+CONSUMER_SHAPES = tuple(  # (queues, QUEUE_CONSUMERS), each against (queues, 1)
+    (queues, consumers) for queues in (1, 8) for consumers in (1, 2, 4)
+)
+_SAMPLE_S = 0.1
+_PERSIST_TIMEOUT_S = 300.0
 SHAPES = (  # (redis, API workers, DURABILITY_REPLICAS)
     ("server", 1, 0),
     ("server", 2, 0),
@@ -76,11 +95,106 @@ def measure(port: int, batch: int, seconds: float, connections: int) -> tuple[fl
     return len(latencies) / seconds, latencies[int(len(latencies) * 0.99)] * 1000
 
 
+def consumers_round(
+    queues: int, consumers: int, events: int, pg: PrivatePostgres, folder: Path
+) -> tuple[float, int]:
+    """Persisted events/s of one agent with QUEUE_CONSUMERS=``consumers`` over ``queues``
+    pre-loaded queues, and the most consumer processes it ran at once."""
+    server = EmbeddedServer(folder / f"redis-{queues}-{consumers}").start()
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS events")
+    try:
+        for n in range(queues):
+            enqueue(server.url, make_events(f"q{n}", events // queues), batch=1000)
+        env = os.environ | {
+            "REDIS_URL": server.url,
+            "DATABASE_URL": pg.dsn,
+            "QUEUE_CONSUMERS": str(consumers),
+            "MAX_CONSUMERS": str(consumers * queues),
+            "QUEUE_POLL_FREQ": "0.1",
+            "AGENT_PORT": "0",
+            "LOG_LEVEL": "info",
+        }
+        log_path = folder / f"agent-{queues}-{consumers}.log"
+        with log_path.open("wb") as log:
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "sluicegate", "agent"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        peak = 0
+        try:
+            deadline = time.monotonic() + _PERSIST_TIMEOUT_S
+            while persisted(pg.dsn) < events:
+                assert time.monotonic() < deadline, f"not all persisted: see {log_path}"
+                peak = max(peak, len(children(agent.pid)))
+                time.sleep(_SAMPLE_S)
+        finally:
+            agent.terminate()  # the agent drains its consumers
+            agent.wait(timeout=60)
+        return events / _busy_s(log_path, pg.dsn), peak
+    finally:
+        server.kill()
+
+
+def _busy_s(log_path: Path, dsn: str) -> float:
+    """From the agent's start (its log's ``agent-started``) to the last row's ``persisted_at``."""
+    started_ms = next(
+        line["time"]
+        for line in map(orjson.loads, log_path.read_bytes().splitlines())
+        if line["command"] == "agent-started"
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT max(persisted_at) FROM events").fetchone()
+    assert row is not None
+    return max(int(row[0]) - int(started_ms), 1) / 1000
+
+
+def consumers_part(events: int, rounds: int) -> None:
+    """Every consumer shape ``rounds`` times (shapes interleaved, so that a busier moment of a
+    shared machine does not fall on one shape only); the median of each against 1 consumer."""
+    load_before = os.getloadavg()
+    rates: dict[tuple[int, int], list[float]] = {shape: [] for shape in CONSUMER_SHAPES}
+    peaks: dict[tuple[int, int], int] = dict.fromkeys(CONSUMER_SHAPES, 0)
+    with private_postgres() as pg, tempfile.TemporaryDirectory() as folder:
+        for round_number in range(rounds):
+            for shape in CONSUMER_SHAPES:
+                rate, peak = consumers_round(*shape, events, pg, Path(folder))
+                rates[shape].append(rate)
+                peaks[shape] = max(peaks[shape], peak)
+                print(f"round {round_number + 1}: {shape} {rate:,.0f}/s", file=sys.stderr)
+    print(f"{'queues':>6} {'consumers/queue':>15} {'processes':>9} {'events/s':>9} {'vs 1':>6}")
+    for queues, consumers in CONSUMER_SHAPES:
+        rate = statistics.median(rates[queues, consumers])
+        baseline = statistics.median(rates[queues, 1])
+        print(
+            f"{queues:>6} {consumers:>15} {peaks[queues, consumers]:>9} {rate:>9,.0f} "
+            f"{rate / baseline:>5.2f}x"
+        )
+    load_after = os.getloadavg()
+    print(
+        f"{events:,} events a shape, median of {rounds} rounds; {os.cpu_count()} cores; load "
+        f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--part", choices=("ingest", "consumers"), default="ingest")
+    parser.add_argument("--seconds", type=float, default=4.0, help="ingest: per shape")
+    parser.add_argument("--connections", type=int, default=32, help="ingest")
+    parser.add_argument("--events", type=int, default=40_000, help="consumers: per shape")
+    parser.add_argument("--rounds", type=int, default=2, help="consumers: rounds of every shape")
     args = parser.parse_args()
+    if args.part == "consumers":
+        consumers_part(args.events, args.rounds)
+        return
+    ingest_part(args.seconds, args.connections)
+
+
+def ingest_part(seconds: float, connections: int) -> None:
     print(
         f"{'redis':<8} {'workers':>7} {'replicas':>8} {'batch':>5} {'req/s':>7} "
         f"{'events/s':>9} {'vs 1st':>6} {'p99 ms':>7}"
@@ -94,7 +208,7 @@ def main() -> None:
                 url = server.url if redis == "server" else cluster.url
                 with api(url, workers, replicas) as port:
                     for batch in (1, 100):
-                        rate, p99 = measure(port, batch, args.seconds, args.connections)
+                        rate, p99 = measure(port, batch, seconds, connections)
                         baseline.setdefault(batch, rate)
                         print(
                             f"{redis:<8} {workers:>7} {replicas:>8} {batch:>5} {rate:>7.0f} "
