@@ -11,7 +11,10 @@ queue and on 8 queues. Each shape pre-loads ``--events`` events (split evenly ov
 into a fresh private Valkey (AOF, ``appendfsync always``), empties the table of a private
 PostgreSQL (``tests.postgres_server``: fsync off), starts one agent with QUEUE_CONSUMERS=n and
 MAX_CONSUMERS = n * queues, and times from the agent's ``agent-started`` to the last row's
-``persisted_at``. The agent, its consumers, Valkey and PostgreSQL share the machine's cores.
+``persisted_at``. The agent, its consumers, Valkey and PostgreSQL share the machine's cores, so
+the table also says where the CPU went: the agent and its consumers' CPU (user + system, the
+agent's own start included) and Valkey's, in ms per 1,000 events, and the time to the first row
+(the forks and their connections).
 
 Usage: python -m bench.bench_scaling [--part ingest|consumers] [--seconds 4] [--connections 32]
        [--events 40000] [--rounds 2]
@@ -20,6 +23,7 @@ Usage: python -m bench.bench_scaling [--part ingest|consumers] [--seconds 4] [--
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -95,12 +100,32 @@ def measure(port: int, batch: int, seconds: float, connections: int) -> tuple[fl
     return len(latencies) / seconds, latencies[int(len(latencies) * 0.99)] * 1000
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerRound:
+    rate: float  # persisted events/s
+    first_row_s: float  # from the agent's start to the first row: forks and connections
+    peak: int  # most consumer processes at once
+    agent_cpu_s: float  # CPU of the agent and its consumers (reaped children), user + system
+    valkey_cpu_s: float  # CPU of the Valkey server while they ran
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def consumers_round(
     queues: int, consumers: int, events: int, pg: PrivatePostgres, folder: Path
-) -> tuple[float, int]:
+) -> ConsumerRound:
     """Persisted events/s of one agent with QUEUE_CONSUMERS=``consumers`` over ``queues``
-    pre-loaded queues, and the most consumer processes it ran at once."""
+    pre-loaded queues, the most consumer processes it ran at once, and where the CPU went."""
     server = EmbeddedServer(folder / f"redis-{queues}-{consumers}").start()
+    assert server.process is not None
     with psycopg.connect(pg.dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS events")
     try:
@@ -116,6 +141,7 @@ def consumers_round(
             "LOG_LEVEL": "info",
         }
         log_path = folder / f"agent-{queues}-{consumers}.log"
+        cpu_before = _children_cpu_s(), _process_cpu_s(server.process.pid)
         with log_path.open("wb") as log:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "sluicegate", "agent"],
@@ -131,47 +157,57 @@ def consumers_round(
                 assert time.monotonic() < deadline, f"not all persisted: see {log_path}"
                 peak = max(peak, len(children(agent.pid)))
                 time.sleep(_SAMPLE_S)
+            valkey_cpu_s = _process_cpu_s(server.process.pid) - cpu_before[1]
         finally:
             agent.terminate()  # the agent drains its consumers
             agent.wait(timeout=60)
-        return events / _busy_s(log_path, pg.dsn), peak
+        agent_cpu_s = _children_cpu_s() - cpu_before[0]  # the agent reaped its consumers
+        first_s, last_s = _busy_s(log_path, pg.dsn)
+        return ConsumerRound(events / last_s, first_s, peak, agent_cpu_s, valkey_cpu_s)
     finally:
         server.kill()
 
 
-def _busy_s(log_path: Path, dsn: str) -> float:
-    """From the agent's start (its log's ``agent-started``) to the last row's ``persisted_at``."""
+def _busy_s(log_path: Path, dsn: str) -> tuple[float, float]:
+    """From the agent's start (its log's ``agent-started``) to the first and to the last row's
+    ``persisted_at``."""
     started_ms = next(
         line["time"]
         for line in map(orjson.loads, log_path.read_bytes().splitlines())
         if line["command"] == "agent-started"
     )
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT max(persisted_at) FROM events").fetchone()
+        row = conn.execute("SELECT min(persisted_at), max(persisted_at) FROM events").fetchone()
     assert row is not None
-    return max(int(row[0]) - int(started_ms), 1) / 1000
+    first_ms, last_ms = (int(value) - int(started_ms) for value in row)
+    return first_ms / 1000, max(last_ms, 1) / 1000
 
 
 def consumers_part(events: int, rounds: int) -> None:
     """Every consumer shape ``rounds`` times (shapes interleaved, so that a busier moment of a
     shared machine does not fall on one shape only); the median of each against 1 consumer."""
     load_before = os.getloadavg()
-    rates: dict[tuple[int, int], list[float]] = {shape: [] for shape in CONSUMER_SHAPES}
-    peaks: dict[tuple[int, int], int] = dict.fromkeys(CONSUMER_SHAPES, 0)
+    runs: dict[tuple[int, int], list[ConsumerRound]] = {shape: [] for shape in CONSUMER_SHAPES}
     with private_postgres() as pg, tempfile.TemporaryDirectory() as folder:
         for round_number in range(rounds):
             for shape in CONSUMER_SHAPES:
-                rate, peak = consumers_round(*shape, events, pg, Path(folder))
-                rates[shape].append(rate)
-                peaks[shape] = max(peaks[shape], peak)
-                print(f"round {round_number + 1}: {shape} {rate:,.0f}/s", file=sys.stderr)
-    print(f"{'queues':>6} {'consumers/queue':>15} {'processes':>9} {'events/s':>9} {'vs 1':>6}")
+                result = consumers_round(*shape, events, pg, Path(folder))
+                runs[shape].append(result)
+                print(f"round {round_number + 1}: {shape} {result}", file=sys.stderr)
+    print(
+        f"{'queues':>6} {'consumers/queue':>15} {'processes':>9} {'events/s':>9} {'vs 1':>6} "
+        f"{'1st row s':>9} {'agent CPU ms/1k':>15} {'valkey CPU ms/1k':>16}"
+    )
     for queues, consumers in CONSUMER_SHAPES:
-        rate = statistics.median(rates[queues, consumers])
-        baseline = statistics.median(rates[queues, 1])
+        measured = runs[queues, consumers]
+        rate = statistics.median(run.rate for run in measured)
+        baseline = statistics.median(run.rate for run in runs[queues, 1])
+        agent_ms = statistics.median(run.agent_cpu_s for run in measured) * 1e6 / events
+        valkey_ms = statistics.median(run.valkey_cpu_s for run in measured) * 1e6 / events
+        first_s = statistics.median(run.first_row_s for run in measured)
         print(
-            f"{queues:>6} {consumers:>15} {peaks[queues, consumers]:>9} {rate:>9,.0f} "
-            f"{rate / baseline:>5.2f}x"
+            f"{queues:>6} {consumers:>15} {max(run.peak for run in measured):>9} {rate:>9,.0f} "
+            f"{rate / baseline:>5.2f}x {first_s:>9.2f} {agent_ms:>15.0f} {valkey_ms:>16.0f}"
         )
     load_after = os.getloadavg()
     print(
