@@ -183,6 +183,24 @@ def _busy_s(log_path: Path, dsn: str) -> tuple[float, float]:
     return first_ms / 1000, max(last_ms, 1) / 1000
 
 
+def _row(
+    queues: int, consumers: int, measured: list[ConsumerRound], one: list[ConsumerRound], events: int
+) -> str:
+    """One shape's medians (and its rates' range), against ``one``: the 1-consumer shape."""
+    rate = statistics.median(run.rate for run in measured)
+    rates = sorted(run.rate / 1000 for run in measured)
+    spread = f"{rates[0]:.0f}k-{rates[-1]:.0f}k"
+    baseline = statistics.median(run.rate for run in one)
+    agent_ms = statistics.median(run.agent_cpu_s for run in measured) * 1e6 / events
+    valkey_ms = statistics.median(run.valkey_cpu_s for run in measured) * 1e6 / events
+    first_s = statistics.median(run.first_row_s for run in measured)
+    peak = max(run.peak for run in measured)
+    return (
+        f"{queues:>6} {consumers:>15} {peak:>9} {rate:>9,.0f} {spread:>13} "
+        f"{rate / baseline:>5.2f}x {first_s:>9.2f} {agent_ms:>15.0f} {valkey_ms:>16.0f}"
+    )
+
+
 def consumers_part(events: int, rounds: int) -> None:
     """Every consumer shape ``rounds`` times (shapes interleaved, so that a busier moment of a
     shared machine does not fall on one shape only); the median of each against 1 consumer."""
@@ -195,20 +213,12 @@ def consumers_part(events: int, rounds: int) -> None:
                 runs[shape].append(result)
                 print(f"round {round_number + 1}: {shape} {result}", file=sys.stderr)
     print(
-        f"{'queues':>6} {'consumers/queue':>15} {'processes':>9} {'events/s':>9} {'vs 1':>6} "
-        f"{'1st row s':>9} {'agent CPU ms/1k':>15} {'valkey CPU ms/1k':>16}"
+        f"{'queues':>6} {'consumers/queue':>15} {'processes':>9} {'events/s':>9} "
+        f"{'min-max':>13} {'vs 1':>6} {'1st row s':>9} {'agent CPU ms/1k':>15} "
+        f"{'valkey CPU ms/1k':>16}"
     )
     for queues, consumers in CONSUMER_SHAPES:
-        measured = runs[queues, consumers]
-        rate = statistics.median(run.rate for run in measured)
-        baseline = statistics.median(run.rate for run in runs[queues, 1])
-        agent_ms = statistics.median(run.agent_cpu_s for run in measured) * 1e6 / events
-        valkey_ms = statistics.median(run.valkey_cpu_s for run in measured) * 1e6 / events
-        first_s = statistics.median(run.first_row_s for run in measured)
-        print(
-            f"{queues:>6} {consumers:>15} {max(run.peak for run in measured):>9} {rate:>9,.0f} "
-            f"{rate / baseline:>5.2f}x {first_s:>9.2f} {agent_ms:>15.0f} {valkey_ms:>16.0f}"
-        )
+        print(_row(queues, consumers, runs[queues, consumers], runs[queues, 1], events))
     load_after = os.getloadavg()
     print(
         f"{events:,} events a shape, median of {rounds} rounds; {os.cpu_count()} cores; load "
