@@ -184,7 +184,11 @@ def _busy_s(log_path: Path, dsn: str) -> tuple[float, float]:
 
 
 def _row(
-    queues: int, consumers: int, measured: list[ConsumerRound], one: list[ConsumerRound], events: int
+    queues: int,
+    consumers: int,
+    measured: list[ConsumerRound],
+    one: list[ConsumerRound],
+    events: int,
 ) -> str:
     """One shape's medians (and its rates' range), against ``one``: the 1-consumer shape."""
     rate = statistics.median(run.rate for run in measured)
