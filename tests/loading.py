@@ -17,7 +17,8 @@ def make_events(queue: str, count: int, payload: dict[str, object] | None = None
 
 
 def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
-    """Append ``events`` in batches, durably; returns their ids in order."""
+    """Append ``events`` in batches, durably, each batch as one request (with the trace context
+    of its first event); returns their ids in order."""
 
     async def run() -> None:
         client = async_client(url, cluster=is_cluster(url))
@@ -27,7 +28,7 @@ def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
         try:
             for start in range(0, len(events), batch):
                 chunk = events[start : start + batch]
-                result = await writer.enqueue(chunk[0].queue, chunk)
+                result = await writer.enqueue(chunk[0].queue, chunk, chunk[0].traceparent)
                 assert result.accepted
         finally:
             await writer.aclose()

@@ -9,6 +9,7 @@ from sluicegate.queue import keys
 _ID = keys.FIELD_EVENT_ID.encode()
 _PAYLOAD = keys.FIELD_PAYLOAD.encode()
 _ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
+_TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
 
 
 def new_event_id() -> str:
@@ -30,24 +31,35 @@ def now_ms() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One accepted event. ``payload`` is the JSON text exactly as it will be stored."""
+    """One accepted event. ``payload`` is the JSON text exactly as it will be stored;
+    ``traceparent`` the W3C trace context of the request that brought it, if it had one (the
+    consumer's persist span links to it: ``tracing``)."""
 
     queue: str
     event_id: str
     payload: str
     accepted_at_ms: int
+    traceparent: str | None = None
 
     def to_fields(self) -> dict[str, str | int]:
-        return {
+        fields: dict[str, str | int] = {
             keys.FIELD_EVENT_ID: self.event_id,
             keys.FIELD_PAYLOAD: self.payload,
             keys.FIELD_ACCEPTED_AT: self.accepted_at_ms,
         }
+        if self.traceparent is not None:
+            fields[keys.FIELD_TRACEPARENT] = self.traceparent
+        return fields
 
     @classmethod
     def from_fields(cls, queue: str, fields: dict[bytes, bytes]) -> "Event":
+        traceparent = fields.get(_TRACEPARENT)
         return cls(
-            queue, fields[_ID].decode(), fields[_PAYLOAD].decode(), int(fields[_ACCEPTED_AT])
+            queue,
+            fields[_ID].decode(),
+            fields[_PAYLOAD].decode(),
+            int(fields[_ACCEPTED_AT]),
+            None if traceparent is None else traceparent.decode(),
         )
 
 

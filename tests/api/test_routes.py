@@ -43,6 +43,23 @@ async def test_single_event_is_queued_as_sent(
     assert redis_client.sismember(keys.QUEUES_SET, "orders")
 
 
+@pytest.mark.parametrize(
+    ("header", "stored"),
+    [
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", True),
+        ("00-not-a-trace-01", False),  # ignored, never refused
+    ],
+)
+async def test_the_requests_traceparent_travels_with_its_events(
+    api: httpx.AsyncClient, redis_client: redis.Redis, header: str, stored: bool
+) -> None:
+    events = [{"payload": {"n": 1}}, {"payload": {"n": 2}}]
+    response = await api.post(URL, json=events, headers={"traceparent": header})
+    assert response.status_code == 202
+    expected = header if stored else None
+    assert [event.traceparent for event in stream(redis_client)] == [expected, expected]
+
+
 async def test_missing_event_id_gets_a_uuid7(
     api: httpx.AsyncClient, redis_client: redis.Redis
 ) -> None:

@@ -13,6 +13,7 @@ ENTRY_FIELDS = {
     keys.FIELD_EVENT_ID,
     keys.FIELD_PAYLOAD,
     keys.FIELD_ACCEPTED_AT,
+    keys.FIELD_TRACEPARENT,
     keys.FIELD_REASON,
     keys.FIELD_DELIVERIES,
     keys.FIELD_DEAD_AT,
@@ -24,7 +25,7 @@ STATS_FIELDS = {
     keys.STAT_DEAD_LETTERED,
     keys.STAT_RECLAIMED,
 }
-EVENT_FIELDS = set(Event("q", "id", "{}", 0).to_fields())
+EVENT_FIELDS = set(Event("q", "id", "{}", 0, traceparent="00-1-2-01").to_fields())
 NAMES = [scripts.ENQUEUE, scripts.ACK, scripts.REPLAY_DEAD_LETTER]
 NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE, scripts.LOCK_ACQUIRE]
 NAMES += [scripts.FORGET_CONSUMER]

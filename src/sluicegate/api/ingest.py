@@ -7,6 +7,7 @@ document describes it by hand (``api/openapi_ingest.py``).
 """
 
 import time
+from collections.abc import Mapping
 
 import orjson
 from redis.exceptions import RedisError
@@ -23,6 +24,7 @@ from sluicegate.api.state import ApiState
 from sluicegate.errors import UNCONFIRMED_WRITE, DurabilityError
 from sluicegate.events import Event
 from sluicegate.logs import get_logger
+from sluicegate.trace_context import valid_traceparent
 
 QUEUE_FULL_RETRY_AFTER_S = 5
 _JSON = "application/json"
@@ -53,7 +55,7 @@ async def post_events(request: Request, state: ApiState, queue: str) -> Response
     adapter = adapter_for(intake.headers)
     raw = await body.read_body(request, intake.headers, state.settings.max_body_bytes)
     events = adapter(raw, intake)
-    return await accept(state, intake.queue, events)
+    return await accept(state, intake.queue, events, intake.headers)
 
 
 async def post_webhook(request: Request, state: ApiState, queue: str) -> Response:
@@ -68,25 +70,30 @@ async def post_webhook(request: Request, state: ApiState, queue: str) -> Respons
     raw = await body.read_body(request, headers, state.settings.max_body_bytes)
     signatures.verify(webhook, headers, raw)
     event = webhooks.event(webhook, raw, Intake(queue, headers, state.settings))
-    return await accept(state, queue, [event])
+    return await accept(state, queue, [event], headers)
 
 
-async def accept(state: ApiState, queue: str, events: list[Event]) -> Response:
-    """Enqueue durably, then the 202 with the ids in request order."""
+async def accept(
+    state: ApiState, queue: str, events: list[Event], headers: Mapping[str, str]
+) -> Response:
+    """Enqueue durably (with the request's trace context, if any), then the 202 with the ids in
+    request order."""
     if events:
-        await _enqueue(state, queue, events)
+        await _enqueue(state, queue, events, valid_traceparent(headers.get("traceparent")))
     event_ids = [event.event_id for event in events]
     content = {"queue": queue, "accepted": len(events), "event_ids": event_ids}
     return Response(orjson.dumps(content), 202, media_type=_JSON)
 
 
-async def _enqueue(state: ApiState, queue: str, events: list[Event]) -> None:
+async def _enqueue(
+    state: ApiState, queue: str, events: list[Event], traceparent: str | None
+) -> None:
     writer = await state.writer()
     if writer is None:
         raise unavailable("the queue store (Redis) is unreachable")
     started = time.perf_counter()
     try:
-        result = await writer.enqueue(queue, events)
+        result = await writer.enqueue(queue, events, traceparent)
     except (RedisError, OSError, DurabilityError) as error:
         get_logger().warning("enqueue-failed", queue=queue, error=str(error))
         raise unavailable(UNCONFIRMED_WRITE) from None

@@ -18,6 +18,7 @@ QUEUE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 FIELD_EVENT_ID = "id"
 FIELD_PAYLOAD = "payload"
 FIELD_ACCEPTED_AT = "accepted_at_ms"
+FIELD_TRACEPARENT = "traceparent"  # W3C trace context of the POST, only when it sent one
 FIELD_REASON = "reason"
 FIELD_DELIVERIES = "deliveries"
 FIELD_DEAD_AT = "dead_at_ms"

@@ -58,9 +58,12 @@ class QueueWriter:
         self._max_depth = max_depth
         self._timeout_ms = int(durability_timeout_s * 1000)
 
-    async def enqueue(self, queue: str, events: Sequence[Event]) -> EnqueueResult:
-        """Append ``events`` to ``queue``; return once they are as durable as ``mode`` says."""
-        args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue]
+    async def enqueue(
+        self, queue: str, events: Sequence[Event], traceparent: str | None = None
+    ) -> EnqueueResult:
+        """Append ``events`` to ``queue``; return once they are as durable as ``mode`` says.
+        ``traceparent``: the request's trace context, stored with each event."""
+        args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue, traceparent or ""]
         for event in events:
             args += [event.event_id, event.payload, event.accepted_at_ms]
         try:

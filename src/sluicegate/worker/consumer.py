@@ -16,6 +16,7 @@ from enum import Enum
 from functools import partial
 from typing import TypeVar
 
+from sluicegate import tracing
 from sluicegate.backoff import Backoff
 from sluicegate.errors import (
     DatabaseRefusedError,
@@ -216,7 +217,8 @@ class Consumer:
         """``repository.persist``, after the agent-wide backoff when we would have to connect."""
         if self.board is not None and not self.repository.connected:
             self._wait_out_shared_backoff()
-        inserted = self.repository.persist(events)
+        with tracing.persist_span(events[0].queue, events):
+            inserted = self.repository.persist(events)
         if self.board is not None:
             self.board.accepted()
         return inserted

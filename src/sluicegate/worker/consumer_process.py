@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from typing import NoReturn
 
+from sluicegate import tracing
 from sluicegate.errors import ConfigurationError, ConsumerCrashedError, TransientStoreError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TlsFiles, sync_client
@@ -60,6 +61,7 @@ def run_consumer_process(
     except BaseException as error:
         get_logger(pid=os.getpid()).exception("consumer-crashed", error=repr(error))
     finally:
+        tracing.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -10,8 +10,9 @@
 -- ARGV[1]  depth limit (QUEUE_MAX_DEPTH)
 -- ARGV[2]  consumer group name
 -- ARGV[3]  queue name (member of KEYS[3])
--- ARGV[4…] one triple per event: event id, payload, accepted-at (ms)
--- writes entry fields: id payload accepted_at_ms
+-- ARGV[4]  the request's W3C traceparent, '' when it sent none (then the field is left out)
+-- ARGV[5…] one triple per event: event id, payload, accepted-at (ms)
+-- writes entry fields: id payload accepted_at_ms traceparent
 -- writes stats fields: accepted
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -22,10 +23,15 @@ local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then
   return {0, depth}
 end
-for i = 4, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
-             'accepted_at_ms', ARGV[i + 2])
+for i = 5, #ARGV, 3 do
+  if ARGV[4] == '' then
+    redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
+               'accepted_at_ms', ARGV[i + 2])
+  else
+    redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
+               'accepted_at_ms', ARGV[i + 2], 'traceparent', ARGV[4])
+  end
 end
-local count = (#ARGV - 3) / 3
+local count = (#ARGV - 4) / 3
 redis.call('HINCRBY', KEYS[2], 'accepted', count)
 return {1, depth + count}
