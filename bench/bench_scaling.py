@@ -10,14 +10,14 @@ them, so read the shape of the curve, not absolutes.
 queue and on 8 queues. Each shape pre-loads ``--events`` events (split evenly over its queues)
 into a fresh private Valkey (AOF, ``appendfsync always``), empties the table of a private
 PostgreSQL (``tests.postgres_server``: fsync off), starts one agent with QUEUE_CONSUMERS=n and
-MAX_CONSUMERS = n * queues, and times from the agent's ``agent-started`` to the last row's
-``persisted_at``. The agent, its consumers, Valkey and PostgreSQL share the machine's cores, so
-the table also says where the CPU went: the agent and its consumers' CPU (user + system, the
-agent's own start included) and Valkey's, in ms per 1,000 events, and the time to the first row
-(the forks and their connections).
+MAX_CONSUMERS = n * queues (the other settings at their defaults), and times from the agent's
+``agent-started`` to the last row's ``persisted_at``. The agent, its consumers, Valkey and
+PostgreSQL share the machine's cores, so the table also says where the CPU went: the agent and
+its consumers' CPU (user + system, the agent's own start included) and Valkey's, in ms per 1,000
+events, and the time to the first row (the forks and their connections).
 
 Usage: python -m bench.bench_scaling [--part ingest|consumers] [--seconds 4] [--connections 32]
-       [--events 40000] [--rounds 2]
+       [--events 40000] [--rounds 3]
 """
 
 import argparse
@@ -136,7 +136,6 @@ def consumers_round(
             "DATABASE_URL": pg.dsn,
             "QUEUE_CONSUMERS": str(consumers),
             "MAX_CONSUMERS": str(consumers * queues),
-            "QUEUE_POLL_FREQ": "0.1",
             "AGENT_PORT": "0",
             "LOG_LEVEL": "info",
         }
@@ -236,7 +235,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="ingest: per shape")
     parser.add_argument("--connections", type=int, default=32, help="ingest")
     parser.add_argument("--events", type=int, default=40_000, help="consumers: per shape")
-    parser.add_argument("--rounds", type=int, default=2, help="consumers: rounds of every shape")
+    parser.add_argument("--rounds", type=int, default=3, help="consumers: rounds of every shape")
     args = parser.parse_args()
     if args.part == "consumers":
         consumers_part(args.events, args.rounds)
