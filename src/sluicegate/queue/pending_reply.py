@@ -69,3 +69,32 @@ class PendingReply(Generic[T]):
     def _drop(self) -> None:
         self._connection.disconnect()  # type: ignore[no-untyped-call]
         self._pool.release(self._connection)
+
+
+def round_trip(client: "redis.Redis", commands: list[list[str | int]], key: str) -> list[Any]:
+    """``commands`` sent together on one connection of ``key``'s server and their raw replies
+    read in order: one round trip. An error reply takes its place in the list as its
+    ``ResponseError`` (the caller knows which it expects); a transient one (a redirection, a
+    loading server) is raised, as a lost connection is."""
+    pool = node_client(client, key).connection_pool
+    connection = pool.get_connection()
+    replies: list[Any] = []
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+    except BaseException as error:
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        pool.release(connection)
+        if isinstance(error, TRANSIENT_REDIS_ERRORS):
+            refresh_topology(client)
+        raise
+    pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, TRANSIENT_REDIS_ERRORS):
+            refresh_topology(client)
+            raise reply
+    return replies

@@ -1,6 +1,7 @@
 """A consumer's side of one queue: read, reclaim, acknowledge and dead-letter stream entries."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -9,7 +10,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
-from sluicegate.queue.pending_reply import PendingReply
+from sluicegate.queue.pending_reply import PendingReply, round_trip
 from sluicegate.queue.scripts import ACK, FORGET_CONSUMER, lua
 from sluicegate.worker.liveness import is_gone
 
@@ -47,12 +48,15 @@ class QueueReader:
         self, start: str, count: int, block_ms: int | None
     ) -> PendingReply[list[Delivery]]:
         """Send XREADGROUP now, collect the batch later with ``result()``."""
-        block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
-        command: list[str | int] = ["XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.consumer]
-        command += ["COUNT", count, *block, "STREAMS", self._stream, start]
+        command = self._read_command(start, count, block_ms)
         return PendingReply(
             self.client, command, self._parse_read, self._recover_read, key=self._stream
         )
+
+    def _read_command(self, start: str, count: int, block_ms: int | None) -> list[str | int]:
+        block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
+        command: list[str | int] = ["XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.consumer]
+        return [*command, "COUNT", count, *block, "STREAMS", self._stream, start]
 
     def _parse_read(self, reply: Any) -> list[Delivery]:
         if not reply:
@@ -66,6 +70,29 @@ class QueueReader:
             raise error
         ensure_group(self.client, self.queue)  # the server lost its data: start again
         return []
+
+    def upkeep(self, count: int, min_idle_s: float) -> "Upkeep":
+        """A visit's maintenance reads in one round trip: this consumer's own pending entries,
+        the entries other consumers left idle past ``min_idle_s`` (XAUTOCLAIM takes them over),
+        and the group's consumers (to take over those of dead ones, and to forget them)."""
+        group = keys.CONSUMER_GROUP
+        claim: list[str | int] = ["XAUTOCLAIM", self._stream, group, self.consumer]
+        claim += [int(min_idle_s * 1000), "0-0", "COUNT", count]
+        commands: list[list[str | int]] = [
+            self._read_command("0", count, block_ms=None),
+            claim,
+            ["XINFO", "CONSUMERS", self._stream, group],
+        ]
+        own_reply, claim_reply, infos = round_trip(self.client, commands, key=self._stream)
+        errors = [r for r in (own_reply, claim_reply, infos) if isinstance(r, ResponseError)]
+        if errors:  # no group (the server lost its data): made again, nothing to do yet
+            self._recover_read(errors[0])
+            return Upkeep([], [], [])
+        own = self._parse_read(own_reply)
+        mine = {delivery.entry_id for delivery in own}
+        entries = ((entry_id, _pairs(flat)) for entry_id, flat in claim_reply[1])
+        claimed = [d for d in self._deliveries(entries) if d.entry_id not in mine]
+        return Upkeep(own, claimed, [_consumer_info(info) for info in infos])
 
     def length(self) -> int:
         """Entries still in the stream: queued, or pending with some consumer."""
@@ -159,10 +186,13 @@ class QueueReader:
         if count:
             self.client.hincrby(keys.stats_key(self.queue), keys.STAT_RECLAIMED, count)
 
-    def claim_from_gone(self, count: int) -> list[Delivery]:
+    def claim_from_gone(
+        self, count: int, consumers: list[tuple[str, int, int]] | None = None
+    ) -> list[Delivery]:
         """Take over the entries of a consumer that certainly died, without waiting for them to
-        become idle (``liveness.is_gone``: same host and pid namespace, no such process)."""
-        for name, pending, _ in self._consumers():
+        become idle (``liveness.is_gone``: same host and pid namespace, no such process).
+        ``consumers``: the group's, if just read (``upkeep``)."""
+        for name, pending, _ in self._consumers() if consumers is None else consumers:
             if pending and name != self.consumer and is_gone(name):
                 rows: Any = self.client.xpending_range(
                     self._stream, keys.CONSUMER_GROUP, "-", "+", count, consumername=name
@@ -174,9 +204,12 @@ class QueueReader:
                 return self._deliveries(claimed)
         return []
 
-    def forget_idle_consumers(self, idle_s: float) -> None:
-        """Remove consumers of dead processes that hold nothing any more, to keep the group tidy."""
-        for name, pending, idle_ms in self._consumers():
+    def forget_idle_consumers(
+        self, idle_s: float, consumers: list[tuple[str, int, int]] | None = None
+    ) -> None:
+        """Remove consumers of dead processes that hold nothing any more, to keep the group tidy.
+        ``consumers``: the group's, if just read (``upkeep``)."""
+        for name, pending, idle_ms in self._consumers() if consumers is None else consumers:
             if name != self.consumer and pending == 0 and idle_ms > idle_s * 1000:
                 self._forget_script(keys=[self._stream], args=[keys.CONSUMER_GROUP, name])
 
@@ -184,6 +217,22 @@ class QueueReader:
         """(name, pending entries, idle ms) of every consumer of the group."""
         infos: Any = self.client.xinfo_consumers(self._stream, keys.CONSUMER_GROUP)
         return [(as_text(info["name"]), int(info["pending"]), int(info["idle"])) for info in infos]
+
+
+@dataclass(frozen=True, slots=True)
+class Upkeep:
+    """What ``QueueReader.upkeep`` found."""
+
+    own: list[Delivery]  # delivered to this consumer before, never acknowledged
+    claimed: list[Delivery]  # taken over from consumers that left them idle (not own)
+    consumers: list[tuple[str, int, int]]  # (name, pending, idle ms) of the group's consumers
+
+
+def _consumer_info(info: Any) -> tuple[str, int, int]:
+    """(name, pending, idle ms) of one raw XINFO CONSUMERS entry: a map (RESP3) or flat pairs."""
+    fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=True))
+    named = {as_text(name): value for name, value in fields.items()}
+    return as_text(named["name"]), int(named["pending"]), int(named["idle"])
 
 
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:

@@ -280,26 +280,26 @@ class Consumer:
 
     def _maintenance_if_due(self) -> list[Delivery]:
         """At the start of a visit, then every heartbeat interval: re-read our own pending
-        entries, take over those of dead consumers."""
+        entries, take over those of dead consumers. One round trip (``QueueReader.upkeep``)
+        unless a dead consumer's entries must be claimed or forgotten."""
         if not self._maintenance_due():
             return []
         now = time.monotonic()
         self._next_maintenance = now + self.settings.heartbeat_interval_s
-        own = self.reader.read_own_pending(self.settings.queue_batch_size)
-        if own:
-            return own
         count = self.settings.queue_batch_size
-        claimed = self.reader.claim_from_gone(count) or self.reader.reclaim(
-            self.settings.reclaim_min_idle_s, count
-        )
+        min_idle_s = self.settings.reclaim_min_idle_s
+        upkeep = self.reader.upkeep(count, min_idle_s)
+        claimed = upkeep.claimed
+        if not (upkeep.own or claimed):
+            claimed = self.reader.claim_from_gone(count, upkeep.consumers)
         if claimed:
             self.reader.count_reclaimed(len(claimed))
             self.metrics.reclaimed(claimed[0].event.queue, len(claimed))
             self.log.info("entries-reclaimed", count=len(claimed))
             self._next_maintenance = now  # there may be more
-        else:
-            self.reader.forget_idle_consumers(self.settings.reclaim_min_idle_s)
-        return claimed
+        elif not upkeep.own:
+            self.reader.forget_idle_consumers(min_idle_s, upkeep.consumers)
+        return upkeep.own + claimed
 
     def _maintenance_due(self) -> bool:
         return time.monotonic() >= self._next_maintenance
