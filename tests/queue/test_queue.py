@@ -69,23 +69,28 @@ def test_reclaim_takes_over_entries_of_a_dead_consumer(redis_server, redis_clien
 def test_upkeep_reads_own_pending_claims_idle_entries_and_lists_consumers_at_once(
     redis_server, redis_client
 ):
-    """The maintenance of a visit in one round trip: own pending, XAUTOCLAIM, the consumers."""
-    enqueue(redis_server.url, make_events("q", 6))
+    """The maintenance of a visit in one round trip: own pending, XAUTOCLAIM, the consumers,
+    then new entries."""
+    enqueue(redis_server.url, make_events("q", 5))
     dead = QueueReader(redis_client, "q", "dead-host:1")
     held = dead.read_new(2, block_ms=100)
     me = QueueReader(redis_client, "q", "me:2")
     mine = me.read_new(3, block_ms=100)  # a read whose reply was lost: pending, unseen
     found = me.upkeep(count=10, min_idle_s=60)
-    assert (found.own, found.claimed) == (mine, [])
+    assert (found.own, found.claimed, found.new) == (mine, [], [])
     assert sorted(found.consumers)[0][:2] == ("dead-host:1", 2)
     assert sorted(name for name, _, _ in found.consumers) == ["dead-host:1", "me:2"]
+    fresh = enqueue(redis_server.url, make_events("q", 2))
     found = wait_for(
         lambda: (u := me.upkeep(count=10, min_idle_s=0.2)).claimed and u,
         timeout_s=5,
         message="the dead consumer's entries to become idle",
     )
     assert found.claimed == held  # own entries, idle too, are not counted as claimed
-    assert found.own == mine
+    assert [d.event.event_id for d in found.own + found.new] == [
+        *(d.event.event_id for d in mine),
+        *fresh,
+    ]
 
 
 def test_upkeep_without_a_group_makes_it_again(redis_server, redis_client):
@@ -94,7 +99,7 @@ def test_upkeep_without_a_group_makes_it_again(redis_server, redis_client):
     reader.read_new(2, block_ms=100)
     redis_client.xgroup_destroy(keys.stream_key("q"), keys.CONSUMER_GROUP)
     found = reader.upkeep(count=10, min_idle_s=0)
-    assert (found.own, found.claimed, found.consumers) == ([], [], [])
+    assert (found.own, found.claimed, found.consumers, found.new) == ([], [], [], [])
     assert len(reader.read_new(10, block_ms=None)) == 2  # the group starts again from 0
 
 

@@ -74,7 +74,9 @@ class QueueReader:
     def upkeep(self, count: int, min_idle_s: float) -> "Upkeep":
         """A visit's maintenance reads in one round trip: this consumer's own pending entries,
         the entries other consumers left idle past ``min_idle_s`` (XAUTOCLAIM takes them over),
-        and the group's consumers (to take over those of dead ones, and to forget them)."""
+        the group's consumers (to take over those of dead ones, and to forget them), and then
+        new entries (without blocking). Everything in ``own``, ``claimed`` and ``new`` is
+        delivered to this consumer."""
         group = keys.CONSUMER_GROUP
         claim: list[str | int] = ["XAUTOCLAIM", self._stream, group, self.consumer]
         claim += [int(min_idle_s * 1000), "0-0", "COUNT", count]
@@ -82,17 +84,20 @@ class QueueReader:
             self._read_command("0", count, block_ms=None),
             claim,
             ["XINFO", "CONSUMERS", self._stream, group],
+            self._read_command(">", count, block_ms=None),
         ]
-        own_reply, claim_reply, infos = round_trip(self.client, commands, key=self._stream)
-        errors = [r for r in (own_reply, claim_reply, infos) if isinstance(r, ResponseError)]
+        replies = round_trip(self.client, commands, key=self._stream)
+        errors = [reply for reply in replies if isinstance(reply, ResponseError)]
         if errors:  # no group (the server lost its data): made again, nothing to do yet
             self._recover_read(errors[0])
-            return Upkeep([], [], [])
+            return Upkeep([], [], [], [])
+        own_reply, claim_reply, infos, new_reply = replies
         own = self._parse_read(own_reply)
         mine = {delivery.entry_id for delivery in own}
         entries = ((entry_id, _pairs(flat)) for entry_id, flat in claim_reply[1])
         claimed = [d for d in self._deliveries(entries) if d.entry_id not in mine]
-        return Upkeep(own, claimed, [_consumer_info(info) for info in infos])
+        consumers = [_consumer_info(info) for info in infos]
+        return Upkeep(own, claimed, consumers, self._parse_read(new_reply))
 
     def length(self) -> int:
         """Entries still in the stream: queued, or pending with some consumer."""
@@ -226,6 +231,7 @@ class Upkeep:
     own: list[Delivery]  # delivered to this consumer before, never acknowledged
     claimed: list[Delivery]  # taken over from consumers that left them idle (not own)
     consumers: list[tuple[str, int, int]]  # (name, pending, idle ms) of the group's consumers
+    new: list[Delivery]  # never delivered before (read last)
 
 
 def _consumer_info(info: Any) -> tuple[str, int, int]:

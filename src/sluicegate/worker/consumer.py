@@ -116,10 +116,13 @@ class Consumer:
                 self.served += 1
                 served = 0 if alone and served >= visit.batches else served + 1
                 leaving = served >= visit.batches and not alone
-                batch = self._process_reading_ahead(batch, read_ahead=not leaving, block=alone)
+                ahead = self._process_reading_ahead(batch, read_ahead=not leaving, block=alone)
+                batch = ahead or []
                 idle_since = time.monotonic()
                 if leaving and not batch:
                     return Outcome.SHARE_USED
+                if ahead == [] and not alone:  # the read ahead found nothing: no need to ask twice
+                    return Outcome.DRAINED
             elif not alone:
                 return Outcome.DRAINED
             elif self._idle_for_good(idle_since):
@@ -145,11 +148,13 @@ class Consumer:
         return self._retry(self.reader.length) == 0
 
     def _next_batch(self, block: bool) -> list[Delivery]:
-        """Our own pending or reclaimable entries when that check is due, else new ones."""
+        """When maintenance is due, our own pending, reclaimable and new entries in one round
+        trip; else (or to wait for entries when alone) new ones."""
         self._confirm_ack()  # or our own last batch would look pending still
-        batch = self._retry(self._maintenance_if_due)
-        if batch:
-            return batch
+        if self._maintenance_due():
+            batch = self._retry(self._maintenance)
+            if batch or not block:
+                return batch
         return self._retry(partial(self.reader.read_new, *self._read_args(block)))
 
     def _read_args(self, block: bool) -> tuple[int, int | None]:
@@ -158,8 +163,9 @@ class Consumer:
 
     def _process_reading_ahead(
         self, batch: Sequence[Delivery], read_ahead: bool, block: bool
-    ) -> list[Delivery]:
-        """Process ``batch`` while the server reads the next one; returns that next batch.
+    ) -> list[Delivery] | None:
+        """Process ``batch`` while the server reads the next one; returns that next batch (None:
+        nothing was read ahead, or the read failed).
 
         No read ahead once a stop was asked for, maintenance is due, or the visit ends. A stop
         that arrives meanwhile finds the read-ahead batch processed too before the consumer leaves.
@@ -169,7 +175,7 @@ class Consumer:
             ahead = self._send_read(block)
         if ahead is None:
             self.process(batch)
-            return []
+            return None
         try:
             self.process(batch)
         except BaseException:
@@ -177,9 +183,9 @@ class Consumer:
             raise
         try:
             return ahead.result()
-        except TRANSIENT as error:  # what it delivered stays pending with us: reread later
+        except TRANSIENT as error:  # what it delivered stays pending with us: reread on leaving
             self.log.warning("read-ahead-failed", error=str(error))
-            return []
+            return None
 
     def _send_read(self, block: bool) -> PendingReply[list[Delivery]] | None:
         try:
@@ -278,12 +284,11 @@ class Consumer:
             self.lock.heartbeat()
             self._next_heartbeat = now + self.settings.heartbeat_interval_s
 
-    def _maintenance_if_due(self) -> list[Delivery]:
+    def _maintenance(self) -> list[Delivery]:
         """At the start of a visit, then every heartbeat interval: re-read our own pending
-        entries, take over those of dead consumers. One round trip (``QueueReader.upkeep``)
-        unless a dead consumer's entries must be claimed or forgotten."""
-        if not self._maintenance_due():
-            return []
+        entries, take over those of dead consumers, and read new ones, all in one round trip
+        (``QueueReader.upkeep``) unless a dead consumer's entries must be claimed or forgotten.
+        Everything it returns is delivered to us: one batch (up to three reads' worth)."""
         now = time.monotonic()
         self._next_maintenance = now + self.settings.heartbeat_interval_s
         count = self.settings.queue_batch_size
@@ -299,7 +304,7 @@ class Consumer:
             self._next_maintenance = now  # there may be more
         elif not upkeep.own:
             self.reader.forget_idle_consumers(min_idle_s, upkeep.consumers)
-        return upkeep.own + claimed
+        return upkeep.own + claimed + upkeep.new
 
     def _maintenance_due(self) -> bool:
         return time.monotonic() >= self._next_maintenance
