@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import redis
 
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.settings import Settings
@@ -106,6 +107,13 @@ class Result:
     median_lag_ms: float  # of the queues' worst lags
     worst_lag_ms: int
     slowest: str
+    redis_commands: dict[str, int]  # calls by command, from the agent's start to the end
+
+    def commands_line(self) -> str:
+        """Calls a queue by command, the most first; XLEN and TIME are the queue listings of
+        the agent and of each consumer (every QUEUE_POLL_FREQ), not visits."""
+        ranked = sorted(self.redis_commands.items(), key=lambda item: -item[1])
+        return ", ".join(f"{name} {calls / self.queues:.1f}" for name, calls in ranked[:12])
 
     def row(self) -> str:
         return (
@@ -157,6 +165,8 @@ def run(
             for i in enqueue(redis_server.url, make_events(f"q{n}", events))
         ]
         enqueue_s = time.monotonic() - enqueue_started
+        server = redis.Redis.from_url(redis_server.url)
+        server.config_resetstat()  # count the agent's commands only
         log_path = folder / f"agent-{queues}.log"
         agent_env = {**env, "REDIS_URL": redis_server.url, "DATABASE_URL": dsn}
         started = time.monotonic()
@@ -194,6 +204,8 @@ def run(
         refused = sum(text.count(marker) for marker in _REFUSED)
         lags = lags_ms(dsn)
         rows = stored_ids(dsn)
+        stats = server.info("commandstats")
+        server.close()
         ranked = sorted(lags.values()) or [0]
         return Result(
             queues=queues,
@@ -212,6 +224,9 @@ def run(
             median_lag_ms=statistics.median(ranked),
             worst_lag_ms=ranked[-1],
             slowest=max(lags, key=lambda queue: lags[queue]) if lags else "-",
+            redis_commands={
+                name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()
+            },
         )
     finally:
         redis_server.kill()
@@ -251,6 +266,7 @@ def main() -> None:
         for ok, fact in result.checks(max_consumers, args.lag_bound_s):
             failed += not ok
             print(f"  {'ok  ' if ok else 'FAIL'} {fact}")
+        print(f"  Redis commands a queue, from the agent's start: {result.commands_line()}")
     sys.exit(1 if failed else 0)
 
 

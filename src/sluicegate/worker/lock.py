@@ -81,24 +81,32 @@ class Lock:
 
 def acquire_slot(client: "redis.Redis", entry: LockEntry, slots: int, ttl_s: float) -> Lock | None:
     """The first free slot of ``entry.queue``; a slot whose holder certainly died on this host
-    (SIGKILL, OOM) is freed at once instead of after its TTL. None when all are held."""
+    (SIGKILL, OOM) is freed at once instead of after its TTL. None when all are held, or when
+    the queue's stream is empty (nothing queued or pending: no visit needed)."""
     for _ in range(2):
-        lock = _try_slots(client, entry, slots, ttl_s)
-        if lock is not None or not _released_dead_holders(client, entry.queue, slots):
+        lock, holders = _try_slots(client, entry, slots, ttl_s)
+        if lock is not None or not _released_dead_holders(client, entry.queue, holders):
             return lock
     return None
 
 
-def _try_slots(client: "redis.Redis", entry: LockEntry, slots: int, ttl_s: float) -> Lock | None:
+def _try_slots(
+    client: "redis.Redis", entry: LockEntry, slots: int, ttl_s: float
+) -> tuple[Lock | None, list[LockEntry]]:
+    """One round trip: the lock, or (when every slot is held) who holds them."""
     values = [replace(entry, slot=slot).encode() for slot in range(slots)]
     script = client.register_script(lua(LOCK_ACQUIRE).source)
-    slot = int(script(keys=keys.lock_keys(entry.queue, slots), args=[int(ttl_s * 1000), *values]))
-    return Lock(client, replace(entry, slot=slot), ttl_s) if slot >= 0 else None
+    stream_and_slots = [keys.stream_key(entry.queue), *keys.lock_keys(entry.queue, slots)]
+    reply = script(keys=stream_and_slots, args=[int(ttl_s * 1000), *values])
+    if isinstance(reply, list):  # every slot held
+        return None, [LockEntry.decode(raw) for raw in reply[1:] if raw]
+    slot = int(reply)
+    return (Lock(client, replace(entry, slot=slot), ttl_s) if slot >= 0 else None), []
 
 
-def _released_dead_holders(client: "redis.Redis", queue: str, slots: int) -> bool:
+def _released_dead_holders(client: "redis.Redis", queue: str, holders: list[LockEntry]) -> bool:
     released = False
-    for holder in lock_holders_of(client, queue, slots):
+    for holder in holders:
         if holder.process and is_gone(holder.process) and release_lock(client, holder):
             get_logger(pid=os.getpid()).warning(
                 "stale-lock-released", queue=queue, holder=holder.process
