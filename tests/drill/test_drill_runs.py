@@ -97,7 +97,9 @@ def test_a_mixed_drill_covers_every_kind(tmp_path):
     assert report["final"]["persisted"] == EVENTS
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Seed 147's second stop SIGTERMs the agent inside a network black hole and starts it again
+# before the black hole ends (both were drill bugs or agent bugs once: see the CHANGELOG).
+@pytest.mark.parametrize("seed", [1, 2, 147])
 def test_random_overlapping_faults_pass_and_print_their_plan(tmp_path, seed):
     result, report = drill(
         tmp_path, "--fault", "random", "--stops", "2", "--seed", str(seed), "--outage", "1"

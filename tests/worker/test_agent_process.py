@@ -6,6 +6,7 @@ import time
 import pytest
 import redis
 
+from sluicegate.drill.proxy import Proxy
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.worker.lock import lock_holder
@@ -181,3 +182,25 @@ def test_an_agent_started_while_redis_is_away_waits_for_it(settings, redis_serve
     wait_for(lambda: repository.count() == len(ids), timeout_s=30, message="every event stored")
     agent.signal(signal.SIGTERM)
     assert agent.wait(timeout_s=10) == 0
+
+
+def test_a_sigterm_in_a_network_partition_stops_the_agent_within_the_deadline(
+    settings, redis_server, start_agent
+):
+    """Found by ``drill --fault random`` (seed 147): with every packet to Redis swallowed, the
+    loop sat in one call for three 10 s socket timeouts and met the SIGTERM past any deadline."""
+    proxy = Proxy("127.0.0.1", redis_server.port).start()
+    try:
+        agent = start_agent(REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+        wait_for(lambda: agent.first("agent-started"), message="the agent to start")
+        proxy.blackhole(True)
+        wait_for(
+            lambda: agent.first("redis-unavailable"),
+            message="a call of the loop to time out in the partition",
+        )
+        signalled = time.monotonic()
+        agent.signal(signal.SIGTERM)  # the loop is (again) waiting on a reply that never comes
+        assert agent.wait(timeout_s=30) == 0
+        assert time.monotonic() - signalled < settings.shutdown_deadline_s
+    finally:
+        proxy.stop()

@@ -70,6 +70,11 @@ class Service:
     def start(self, timeout_s: float = START_TIMEOUT_S) -> float:
         """Start and wait until ready; returns the seconds it took."""
         started = time.monotonic()
+        self.launch()
+        return self.wait_ready(started, timeout_s)
+
+    def launch(self) -> None:
+        """Start it without waiting: it may not get ready until a fault in force is lifted."""
         self.starts += 1
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -79,6 +84,10 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def wait_ready(self, started: float, timeout_s: float = START_TIMEOUT_S) -> float:
+        """Wait until the launched process is ready; the seconds since ``started``."""
+        assert self.process is not None
         while not self.ready(self):
             if self.process.poll() is not None:
                 raise DrillError(

@@ -129,11 +129,13 @@ def sync_client(
     socket_timeout_s: float = _SOCKET_TIMEOUT_S,
     cluster: ClusterMode = "auto",
     tls: TlsFiles = NO_TLS_FILES,
+    retries: int = _RETRIES,
 ) -> "redis.Redis":
+    """``retries``: how often a call is sent again after a connection error or a timeout."""
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
-        "retry": Retry(_BACKOFF, _RETRIES),
+        "retry": Retry(_BACKOFF, retries),
         **tls.options(url),
     }
     if is_cluster(url, cluster, tls):

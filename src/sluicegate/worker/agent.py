@@ -47,8 +47,12 @@ from sluicegate.worker.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.worker.testing_hooks import pause_before_fork
 
 _REAP_POLL_S = 0.05
-# /livez fails when the loop has not turned for this long: stuck, not merely waiting on Redis
-# (whose calls time out after 10 s).
+# The loop's Redis calls give up after this, without retrying (the next turn is the retry): the
+# loop must turn to see a SIGTERM, and a call lost in a network partition would otherwise hold
+# it for three socket timeouts of 10 s, past any shutdown deadline (drill --fault random,
+# seed 147: agent-down during net-blackhole).
+LOOP_REDIS_TIMEOUT_S = 1.0
+# /livez fails when the loop has not turned for this long: stuck, not merely waiting on Redis.
 _STUCK_AFTER_S = 30.0
 _PROBE_TIMEOUT_S = 2.0
 _TEXT = "text/plain; charset=utf-8"
@@ -140,8 +144,10 @@ class Agent:
         if self._redis is None:
             self._redis = sync_client(
                 self.redis_url,
+                socket_timeout_s=LOOP_REDIS_TIMEOUT_S,
                 cluster=self.settings.redis_cluster,
                 tls=TlsFiles.of(self.settings),
+                retries=0,
             )
         return self._redis
 
