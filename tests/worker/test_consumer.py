@@ -135,12 +135,13 @@ def test_a_visit_that_moves_on_persists_entries_whose_read_reply_was_lost(
 ):
     """A consumer serving several queues may not come back to this one before a stop: entries
     a lost read reply left pending under its name are persisted before it leaves the queue."""
-    first = enqueue(settings.redis_url, make_events("q", 10))
-    lost: list[str] = []
+    settings = settings.model_copy(update={"queue_batch_size": 5})
+    first = enqueue(settings.redis_url, make_events("q", 10))  # two batches: the second is
+    lost: list[str] = []  # read ahead while the first is stored
     calls = iter(range(100))
 
     def others_waiting() -> bool:
-        if next(calls) == 1:  # the first batch is stored: now a read whose reply is "lost"
+        if next(calls) == 1:  # the second batch in hand: now a read whose reply is "lost"
             lost.extend(enqueue(settings.redis_url, make_events("q", 10)))
             QueueReader(redis_client, "q", consumer="c1").read_new(10, block_ms=None)
         return True
@@ -150,5 +151,6 @@ def test_a_visit_that_moves_on_persists_entries_whose_read_reply_was_lost(
     assert lock.acquire()
     consumer = Consumer(settings, reader, stored(settings), lock, StopWatch(inbox))
     assert consumer.run(Visit(batches=5, others_waiting=others_waiting)) is Outcome.DRAINED
+    assert next(calls) == 2  # the visit went as planned: two batches, then an empty read ahead
     assert stored(settings).ids("q") == set(first) | set(lost)
     assert snapshot(redis_client, "q").in_flight == 0
