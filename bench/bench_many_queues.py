@@ -40,6 +40,18 @@ _SAMPLE_S = 0.2
 _REFUSED = (b"too many clients", b"connection failed", b"53300")
 
 
+def start_agent(env: dict[str, str], log_path: Path) -> "subprocess.Popen[bytes]":
+    """``python -m sluicegate agent`` in a session of its own, its output in ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sluicegate", "agent"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -170,14 +182,7 @@ def run(
         log_path = folder / f"agent-{queues}.log"
         agent_env = {**env, "REDIS_URL": redis_server.url, "DATABASE_URL": dsn}
         started = time.monotonic()
-        with log_path.open("wb") as log:
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "sluicegate", "agent"],
-                env=agent_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        agent = start_agent(agent_env, log_path)
         peak_procs = peak_pss = peak_conns = 0
         total = queues * events
         elapsed = 0.0

@@ -38,7 +38,7 @@ import orjson
 import psycopg
 
 from bench.bench_api import load
-from bench.bench_many_queues import children, persisted
+from bench.bench_many_queues import children, persisted, start_agent
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.embedded_cluster import EmbeddedCluster
 from tests.loading import enqueue, make_events
@@ -141,14 +141,7 @@ def consumers_round(
         }
         log_path = folder / f"agent-{queues}-{consumers}.log"
         cpu_before = _children_cpu_s(), _process_cpu_s(server.process.pid)
-        with log_path.open("wb") as log:
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "sluicegate", "agent"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        agent = start_agent(env, log_path)
         peak = 0
         try:
             deadline = time.monotonic() + _PERSIST_TIMEOUT_S

@@ -230,15 +230,11 @@ def test_the_tally_counts_only_accepted_ids_where_they_are():
 
 
 def test_a_queue_left_with_work_is_named_at_the_end():
-    facts = FinalFacts(
-        ids=CLEAN,
+    facts = final(
         accepted=2,
         sent=2,
         persisted=1,
-        dead=0,
         queued=1,
-        in_flight=0,
-        unknown_absent=0,
         queues=(QueueTally("q-0", 1, 1, 0, 0, 0), QueueTally("q-1", 1, 0, 1, 0, 0)),
     )
     assert final_problems(facts) == [
