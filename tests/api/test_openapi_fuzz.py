@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 pytestmark = pytest.mark.slow
 # The events route takes every format; the others (probes, and webhooks answering 404 without a
 # WEBHOOKS_FILE) need fewer examples to cover their few shapes.
-_EXAMPLES = {"/v1/events/{queue}": 100}
+_EXAMPLES = {"/v1/events/{queue}": 60}
 _SETTINGS = dict(
     derandomize=True,
     database=None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sluicegate.drill.procs import is_alive
-from sluicegate.drill.schedule import FAULT_KINDS, NET_KINDS
+from sluicegate.drill.schedule import FAULT_KINDS
 from tests import broken_consumer
 
 pytestmark = pytest.mark.slow
@@ -66,17 +66,16 @@ def drill(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
     return result, json.loads(report.read_text())
 
 
-# The network faults run once each in the mixed drill below (and the proxy has tests of its
-# own): a drill apiece would add about 25 s of CPU to the suite for little more.
-@pytest.mark.parametrize("fault", [kind for kind in FAULT_KINDS if kind not in NET_KINDS])
-def test_every_fault_kind_passes_on_a_healthy_system(tmp_path, fault):
-    stops = 2
+def test_a_mixed_drill_covers_every_kind_and_passes(tmp_path):
+    """Every fault kind once, on a healthy system. (Each kind used to get a drill of its own
+    too: six more runs, about 60 s of the suite's CPU, for nothing this one does not check.)"""
+    stops = len(FAULT_KINDS)
     result, report = drill(
-        tmp_path, "--fault", fault, "--stops", str(stops), "--seed", "4", "--outage", "1"
+        tmp_path, "--fault", "mixed", "--stops", str(stops), "--seed", "3", "--outage", "1"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "PASS"
-    assert [stop["fault"] for stop in report["stops"]] == [fault] * stops
+    assert {stop["fault"] for stop in report["stops"]} == set(FAULT_KINDS)
     assert all(stop["ok"] for stop in report["stops"])
     final = report["final"]
     assert final["accepted"] == EVENTS
@@ -87,19 +86,9 @@ def test_every_fault_kind_passes_on_a_healthy_system(tmp_path, fault):
     assert "verdict: PASS — 3,000 accepted, 3,000 persisted, 0 lost, 0 duplicated" in result.stdout
 
 
-def test_a_mixed_drill_covers_every_kind(tmp_path):
-    stops = str(len(FAULT_KINDS))
-    result, report = drill(
-        tmp_path, "--fault", "mixed", "--stops", stops, "--seed", "3", "--outage", "1"
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert {stop["fault"] for stop in report["stops"]} == set(FAULT_KINDS)
-    assert report["final"]["persisted"] == EVENTS
-
-
 # Seed 147's second stop SIGTERMs the agent inside a network black hole and starts it again
 # before the black hole ends (both were drill bugs or agent bugs once: see the CHANGELOG).
-@pytest.mark.parametrize("seed", [1, 2, 147])
+@pytest.mark.parametrize("seed", [147])
 def test_random_overlapping_faults_pass_and_print_their_plan(tmp_path, seed):
     result, report = drill(
         tmp_path, "--fault", "random", "--stops", "2", "--seed", str(seed), "--outage", "1"
@@ -112,16 +101,20 @@ def test_random_overlapping_faults_pass_and_print_their_plan(tmp_path, seed):
     assert report["final"]["persisted"] == EVENTS
 
 
-def test_many_queues_share_the_consumers_and_are_checked_one_by_one(tmp_path):
-    """20 queues served by the agent's few consumers; a killed consumer's batch, whichever
-    queue it came from, is reclaimed; the report has each queue's line and their lags."""
-    result, report = drill(
-        tmp_path, "--queues", "20", "--fault", "kill-consumer", "--stops", "2", "--seed", "1"
-    )
+def test_many_queues_several_agents_and_consumers_pass_agent_kills(tmp_path):
+    """20 queues served in turn by two agents with two consumers a queue (one drill for both
+    shapes: each costs a system start); each stop kills one agent, in turn, and the batch it
+    held, whichever queue it came from, is reclaimed; the report has each queue's line and lag."""
+    args = ("--queues", "20", "--consumers", "2", "--agents", "2", "--fault", "kill")
+    result, report = drill(tmp_path, *args, "--stops", "2", "--seed", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "PASS"
+    assert report["shape"]["agents"] == 2
+    assert report["shape"]["consumers_per_queue"] == 2
+    assert [stop["remark"].split()[0] for stop in report["stops"]] == ["agent2", "agent"]
     final = report["final"]
     assert final["persisted"] == EVENTS
+    assert final["shutdown"]["exit_code"] == 0
     queues = final["queues"]
     assert len(queues) == 20
     assert all(q["persisted"] == q["accepted"] > 0 for q in queues)
@@ -129,6 +122,7 @@ def test_many_queues_share_the_consumers_and_are_checked_one_by_one(tmp_path):
     assert final["lag_ms"]["queues"] == 20
     assert final["lag_ms"]["slowest"] in {q["queue"] for q in queues}
     assert "each queue's worst, over 20 queues: p50" in result.stdout
+    assert "2 agents, 2 consumers per queue" in result.stdout
 
 
 def _broken_consumer_env(marker):
@@ -156,16 +150,3 @@ def test_a_consumer_that_acks_before_persisting_is_caught(tmp_path):
     assert f"verdict: FAIL — 3,000 accepted, {EVENTS - lost:,} persisted, {lost:,} lost" in (
         result.stdout
     )
-
-
-def test_two_agents_with_two_consumers_each_pass_agent_kills(tmp_path):
-    """Several agents share the queue through its lock slots; each stop kills one, in turn."""
-    args = ("--consumers", "2", "--agents", "2", "--fault", "kill", "--stops", "2", "--seed", "4")
-    result, report = drill(tmp_path, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert report["shape"]["agents"] == 2
-    assert report["shape"]["consumers_per_queue"] == 2
-    assert [stop["remark"].split()[0] for stop in report["stops"]] == ["agent2", "agent"]
-    assert report["final"]["persisted"] == EVENTS
-    assert report["final"]["shutdown"]["exit_code"] == 0
-    assert "2 agents, 2 consumers per queue" in result.stdout
