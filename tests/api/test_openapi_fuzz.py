@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 pytestmark = pytest.mark.slow
 # The events route takes every format; the others (probes, and webhooks answering 404 without a
 # WEBHOOKS_FILE) need fewer examples to cover their few shapes.
-_EXAMPLES = {"/v1/events/{queue}": 60}
+_EXAMPLES = {"/v1/events/{queue}": 40}
 _SETTINGS = dict(
     derandomize=True,
     database=None,
@@ -45,7 +45,7 @@ def test_api_honours_its_openapi(launch: Any, mode: GenerationMode) -> None:
         if mode is GenerationMode.NEGATIVE and operation.method.upper() != "POST":
             continue  # the GET endpoints take no input: nothing to make invalid
 
-        @settings(max_examples=_EXAMPLES.get(operation.path, 25), **_SETTINGS)
+        @settings(max_examples=_EXAMPLES.get(operation.path, 15), **_SETTINGS)
         @given(case=operation.as_strategy(generation_mode=mode))
         def call(case: schemathesis.Case) -> None:
             case.call_and_validate(excluded_checks=[positive_data_acceptance])
