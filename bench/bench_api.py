@@ -26,7 +26,10 @@ _ids = itertools.count()
 
 
 def start_api(
-    redis_url: str, durability: str, extra_env: dict[str, str] | None = None
+    redis_url: str,
+    durability: str,
+    extra_env: dict[str, str] | None = None,
+    timeout_s: float = 10.0,
 ) -> tuple[subprocess.Popen[bytes], int]:
     env = {
         **os.environ,
@@ -50,7 +53,7 @@ def start_api(
         line = orjson.loads(stderr.readline())
         return int(line["payload"]["port"]) if line["command"] == "api-listening" else None
 
-    found = wait_for(port, message="api-listening")
+    found = wait_for(port, timeout_s=timeout_s, message="api-listening")
     assert found is not None
     return process, found
 

@@ -25,7 +25,6 @@ import asyncio
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,13 +36,12 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from bench.bench_api import load
+from bench.bench_api import load, start_api
 from bench.bench_many_queues import children, persisted, start_agent
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.embedded_cluster import EmbeddedCluster
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres
-from tests.waiting import wait_for
 
 CONSUMER_SHAPES = tuple(  # (queues, QUEUE_CONSUMERS), each against (queues, 1)
     (queues, consumers) for queues in (1, 8) for consumers in (1, 2, 4)
@@ -61,36 +59,15 @@ SHAPES = (  # (redis, API workers, DURABILITY_REPLICAS)
 
 @contextmanager
 def api(redis_url: str, workers: int, replicas: int) -> Iterator[int]:
-    env = os.environ | {
-        "REDIS_URL": redis_url,
-        "PORT": "0",
-        "DURABILITY": "aof",
-        "DURABILITY_REPLICAS": str(replicas),
-        "API_WORKERS": str(workers),
-        "LOG_LEVEL": "info",
-        "QUEUE_MAX_DEPTH": str(10**9),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sluicegate.api"],
-        env=env,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-
-    def port() -> int | None:
-        line = orjson.loads(stderr.readline())
-        return int(line["payload"]["port"]) if line["command"] == "api-listening" else None
-
+    extra = {"DURABILITY_REPLICAS": str(replicas), "API_WORKERS": str(workers)}
+    process, port = start_api(redis_url, "aof", extra, timeout_s=60)
     try:
-        found = wait_for(port, timeout_s=60, message="api-listening")
-        assert found is not None
-        yield found
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=30)
-        stderr.close()
+        assert process.stderr is not None
+        process.stderr.close()
 
 
 def measure(port: int, batch: int, seconds: float, connections: int) -> tuple[float, float]:

@@ -52,7 +52,6 @@ class _Play:
     killed: list[str] = field(default_factory=list)  # consumer names whose entries must return
     notes: list[str] = field(default_factory=list)  # failures
     skipped: list[str] = field(default_factory=list)  # steps that found nothing to hit
-    down: set[str] = field(default_factory=set)  # services killed on purpose, started by restore
     launched: set[str] = field(default_factory=set)  # started again, ready or not: see restore
     stop_s: float | None = None
 
@@ -146,8 +145,11 @@ class _Play:
         stopped = service.wait_stopped(drain.started, drain.children, self.ctx.deadline_s)
         if not drain.killed:
             self._judge_drain(service, drain, stopped.exit_code, stopped.seconds, stopped.outlived)
-        # Not waiting for it to be ready: with the network or Redis still away it cannot be, and
-        # lifting that is a later step of this timeline. ``restore`` waits.
+        self._start_again(service)
+
+    def _start_again(self, service: Service) -> None:
+        """Start it without waiting for it to be ready: with the network or Redis still away it
+        cannot be, and lifting that may be a later step of this timeline. ``restore`` waits."""
         service.launch()
         self.launched.add(service.name)
 
@@ -206,7 +208,7 @@ class _Play:
         procs.send([agent.pid], signal.SIGSTOP)
         self._killed([agent.pid, *agent.kill()])
         if self.open:  # an agent waits for Redis at start: no waiting here while Redis is away
-            self.down.add(agent.name)
+            self._start_again(agent)
         else:
             agent.start()
 
@@ -239,8 +241,7 @@ class _Play:
         started = time.monotonic()
         for service in (self.system.api, self.system.agent):
             if not service.running:
-                if service.name not in self.down:
-                    self.notes.append(f"the {service.name} died during the scenario")
+                self.notes.append(f"the {service.name} died during the scenario")
                 service.start()
             elif service.name in self.launched:
                 service.wait_ready(started)  # its faults are lifted now: ready within the timeout
