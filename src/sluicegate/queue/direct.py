@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 
@@ -59,8 +60,8 @@ class DirectConnections:
 async def _exchange(
     connection: AbstractConnection, commands: Sequence[tuple[Any, ...]]
 ) -> list[Any]:
-    if connection.is_connected and await connection.can_read():
-        await connection.disconnect()  # closed by the server (a restart) while it sat idle
+    if connection.is_connected and await _closed_meanwhile(connection):
+        await connection.disconnect()
     await connection.connect()  # type: ignore[no-untyped-call]
     packed = connection.pack_commands(commands)
     await connection.send_packed_command(packed, check_health=False)
@@ -71,3 +72,16 @@ async def _exchange(
         except ResponseError as error:  # an error reply; the next reply still follows
             replies.append(error)
     return replies
+
+
+async def _closed_meanwhile(connection: AbstractConnection) -> bool:
+    """Whether an idle connection went bad (the server closed it: a restart, a timeout).
+
+    An idle connection has nothing to read, so readable means EOF or junk. redis-py up to 8.1
+    answers ``True`` then; 8.2 with hiredis raises ``ConnectionError`` instead. Either way the
+    connection is replaced, never reported to the caller as a failed write.
+    """
+    try:
+        return await connection.can_read()
+    except (RedisConnectionError, OSError):
+        return True
