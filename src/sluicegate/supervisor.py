@@ -16,8 +16,8 @@ from pathlib import Path
 from sluicegate.embedded import EmbeddedServer
 from sluicegate.logs import get_logger
 from sluicegate.masking import mask_url
+from sluicegate.process.signals import TERMINATING, SignalInbox
 from sluicegate.settings import Settings
-from sluicegate.worker.signals import TERMINATING, SignalInbox
 
 REDIS_URL_FILE = "redis.url"
 _STOP_MARGIN_S = 2.0

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from sluicegate.events import Event
+from sluicegate.process.signals import SignalInbox, StopWatch
 from sluicegate.queue import keys
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import snapshot
@@ -16,7 +17,6 @@ from sluicegate.worker.consumer_process import (
     consume_queue,
 )
 from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
-from sluicegate.worker.signals import SignalInbox, StopWatch
 from tests.loading import enqueue, make_events
 
 POISON_TRIGGER = """

@@ -23,8 +23,8 @@ import time
 
 from sluicegate.api.metrics import MULTIPROC_ENV
 from sluicegate.logs import get_logger
+from sluicegate.process.signals import TERMINATING, SignalInbox
 from sluicegate.settings import Settings
-from sluicegate.worker.signals import TERMINATING, SignalInbox
 
 LISTEN_FD_ENV = "SLUICEGATE_API_LISTEN_FD"
 _POLL_S = 0.2

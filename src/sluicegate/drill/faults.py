@@ -18,8 +18,8 @@ from sluicegate.drill.ledger import Ledger, LedgerView
 from sluicegate.drill.observe import Observer, total
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Stopped
+from sluicegate.process.liveness import process_name
 from sluicegate.queue.stats import QueueSnapshot
-from sluicegate.worker.liveness import process_name
 from sluicegate.worker.lock import LockEntry
 
 KILLED_EXIT = -9

@@ -43,8 +43,8 @@ from sluicegate.drill.service import (
     forked_consumers,
 )
 from sluicegate.embedded import EmbeddedServer, free_port
+from sluicegate.process.liveness import process_name
 from sluicegate.settings import Settings
-from sluicegate.worker.liveness import process_name
 
 _AIM_TIMEOUT_S = 2.0
 _NET_LATENCY_S = 0.2  # net-latency: as long as a consumer's read wait (QUEUE_BATCH_TIMEOUT)

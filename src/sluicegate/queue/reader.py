@@ -8,11 +8,11 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate.events import Delivery, Event, now_ms
+from sluicegate.process.liveness import is_gone
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
 from sluicegate.queue.pending_reply import PendingReply, round_trip
 from sluicegate.queue.scripts import ACK, FORGET_CONSUMER, lua
-from sluicegate.worker.liveness import is_gone
 
 
 def ensure_group(client: "redis.Redis", queue: str) -> None:

@@ -1,1 +1,1 @@
-"""The agent and the consumer processes it forks: fork, consume, lock, signals, liveness."""
+"""The agent and the consumer processes it forks: fork, consume, lock."""

@@ -20,6 +20,8 @@ from redis.exceptions import RedisError
 from structlog.typing import FilteringBoundLogger
 
 from sluicegate.logs import Throttle, get_logger
+from sluicegate.process.liveness import is_gone, process_name
+from sluicegate.process.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.queue.client import (
     TRANSIENT_REDIS_ERRORS,
     ClusterMode,
@@ -40,10 +42,8 @@ from sluicegate.worker.consumer_process import (
     run_consumer_process,
 )
 from sluicegate.worker.crash_backoff import CrashLoops
-from sluicegate.worker.liveness import is_gone, process_name
 from sluicegate.worker.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
 from sluicegate.worker.serving import Place
-from sluicegate.worker.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.worker.testing_hooks import pause_before_fork
 
 _REAP_POLL_S = 0.05

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from sluicegate.logs import get_logger
-from sluicegate.worker.signals import deferred
+from sluicegate.process.signals import deferred
 
 Route = Callable[[], tuple[int, str, bytes]]
 _REQUEST_TIMEOUT_S = 2.0

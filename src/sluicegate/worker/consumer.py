@@ -26,6 +26,7 @@ from sluicegate.errors import (
 )
 from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.logs import Throttle, get_logger
+from sluicegate.process.signals import StopWatch
 from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
 from sluicegate.queue.pending_reply import PendingReply
@@ -35,7 +36,6 @@ from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.lock import Lock
 from sluicegate.worker.metrics import ConsumerMetrics
-from sluicegate.worker.signals import StopWatch
 
 T = TypeVar("T")
 TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS)

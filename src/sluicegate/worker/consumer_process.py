@@ -15,14 +15,14 @@ from typing import NoReturn
 from sluicegate import tracing
 from sluicegate.errors import ConfigurationError, ConsumerCrashedError, TransientStoreError
 from sluicegate.logs import get_logger
+from sluicegate.process.liveness import process_name
+from sluicegate.process.signals import TERMINATING, SignalInbox, StopWatch
 from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer import Consumer
-from sluicegate.worker.liveness import process_name
 from sluicegate.worker.lock import LockEntry, new_lock_entry
 from sluicegate.worker.serving import Place, Serving
-from sluicegate.worker.signals import TERMINATING, SignalInbox, StopWatch
 
 DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
 EXIT_OK = 0

@@ -17,9 +17,9 @@ import redis
 from sluicegate.errors import LockLostError
 from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
+from sluicegate.process.liveness import is_gone, process_name
 from sluicegate.queue import keys
 from sluicegate.queue.scripts import LOCK_ACQUIRE, LOCK_HEARTBEAT, LOCK_RELEASE, lua
-from sluicegate.worker.liveness import is_gone, process_name
 
 
 @dataclass(frozen=True, slots=True)

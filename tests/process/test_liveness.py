@@ -3,7 +3,7 @@ import socket
 import subprocess
 import sys
 
-from sluicegate.worker.liveness import is_gone, process_name
+from sluicegate.process.liveness import is_gone, process_name
 
 
 def reaped_pid() -> int:
