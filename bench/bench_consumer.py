@@ -34,10 +34,10 @@ from sluicegate.embedded import EmbeddedServer
 from sluicegate.events import Event, now_ms
 from sluicegate.logs import configure_logging
 from sluicegate.process.signals import SignalInbox, StopWatch
+from sluicegate.queue.lock import new_lock_entry
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import serve_queues
-from sluicegate.worker.lock import new_lock_entry
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.serving import Place
 from tests.loading import enqueue, make_events

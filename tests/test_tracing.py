@@ -16,10 +16,10 @@ import pytest
 
 from sluicegate import tracing
 from sluicegate.process.signals import SignalInbox, StopWatch
+from sluicegate.queue.lock import new_lock_entry
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import serve_queues
-from sluicegate.worker.lock import new_lock_entry
 from sluicegate.worker.serving import Place
 from tests.loading import enqueue, make_events
 

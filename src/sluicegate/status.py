@@ -18,9 +18,9 @@ from rich.table import Table
 
 from sluicegate.events import now_ms
 from sluicegate.queue.backoff_notes import BackoffNote
+from sluicegate.queue.crash_record import CrashRecord, crash_records
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import Repository
-from sluicegate.worker.crash_record import CrashRecord, crash_records
 
 WATCH_INTERVAL_S = 1.0
 _CAPTION = (

@@ -5,9 +5,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sluicegate.queue.lock import Lock, new_lock_entry
 from sluicegate.queue.reader import QueueReader
 from sluicegate.settings import Settings
-from sluicegate.worker.lock import Lock, new_lock_entry
 from tests.api.conftest import running_api
 from tests.api.test_auth import BILLING, WEB, bearer, tokens_file
 

@@ -8,8 +8,8 @@ import pytest
 from sluicegate.drill.faults import AgentScope, FaultContext
 from sluicegate.drill.ledger import Ledger
 from sluicegate.drill.observe import Observer
+from sluicegate.queue.lock import Lock, new_lock_entry
 from sluicegate.queue.reader import QueueReader
-from sluicegate.worker.lock import Lock, new_lock_entry
 from tests.loading import enqueue, make_events
 
 SLOTS = 3

@@ -19,6 +19,7 @@ from sluicegate.queue.client import (
     is_cluster_client,
     sync_client,
 )
+from sluicegate.queue.lock import Lock, lock_holder, new_lock_entry
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import (
     QueueSnapshot,
@@ -28,7 +29,6 @@ from sluicegate.queue.stats import (
     snapshot_async,
 )
 from sluicegate.queue.writer import DurabilityMode, QueueWriter, detect_durability
-from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
 from tests.loading import enqueue, make_events
 
 pytestmark = [

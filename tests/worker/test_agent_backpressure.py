@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate.queue.lock import lock_holders_of
 from sluicegate.repository.postgres import PostgresRepository
-from sluicegate.worker.lock import lock_holders_of
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres, private_schema
 from tests.processes import CommandProcess

@@ -7,9 +7,9 @@ import pytest
 import redis
 
 from sluicegate.drill.proxy import Proxy
+from sluicegate.queue.lock import lock_holder
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.lock import lock_holder
 from sluicegate.worker.testing_hooks import FORK_GATE_VARIABLE
 from tests.loading import enqueue, make_events
 from tests.processes import is_alive

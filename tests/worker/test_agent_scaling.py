@@ -7,9 +7,9 @@ import pytest
 import redis
 
 from sluicegate.queue import keys
+from sluicegate.queue.lock import lock_holders_of
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.lock import lock_holders_of
 from tests.loading import enqueue, make_events
 from tests.processes import is_alive
 from tests.waiting import wait_for

@@ -7,6 +7,7 @@ import pytest
 from sluicegate.events import Event
 from sluicegate.process.signals import SignalInbox, StopWatch
 from sluicegate.queue import keys
+from sluicegate.queue.lock import Lock, lock_holder, new_lock_entry
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
@@ -16,7 +17,6 @@ from sluicegate.worker.consumer_process import (
     EXIT_OK,
     consume_queue,
 )
-from sluicegate.worker.lock import Lock, lock_holder, new_lock_entry
 from tests.loading import enqueue, make_events
 
 POISON_TRIGGER = """

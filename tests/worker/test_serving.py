@@ -6,11 +6,11 @@ import pytest
 
 from sluicegate.events import Delivery
 from sluicegate.process.signals import SignalInbox, StopWatch
+from sluicegate.queue.lock import new_lock_entry
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.worker.consumer import Consumer
 from sluicegate.worker.consumer_process import EXIT_OK, serve_queues
-from sluicegate.worker.lock import new_lock_entry
 from tests.loading import enqueue, make_events
 
 

@@ -18,8 +18,8 @@ import redis
 
 from sluicegate.embedded import find_server_binary, free_port
 from sluicegate.queue import keys
+from sluicegate.queue.lock import lock_holder
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.lock import lock_holder
 from tests.loading import enqueue, make_events
 from tests.netns import Host, hosts, kill_host
 from tests.processes import CommandProcess

@@ -19,8 +19,8 @@ from sluicegate.drill.observe import Observer, total
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Stopped
 from sluicegate.process.liveness import process_name
+from sluicegate.queue.lock import LockEntry
 from sluicegate.queue.stats import QueueSnapshot
-from sluicegate.worker.lock import LockEntry
 
 KILLED_EXIT = -9
 

@@ -8,7 +8,7 @@ The drill is the auditor, so this module reads Redis on its own on purpose (XRAN
 the key names of ``sluicegate.queue.keys``) rather than through the queue layer's reader: a bug
 in how the queue layer reads or acknowledges entries must not also blind the check. It borrows
 only the read-only helpers whose answers it reports as they are (``queue.stats.snapshot`` for the
-counts, ``worker.lock.held_slots`` for the lock slots).
+counts, ``queue.lock.held_slots`` for the lock slots).
 """
 
 import time
@@ -23,8 +23,8 @@ from sluicegate.drill.checker import Holdings, merged
 from sluicegate.errors import DrillError
 from sluicegate.queue import keys
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, TlsFiles, as_text, sync_client
+from sluicegate.queue.lock import LockEntry, held_slots
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
-from sluicegate.worker.lock import LockEntry, held_slots
 
 T = TypeVar("T")
 PAGE = 10_000

@@ -65,5 +65,5 @@ def lock_keys(queue: str, slots: int) -> list[str]:
 
 
 def crash_key(queue: str) -> str:
-    """Its consumers' last crash and when to try the queue again (worker/crash_record.py)."""
+    """Its consumers' last crash and when to try the queue again (queue/crash_record.py)."""
     return f"{PREFIX}:{{{queue}}}:crash"

@@ -29,6 +29,7 @@ from sluicegate.queue.client import (
     is_cluster,
     sync_client,
 )
+from sluicegate.queue.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
 from sluicegate.queue.stats import work_by_queue
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
@@ -42,7 +43,6 @@ from sluicegate.worker.consumer_process import (
     run_consumer_process,
 )
 from sluicegate.worker.crash_backoff import CrashLoops
-from sluicegate.worker.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
 from sluicegate.worker.serving import Place
 from sluicegate.worker.testing_hooks import pause_before_fork
 

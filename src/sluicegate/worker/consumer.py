@@ -29,12 +29,12 @@ from sluicegate.logs import Throttle, get_logger
 from sluicegate.process.signals import StopWatch
 from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
+from sluicegate.queue.lock import Lock
 from sluicegate.queue.pending_reply import PendingReply
 from sluicegate.queue.reader import QueueReader
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
-from sluicegate.worker.lock import Lock
 from sluicegate.worker.metrics import ConsumerMetrics
 
 T = TypeVar("T")

@@ -18,17 +18,17 @@ from sluicegate.logs import get_logger
 from sluicegate.process.liveness import process_name
 from sluicegate.process.signals import TERMINATING, SignalInbox, StopWatch
 from sluicegate.queue.client import TlsFiles, sync_client
+from sluicegate.queue.lock import LockEntry, new_lock_entry
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer import Consumer
-from sluicegate.worker.lock import LockEntry, new_lock_entry
 from sluicegate.worker.serving import Place, Serving
 
 DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
 EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_DATABASE_UNAVAILABLE = 4
-EXIT_VISIT_CRASHED = 5  # logged and recorded for its queue (worker/crash_record.py)
+EXIT_VISIT_CRASHED = 5  # logged and recorded for its queue (queue/crash_record.py)
 # Why a consumer left, as the agent tells from its exit status (exit 0: the consumer said why).
 _EXIT_REASONS = {
     EXIT_CRASHED: "crashed",

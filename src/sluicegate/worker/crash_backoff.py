@@ -2,7 +2,7 @@
 consumers that die early for no queue's reason.
 
 Most crashes happen in a visit of a queue: the consumer records them per queue
-(``worker/crash_record.py``) and the agent leaves backing-off queues out of the consumers it
+(``queue/crash_record.py``) and the agent leaves backing-off queues out of the consumers it
 wants. A consumer that dies *outside* a visit (its database cannot be opened, a bug between
 visits) points at no queue, so the agent as a whole waits before it forks again: the same
 ``CRASH_BACKOFF_INITIAL`` doubling to ``CRASH_BACKOFF_MAX``, reset by a consumer that ran for
@@ -19,9 +19,9 @@ import redis
 from structlog.typing import FilteringBoundLogger
 
 from sluicegate.backoff import Backoff
+from sluicegate.queue.crash_record import backing_off
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_process import EXIT_VISIT_CRASHED
-from sluicegate.worker.crash_record import backing_off
 
 
 def counts_as_crash(exit_code: int) -> bool:

@@ -15,8 +15,8 @@ import time
 import redis
 
 from sluicegate.events import now_ms
+from sluicegate.queue.crash_record import retry_times
 from sluicegate.queue.stats import work_by_queue
-from sluicegate.worker.crash_record import retry_times
 
 
 class Rotation:
@@ -32,7 +32,7 @@ class Rotation:
         self._refreshed_at = float("-inf")
         self._last: str | None = None
         self._random_start = True
-        self.crashed: set[str] = set()  # queues with a crash record (worker/crash_record.py)
+        self.crashed: set[str] = set()  # queues with a crash record (queue/crash_record.py)
 
     def next_queue(self) -> str | None:
         """The next queue with work after the last one, or None while there is none to try."""

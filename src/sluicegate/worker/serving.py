@@ -17,13 +17,13 @@ from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
 from sluicegate.process.liveness import process_name
 from sluicegate.process.signals import StopWatch
+from sluicegate.queue.crash_record import clear, describe, record_crash
+from sluicegate.queue.lock import Lock, LockEntry, acquire_slot
 from sluicegate.queue.reader import QueueReader, ensure_group
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.consumer import TRANSIENT, Consumer, Outcome, Visit
-from sluicegate.worker.crash_record import clear, describe, record_crash
-from sluicegate.worker.lock import Lock, LockEntry, acquire_slot
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.rotation import Rotation
 

@@ -1,6 +1,6 @@
 from sluicegate.backoff import Backoff
 from sluicegate.events import now_ms
-from sluicegate.worker.crash_record import (
+from sluicegate.queue.crash_record import (
     backing_off,
     clear,
     crash_records,

@@ -4,7 +4,7 @@ import pytest
 
 from sluicegate.errors import LockLostError
 from sluicegate.queue import keys
-from sluicegate.worker.lock import (
+from sluicegate.queue.lock import (
     Lock,
     acquire_slot,
     lock_holder,
