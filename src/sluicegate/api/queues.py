@@ -16,8 +16,12 @@ from sluicegate.api.auth import Caller, require_token
 from sluicegate.api.models import QUEUE_NAME_REGEX
 from sluicegate.api.problems import ProblemError
 from sluicegate.api.responses import json_response, state_of, unavailable
-from sluicegate.queue import keys
-from sluicegate.queue.stats import QueueSnapshot, list_queues_async, snapshot_async
+from sluicegate.queue.stats import (
+    QueueSnapshot,
+    known_snapshot_async,
+    list_queues_async,
+    snapshot_async,
+)
 
 router = APIRouter()
 
@@ -68,11 +72,8 @@ async def get_queue(
     queue: QueueName, request: Request, caller: Annotated[Caller, Depends(require_token)]
 ) -> Response:
     state = state_of(request)
-    client = state.client
     try:
-        known = await client.exists(keys.stream_key(queue))
-        slots = state.settings.queue_consumers
-        found = await snapshot_async(client, queue, slots) if known else None
+        found = await known_snapshot_async(state.client, queue, state.settings.queue_consumers)
     except (RedisError, OSError):
         raise unavailable("the queue store (Redis) is unreachable") from None
     if found is None:

@@ -177,6 +177,16 @@ async def snapshot_async(
     return _parsed(queue, replies[:reads], now)
 
 
+async def known_snapshot_async(
+    client: "redis.asyncio.Redis", queue: str, slots: int = 1
+) -> QueueSnapshot | None:
+    """``snapshot_async`` of a queue that ever accepted an event; None for one never heard of
+    (the API answers 404 for it rather than a snapshot of zeros)."""
+    if not await client.exists(keys.stream_key(queue)):
+        return None
+    return await snapshot_async(client, queue, slots)
+
+
 async def _node_time(client: "redis.asyncio.Redis", key: str) -> Any:
     cluster = cast(redis.asyncio.cluster.RedisCluster, client)
     return await cluster.execute_command("TIME", target_nodes=cluster.get_node_from_key(key))
