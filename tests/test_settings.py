@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from sluicegate.cli.settings_report import environment_variables
 from sluicegate.errors import ConfigurationError
 from sluicegate.settings import Settings, load_settings
-from sluicegate.settings_report import environment_variables
 
 
 def test_defaults_are_embedded(monkeypatch):

@@ -1,3 +1,3 @@
-from sluicegate.cli import main
+from sluicegate.cli.main import main
 
 main()

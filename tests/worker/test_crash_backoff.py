@@ -7,9 +7,9 @@ import pytest
 from rich.console import Console
 
 from sluicegate.backoff import Backoff
+from sluicegate.cli.status import gather, status_table
 from sluicegate.queue.crash_record import crash_records
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.status import gather, status_table
 from sluicegate.worker.consumer_process import EXIT_VISIT_CRASHED
 from sluicegate.worker.crash_backoff import CrashBackoff, counts_as_crash, describe_exit
 from tests.broken_consumer import DIES_AT_START

@@ -21,10 +21,10 @@ from sluicegate.api.formats.dispatch import adapter_for
 from sluicegate.api.problems import ProblemError
 from sluicegate.api.responses import unavailable
 from sluicegate.api.state import ApiState
+from sluicegate.api.trace_context import valid_traceparent
 from sluicegate.errors import UNCONFIRMED_WRITE, DurabilityError
 from sluicegate.events import Event
 from sluicegate.logs import get_logger
-from sluicegate.trace_context import valid_traceparent
 
 QUEUE_FULL_RETRY_AFTER_S = 5
 _JSON = "application/json"

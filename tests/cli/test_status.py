@@ -7,8 +7,8 @@ import sys
 
 from rich.console import Console
 
+from sluicegate.cli.status import gather, watch
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.status import gather, watch
 from tests.loading import enqueue, make_events
 from tests.waiting import wait_for
 

@@ -14,6 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from sluicegate import preflight
+from sluicegate.cli.status import as_json, backoff_line, gather, status_table
+from sluicegate.cli.status import watch as watch_status
+from sluicegate.cli.supervisor import embedded_url_file
+from sluicegate.cli.token_command import token_app
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
@@ -21,10 +25,6 @@ from sluicegate.queue.backoff_notes import current_backoffs
 from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
-from sluicegate.status import as_json, backoff_line, gather, status_table
-from sluicegate.status import watch as watch_status
-from sluicegate.supervisor import embedded_url_file
-from sluicegate.token_command import token_app
 
 EXIT_USAGE = 2
 
@@ -96,7 +96,7 @@ def up() -> None:
 
     Ctrl-C (or SIGTERM) drains in order: the API first, then the agent, then Redis.
     """
-    from sluicegate.supervisor import Supervisor
+    from sluicegate.cli.supervisor import Supervisor
 
     try:
         code = Supervisor(_settings(REDIS_AND_DATABASE)).run()
@@ -164,7 +164,7 @@ def config(
     """Show every setting: its environment variable, value, and where the value came from."""
     from dataclasses import asdict
 
-    from sluicegate.settings_report import report
+    from sluicegate.cli.settings_report import report
 
     rows = report(_settings())
     if as_json_output:

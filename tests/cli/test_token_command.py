@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from sluicegate.api.tokens import load_tokens
-from sluicegate.cli import app
+from sluicegate.cli.main import app
 
 runner = CliRunner()
 

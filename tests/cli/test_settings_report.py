@@ -1,5 +1,5 @@
+from sluicegate.cli.settings_report import report
 from sluicegate.settings import Settings
-from sluicegate.settings_report import report
 
 
 def _rows(settings: Settings, environ: dict[str, str]) -> dict[str, tuple[object, str]]:
