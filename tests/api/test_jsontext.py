@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluicegate.api import jsontext
@@ -19,7 +19,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(st.dictionaries(st.text(st.characters(exclude_categories=("Cs",))), json_values))
 def test_round_trip_is_exact(payload: dict[str, Any]) -> None:
     raw = json.dumps(payload).encode()

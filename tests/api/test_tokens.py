@@ -4,7 +4,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluicegate.api.tokens import (
@@ -111,7 +111,7 @@ def configured_table(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
     return load_tokens(path)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500)
 @given(presented=st.text(max_size=80) | st.binary(max_size=80).map(lambda b: b.hex()))
 def test_no_other_token_is_ever_accepted(configured_table, presented: str) -> None:  # type: ignore[no-untyped-def]
     """Whatever is presented, only the configured tokens themselves match, each to its own name."""
@@ -123,7 +123,7 @@ def test_no_other_token_is_ever_accepted(configured_table, presented: str) -> No
         assert token is None
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200)
 @given(
     token=st.sampled_from(CONFIGURED),
     edit=st.sampled_from(["prefix", "suffix", "case", "drop"]),
