@@ -63,13 +63,16 @@ install() {
     trap 'rm -rf "$work"' RETURN
     mkdir "$work/src"
     cp pyproject.toml "$work/src/"
+    mkdir "$work/src/requirements"
+    cp requirements/app.txt "$work/src/requirements/"
     [ -f README.md ] && cp README.md "$work/src/"
     cp -r src "$work/src/src"
     step "Dockerfile install steps in a fresh venv ($work/venv)"
     (
         cd "$work/src"
         python3 -m venv "$work/venv"
-        "$work/venv/bin/pip" install --quiet --no-cache-dir ".[postgres]"
+        "$work/venv/bin/pip" install --quiet --no-cache-dir -r requirements/app.txt
+        "$work/venv/bin/pip" install --quiet --no-cache-dir --no-deps --no-build-isolation .
         "$work/venv/bin/pip" uninstall --quiet --yes pip
     )
     "$work/venv/bin/sluicegate" --help >/dev/null
