@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from tests.waiting import wait_for
 
 _ids = itertools.count()

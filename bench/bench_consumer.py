@@ -30,7 +30,7 @@ from pathlib import Path
 
 import redis
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.events import Event, now_ms
 from sluicegate.logs import configure_logging
 from sluicegate.process.signals import SignalInbox, StopWatch

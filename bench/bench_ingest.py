@@ -25,7 +25,7 @@ import orjson
 import redis
 
 from bench.bench_api import start_api
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from tests.waiting import wait_for
 
 _LUA = """wrk.method = "POST"

@@ -31,7 +31,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.settings import Settings
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres

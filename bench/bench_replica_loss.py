@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.bench_scaling import api
-from sluicegate.embedded_cluster import EmbeddedCluster
+from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.queue import keys
 from sluicegate.queue.client import sync_client
 

@@ -38,8 +38,8 @@ import psycopg
 
 from bench.bench_api import load, start_api
 from bench.bench_many_queues import children, persisted, start_agent
-from sluicegate.embedded import EmbeddedServer
-from sluicegate.embedded_cluster import EmbeddedCluster
+from sluicegate.embedded.cluster import EmbeddedCluster
+from sluicegate.embedded.server import EmbeddedServer
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres
 

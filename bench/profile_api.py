@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from bench.bench_ingest import Body, bodies, wrk
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from tests.waiting import wait_for
 
 

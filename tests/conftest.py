@@ -9,8 +9,8 @@ import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from sluicegate.embedded import EmbeddedServer
-from sluicegate.embedded_cluster import EmbeddedCluster
+from sluicegate.embedded.cluster import EmbeddedCluster
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.settings import Settings
 from tests.postgres_server import (
     PrivatePostgres,

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from sluicegate.embedded import free_port
+from sluicegate.embedded.server import free_port
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 ENABLE_HINT = (

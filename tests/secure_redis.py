@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from sluicegate.embedded import EmbeddedServer, free_port
+from sluicegate.embedded.server import EmbeddedServer, free_port
 from tests.waiting import wait_for
 
 # What sluicegate needs of an ACL user (documented in the README): its own keys, every command

@@ -28,7 +28,7 @@ EXEMPT = {
     # Asks the cluster which node owns a queue's slot (CLUSTER topology, not the queue's keys).
     "drill/cluster.py",
     # Administers a local cluster's servers (CLUSTER commands, INFO): no queue's keys.
-    "embedded_cluster.py",
+    "embedded/cluster.py",
 }
 HIGHER_LAYERS = ("sluicegate.worker", "sluicegate.api", "sluicegate.drill", "sluicegate.cli")
 

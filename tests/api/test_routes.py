@@ -7,7 +7,7 @@ import orjson
 import pytest
 import redis
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.events import Event
 from sluicegate.queue import keys
 from sluicegate.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from sluicegate.client import AsyncClient, ClientOptions, Outcome
-from sluicegate.embedded import free_port
+from sluicegate.embedded.server import free_port
 from sluicegate.queue import keys
 from tests.waiting import eventually
 

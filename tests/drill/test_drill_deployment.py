@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from sluicegate.drill import procs
-from sluicegate.embedded import free_port
+from sluicegate.embedded.server import free_port
 from tests.processes import CommandProcess
 from tests.waiting import wait_for
 

@@ -9,7 +9,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from sluicegate.drill.proxy import Proxy
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from tests.waiting import wait_for
 
 

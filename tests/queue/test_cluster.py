@@ -7,8 +7,8 @@ import uuid
 import pytest
 import redis
 
-from sluicegate.embedded import EmbeddedServer
-from sluicegate.embedded_cluster import EmbeddedCluster, key_slot
+from sluicegate.embedded.cluster import EmbeddedCluster, key_slot
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.errors import ConfigurationError
 from sluicegate.events import Delivery
 from sluicegate.queue import dead_letters, keys

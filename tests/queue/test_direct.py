@@ -9,7 +9,7 @@ from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.queue.client import async_client
 from sluicegate.queue.direct import DirectConnections
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.errors import TransientStoreError
 from sluicegate.events import Event
 from sluicegate.queue import keys

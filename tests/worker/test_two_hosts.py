@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from sluicegate.embedded import find_server_binary, free_port
+from sluicegate.embedded.server import find_server_binary, free_port
 from sluicegate.queue import keys
 from sluicegate.queue.lock import lock_holder
 from sluicegate.repository.sqlite import SqliteRepository

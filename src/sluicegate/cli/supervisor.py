@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.logs import get_logger
 from sluicegate.masking import mask_url
 from sluicegate.process.signals import TERMINATING, SignalInbox

@@ -22,8 +22,8 @@ from sluicegate.drill.checker import StopFacts
 from sluicegate.drill.faults import Fault, FaultContext, FaultResult
 from sluicegate.drill.local import LocalSystem, Tuning
 from sluicegate.drill.schedule import NET_KINDS, PlannedStop
-from sluicegate.embedded import EmbeddedServer
-from sluicegate.embedded_cluster import EmbeddedCluster, key_slot
+from sluicegate.embedded.cluster import EmbeddedCluster, key_slot
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.queue import keys
 
 REPLICA_LAG_S = 0.3  # how far behind the replica is when its primary is killed

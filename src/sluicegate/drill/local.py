@@ -42,7 +42,7 @@ from sluicegate.drill.service import (
     agent_ready,
     forked_consumers,
 )
-from sluicegate.embedded import EmbeddedServer, free_port
+from sluicegate.embedded.server import EmbeddedServer, free_port
 from sluicegate.process.liveness import process_name
 from sluicegate.settings import Settings
 

@@ -1,6 +1,6 @@
 import pytest
 
-from sluicegate.embedded import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.errors import EmbeddedServerError
 
 

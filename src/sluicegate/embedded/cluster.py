@@ -19,7 +19,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from sluicegate.embedded import EmbeddedServer, find_cli_binary
+from sluicegate.embedded.server import EmbeddedServer, find_cli_binary
 from sluicegate.errors import EmbeddedServerError
 
 NODE_TIMEOUT_MS = 1500
