@@ -37,9 +37,9 @@ from sluicegate.process.signals import SignalInbox, StopWatch
 from sluicegate.queue.lock import new_lock_entry
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
-from sluicegate.worker.consumer_process import serve_queues
+from sluicegate.worker.consumer_loop import Place
+from sluicegate.worker.fork import serve_queues
 from sluicegate.worker.metrics import ConsumerMetrics
-from sluicegate.worker.serving import Place
 from tests.loading import enqueue, make_events
 
 BATCH = 500

@@ -10,14 +10,14 @@ import os
 from collections.abc import Sequence
 
 from sluicegate.events import Delivery
-from sluicegate.worker.consumer import Consumer, Outcome, Visit
+from sluicegate.worker.visit import Outcome, QueueVisit, Stay
 
 MARKER_VARIABLE = "BROKEN_ACK_MARKER"
 CLASS_PATH = "tests.broken_consumer:AckBeforePersistConsumer"
 EXIT_CODE = 86
 
 
-class AckBeforePersistConsumer(Consumer):
+class AckBeforePersistConsumer(QueueVisit):
     def process(self, batch: Sequence[Delivery]) -> None:
         try:
             os.close(os.open(os.environ[MARKER_VARIABLE], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -31,8 +31,8 @@ class AckBeforePersistConsumer(Consumer):
 DIES_AT_START = "tests.broken_consumer:DiesAtStartConsumer"
 
 
-class DiesAtStartConsumer(Consumer):
+class DiesAtStartConsumer(QueueVisit):
     """Dies before its first batch, every time: issue 9's SQLite file under a regular file."""
 
-    def run(self, visit: Visit) -> Outcome:
+    def run(self, stay: Stay) -> Outcome:
         raise FileExistsError(17, "File exists", "/srv/afile")

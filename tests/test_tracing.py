@@ -19,8 +19,8 @@ from sluicegate.process.signals import SignalInbox, StopWatch
 from sluicegate.queue.lock import new_lock_entry
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.settings import Settings
-from sluicegate.worker.consumer_process import serve_queues
-from sluicegate.worker.serving import Place
+from sluicegate.worker.consumer_loop import Place
+from sluicegate.worker.fork import serve_queues
 from tests.loading import enqueue, make_events
 
 TRACE_A = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

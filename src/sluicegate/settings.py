@@ -362,9 +362,9 @@ class Settings(BaseSettings):
     )
 
     consumer_class: str = Field(
-        "sluicegate.worker.consumer:Consumer",
+        "sluicegate.worker.visit:QueueVisit",
         validation_alias=_env("CONSUMER_CLASS", "consumer_class"),
-        description="module:Class of the Consumer subclass the agent runs (like rq's "
+        description="module:Class of the QueueVisit subclass the agent runs (like rq's "
         "--worker-class); tests inject deliberately broken consumers with it. "
         "Leave it unset in production.",
     )

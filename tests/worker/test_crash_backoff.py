@@ -10,8 +10,8 @@ from sluicegate.backoff import Backoff
 from sluicegate.cli.status import gather, status_table
 from sluicegate.queue.crash_record import crash_records
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.consumer_process import EXIT_VISIT_CRASHED
 from sluicegate.worker.crash_backoff import CrashBackoff, counts_as_crash, describe_exit
+from sluicegate.worker.fork import EXIT_VISIT_CRASHED
 from tests.broken_consumer import DIES_AT_START
 from tests.loading import enqueue, make_events
 from tests.processes import CommandProcess

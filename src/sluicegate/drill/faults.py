@@ -144,7 +144,7 @@ class FaultContext:
         return self.held_by(consumers)
 
     def consumer_name(self, pid: int) -> str:
-        return process_name(pid)  # as sluicegate.worker.consumer_process names its group consumer
+        return process_name(pid)  # as sluicegate.worker.fork names its group consumer
 
 
 Fault = Callable[[FaultContext, PlannedStop], FaultResult]

@@ -1,7 +1,7 @@
 """The agent: keep up to MAX_CONSUMERS consumer processes while there is work; shut down in order.
 
-A consumer serves queues in turn (``worker/serving.py``), so the number of processes and database
-connections is bounded by MAX_CONSUMERS however many queues there are.
+A consumer serves queues in turn (``worker/consumer_loop.py``), so the number of processes and
+database connections is bounded by MAX_CONSUMERS however many queues there are.
 
 State machine RUNNING -> DRAINING -> STOPPED. The only way out of RUNNING is a SIGTERM or SIGINT;
 the decision to fork is checked against the signals received *with those signals held back*, so
@@ -35,16 +35,16 @@ from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
 from sluicegate.worker.agent_metrics import AgentMetrics, BoardCollector
 from sluicegate.worker.board import Board
-from sluicegate.worker.consumer import OUTAGE_LOG_PERIOD_S
-from sluicegate.worker.consumer_process import (
+from sluicegate.worker.consumer_loop import Place
+from sluicegate.worker.crash_backoff import CrashLoops
+from sluicegate.worker.fork import (
     DEFAULT_CONSUMER,
     exit_reason,
     load_consumer_class,
     run_consumer_process,
 )
-from sluicegate.worker.crash_backoff import CrashLoops
-from sluicegate.worker.serving import Place
 from sluicegate.worker.testing_hooks import pause_before_fork
+from sluicegate.worker.visit import OUTAGE_LOG_PERIOD_S
 
 _REAP_POLL_S = 0.05
 # The loop's Redis calls give up after this, without retrying (the next turn is the retry): the
@@ -102,7 +102,7 @@ class Agent:
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._crash_loops = CrashLoops(settings, self.log)
         self._consumer_class = load_consumer_class(settings.consumer_class)
-        if settings.consumer_class != DEFAULT_CONSUMER:
+        if self._consumer_class is not load_consumer_class(DEFAULT_CONSUMER):
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
 
     def run(self) -> int:

@@ -21,7 +21,7 @@ from structlog.typing import FilteringBoundLogger
 from sluicegate.backoff import Backoff
 from sluicegate.queue.crash_record import backing_off
 from sluicegate.settings import Settings
-from sluicegate.worker.consumer_process import EXIT_VISIT_CRASHED
+from sluicegate.worker.fork import EXIT_VISIT_CRASHED
 
 
 def counts_as_crash(exit_code: int) -> bool:

@@ -34,7 +34,7 @@ HISTOGRAMS = {
     "batch_size": BATCH_SIZE_BUCKETS,
     "latency": LATENCY_BUCKETS,
 }
-# Why a consumer left a queue, as it reports itself (worker.consumer.Outcome's values).
+# Why a consumer left a queue, as it reports itself (worker.visit.Outcome's values).
 EXIT_REASONS = ("drained", "share-used", "idle", "stopped", "lock-lost")
 
 

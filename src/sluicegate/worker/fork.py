@@ -21,10 +21,12 @@ from sluicegate.queue.client import TlsFiles, sync_client
 from sluicegate.queue.lock import LockEntry, new_lock_entry
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
-from sluicegate.worker.consumer import Consumer
-from sluicegate.worker.serving import Place, Serving
+from sluicegate.worker.consumer_loop import ConsumerLoop, Place
+from sluicegate.worker.visit import QueueVisit
 
-DEFAULT_CONSUMER = "sluicegate.worker.consumer:Consumer"
+DEFAULT_CONSUMER = "sluicegate.worker.visit:QueueVisit"
+# Its name before issue 20: a CONSUMER_CLASS set to it keeps meaning the default.
+_RENAMED = {"sluicegate.worker.consumer:Consumer": DEFAULT_CONSUMER}
 EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_DATABASE_UNAVAILABLE = 4
@@ -42,7 +44,7 @@ def run_consumer_process(
     redis_url: str,
     identity: LockEntry,
     parent_pid: int,
-    consumer_class: type[Consumer] = Consumer,
+    consumer_class: type[QueueVisit] = QueueVisit,
     place: Place | None = None,
 ) -> NoReturn:
     """Entry point right after ``os.fork()`` in the consumer process. Never returns."""
@@ -72,7 +74,7 @@ def serve_queues(
     redis_url: str,
     identity: LockEntry,
     stop: StopWatch,
-    consumer_class: type[Consumer] = Consumer,
+    consumer_class: type[QueueVisit] = QueueVisit,
     place: Place | None = None,
     queues: list[str] | None = None,
 ) -> int:
@@ -86,7 +88,7 @@ def serve_queues(
             log.warning("database-unavailable", error=str(error))
             return EXIT_DATABASE_UNAVAILABLE
         try:
-            Serving(
+            ConsumerLoop(
                 settings,
                 client,
                 repository,
@@ -111,7 +113,7 @@ def consume_queue(
     redis_url: str,
     queue: str,
     inbox: SignalInbox,
-    consumer_class: type[Consumer] = Consumer,
+    consumer_class: type[QueueVisit] = QueueVisit,
 ) -> int:
     """Serve one queue in this process until it is idle for a TTL (tests, bench)."""
     identity = new_lock_entry(queue)
@@ -129,14 +131,14 @@ def exit_reason(exit_code: int) -> str | None:
     return _EXIT_REASONS.get(exit_code, "crashed")
 
 
-def load_consumer_class(path: str) -> type[Consumer]:
-    """``module:Class`` naming a Consumer subclass (rq's ``--worker-class``): tests inject a
+def load_consumer_class(path: str) -> type[QueueVisit]:
+    """``module:Class`` naming a QueueVisit subclass (rq's ``--worker-class``): tests inject a
     deliberately broken one this way, so production code carries no test switch."""
-    module_name, _, class_name = path.partition(":")
+    module_name, _, class_name = _RENAMED.get(path, path).partition(":")
     try:
         found = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigurationError(f"CONSUMER_CLASS={path!r} cannot be imported: {error}") from error
-    if not (isinstance(found, type) and issubclass(found, Consumer)):
+    if not (isinstance(found, type) and issubclass(found, QueueVisit)):
         raise ConfigurationError(f"CONSUMER_CLASS={path!r} is not a subclass of {DEFAULT_CONSUMER}")
     return found

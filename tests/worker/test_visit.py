@@ -11,12 +11,12 @@ from sluicegate.queue.lock import Lock, lock_holder, new_lock_entry
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.consumer import Consumer, Outcome, Visit
-from sluicegate.worker.consumer_process import (
+from sluicegate.worker.fork import (
     EXIT_DATABASE_UNAVAILABLE,
     EXIT_OK,
     consume_queue,
 )
+from sluicegate.worker.visit import Outcome, QueueVisit, Stay
 from tests.loading import enqueue, make_events
 
 POISON_TRIGGER = """
@@ -124,8 +124,8 @@ def test_a_graceful_stop_persists_entries_whose_read_reply_was_lost(settings, re
     assert lock.acquire()
     stop = StopWatch(inbox)
     stop.requested = True  # told to stop before reading anything new
-    consumer = Consumer(settings, reader, stored(settings), lock, stop)
-    assert consumer.run(Visit(batches=10)) is Outcome.STOPPED
+    consumer = QueueVisit(settings, reader, stored(settings), lock, stop)
+    assert consumer.run(Stay(batches=10)) is Outcome.STOPPED
     assert stored(settings).ids("q") == set(ids)
     assert snapshot(redis_client, "q").in_flight == 0
 
@@ -149,8 +149,8 @@ def test_a_visit_that_moves_on_persists_entries_whose_read_reply_was_lost(
     reader = QueueReader(redis_client, "q", consumer="c1")
     lock = Lock(redis_client, new_lock_entry("q"), ttl_s=5)
     assert lock.acquire()
-    consumer = Consumer(settings, reader, stored(settings), lock, StopWatch(inbox))
-    assert consumer.run(Visit(batches=5, others_waiting=others_waiting)) is Outcome.DRAINED
+    consumer = QueueVisit(settings, reader, stored(settings), lock, StopWatch(inbox))
+    assert consumer.run(Stay(batches=5, others_waiting=others_waiting)) is Outcome.DRAINED
     assert next(calls) == 2  # the visit went as planned: two batches, then an empty read ahead
     assert stored(settings).ids("q") == set(first) | set(lost)
     assert snapshot(redis_client, "q").in_flight == 0

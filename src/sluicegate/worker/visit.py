@@ -1,10 +1,10 @@
 """The consumer serving one queue for one visit: claim a batch, persist it, only then ack it.
 
-A consumer process serves queues in turn (``worker/serving.py``). Holding one of the queue's lock
-slots, it runs a ``Consumer`` until the queue is drained, its fair share of batches is used while
-another queue waits, a stop is asked for, or the lock is lost. Every event it is handed ends up
-persisted (or dead-lettered after repeated refusals) and then acknowledged; if the process dies in
-between, the entry stays pending and is delivered again, and the repository's ON CONFLICT makes
+A consumer process serves queues in turn (``worker/consumer_loop.py``). Holding one of the queue's
+lock slots, it runs a ``QueueVisit`` until the queue is drained, its fair share of batches is used
+while another queue waits, a stop is asked for, or the lock is lost. Every event it is handed ends
+up persisted (or dead-lettered after repeated refusals) and then acknowledged; if the process dies
+in between, the entry stays pending and is delivered again, and the repository's ON CONFLICT makes
 the second write a no-op.
 """
 
@@ -55,7 +55,7 @@ class Outcome(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Visit:
+class Stay:
     """How long to stay: ``batches`` while ``others_waiting()``; while nothing else waits, the
     consumer stays on (reads block up to QUEUE_BATCH_TIMEOUT) until idle for a TTL."""
 
@@ -63,7 +63,9 @@ class Visit:
     others_waiting: Callable[[], bool] = lambda: False
 
 
-class Consumer:
+class QueueVisit:
+    """One visit of a consumer process to one queue, holding one of its lock slots."""
+
     def __init__(
         self,
         settings: Settings,
@@ -88,10 +90,10 @@ class Consumer:
         self._next_maintenance = 0.0
         self.served = 0  # batches processed in this visit
 
-    def run(self, visit: Visit) -> Outcome:
+    def run(self, stay: Stay) -> Outcome:
         """Serve the queue for one visit; the last ack is confirmed before returning."""
         try:
-            outcome = self._serve(visit)
+            outcome = self._serve(stay)
             if outcome is not Outcome.IDLE:  # idle: the stream is empty, nothing is pending
                 self._persist_own_pending_before_leaving()
             return outcome
@@ -104,18 +106,18 @@ class Consumer:
         finally:
             self._confirm_ack_before_leaving()
 
-    def _serve(self, visit: Visit) -> Outcome:
+    def _serve(self, stay: Stay) -> Outcome:
         idle_since = time.monotonic()
         batch: list[Delivery] = []
         served = 0
         while not (self.stop.check() and not batch):
             self._retry(self._heartbeat_if_due)
-            alone = not visit.others_waiting()
+            alone = not stay.others_waiting()
             batch = batch or self._next_batch(block=alone)
             if batch:
                 self.served += 1
-                served = 0 if alone and served >= visit.batches else served + 1
-                leaving = served >= visit.batches and not alone
+                served = 0 if alone and served >= stay.batches else served + 1
+                leaving = served >= stay.batches and not alone
                 ahead = self._process_reading_ahead(batch, read_ahead=not leaving, block=alone)
                 batch = ahead or []
                 idle_since = time.monotonic()

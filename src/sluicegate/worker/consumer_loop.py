@@ -23,9 +23,9 @@ from sluicegate.queue.reader import QueueReader, ensure_group
 from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
-from sluicegate.worker.consumer import TRANSIENT, Consumer, Outcome, Visit
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.rotation import Rotation
+from sluicegate.worker.visit import TRANSIENT, Outcome, QueueVisit, Stay
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Place:
             self.board.hold(self.row, value)
 
 
-class Serving:
+class ConsumerLoop:
     def __init__(
         self,
         settings: Settings,
@@ -50,7 +50,7 @@ class Serving:
         stop: StopWatch,
         identity: LockEntry,
         place: Place,
-        consumer_class: type[Consumer] = Consumer,
+        consumer_class: type[QueueVisit] = QueueVisit,
         queues: list[str] | None = None,
     ) -> None:
         self.settings = settings
@@ -141,7 +141,7 @@ class Serving:
         self.metrics.visit_started(queue)
         outcome = Outcome.STOPPED
         try:
-            outcome = consumer.run(Visit(share, partial(self.rotation.others_waiting, queue)))
+            outcome = consumer.run(Stay(share, partial(self.rotation.others_waiting, queue)))
         finally:
             self.metrics.exited(queue, outcome.value)
         self.log.debug(

@@ -9,12 +9,12 @@ from sluicegate.process.signals import SignalInbox, StopWatch
 from sluicegate.queue.lock import new_lock_entry
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.consumer import Consumer
-from sluicegate.worker.consumer_process import EXIT_OK, serve_queues
+from sluicegate.worker.fork import EXIT_OK, serve_queues
+from sluicegate.worker.visit import QueueVisit
 from tests.loading import enqueue, make_events
 
 
-class RecordingConsumer(Consumer):
+class RecordingConsumer(QueueVisit):
     """Notes the queue of every batch it processes, in order."""
 
     batches: list[str] = []  # noqa: RUF012 - shared on purpose: one list per test run
