@@ -28,7 +28,10 @@ STATS_FIELDS = {
 EVENT_FIELDS = set(Event("q", "id", "{}", 0, traceparent="00-1-2-01").to_fields())
 NAMES = [scripts.ENQUEUE, scripts.ACK, scripts.REPLAY_DEAD_LETTER]
 NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE, scripts.LOCK_ACQUIRE]
-NAMES += [scripts.FORGET_CONSUMER]
+NAMES += [scripts.FORGET_CONSUMER, scripts.DEAD_LETTER, scripts.COUNT_RECLAIMED]
+# The scripts that may grow memory: refused on a full Redis. Every other one is the consumers'
+# way of draining it and must run there (tests/worker/test_full_redis.py drains a full server).
+GROWS_MEMORY = {scripts.ENQUEUE, scripts.REPLAY_DEAD_LETTER}
 
 
 def header(name: str) -> list[str]:
@@ -49,6 +52,12 @@ def declared_fields(name: str, kind: str) -> set[str]:
 def code(name: str) -> str:
     lines = scripts.lua(name).source.splitlines()
     return "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_only_scripts_that_grow_memory_are_refused_on_a_full_redis(name):
+    first = scripts.lua(name).source.splitlines()[0]
+    assert (first == "#!lua flags=allow-oom") == (name not in GROWS_MEMORY)
 
 
 def test_every_file_in_the_folder_has_a_name_in_python():

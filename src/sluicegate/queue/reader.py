@@ -5,20 +5,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, OutOfMemoryError, ResponseError
 
 from sluicegate.events import Delivery, Event, now_ms
 from sluicegate.process.liveness import is_gone
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
 from sluicegate.queue.pending_reply import PendingReply, round_trip
-from sluicegate.queue.scripts import ACK, FORGET_CONSUMER, lua
+from sluicegate.queue.scripts import ACK, COUNT_RECLAIMED, DEAD_LETTER, FORGET_CONSUMER, lua
 
 
 def ensure_group(client: "redis.Redis", queue: str) -> None:
     """Create the consumer group from the stream's start, so nothing added before is skipped."""
+    stream = keys.stream_key(queue)
     try:
-        client.xgroup_create(keys.stream_key(queue), keys.CONSUMER_GROUP, id="0", mkstream=True)
+        client.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
+    except OutOfMemoryError:
+        # Redis is full (XGROUP CREATE may grow memory, so it is refused): a stream that exists
+        # has its group already, made with it by the enqueue; else there is nothing to read yet
+        if not client.exists(stream):
+            raise
     except ResponseError as error:
         if "BUSYGROUP" not in str(error):
             raise
@@ -35,6 +41,8 @@ class QueueReader:
         self._ack_script = client.register_script(lua(ACK).source)
         self._ack_keys = [self._stream, keys.stats_key(queue)]
         self._forget_script = client.register_script(lua(FORGET_CONSUMER).source)
+        self._dead_letter_script = client.register_script(lua(DEAD_LETTER).source)
+        self._count_reclaimed_script = client.register_script(lua(COUNT_RECLAIMED).source)
 
     def read_own_pending(self, count: int) -> list[Delivery]:
         """Entries delivered to this consumer name and never acked (read with id 0)."""
@@ -172,24 +180,23 @@ class QueueReader:
         return counts
 
     def dead_letter(self, delivery: Delivery, reason: str, deliveries: int) -> None:
-        """Move one entry to the dead-letter stream with its reason, in one transaction."""
-        event = delivery.event
+        """Move one entry to the dead-letter stream with its reason, in one step (a script that
+        runs on a full Redis too: ``lua/dead_letter.lua``)."""
         fields: dict[str, str | int] = {
-            **event.to_fields(),
+            **delivery.event.to_fields(),
             keys.FIELD_REASON: reason[:2000],
             keys.FIELD_DELIVERIES: deliveries,
             keys.FIELD_DEAD_AT: now_ms(),
         }
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.dead_letter_key(self.queue), fields)  # type: ignore[arg-type]
-            pipe.xack(self._stream, keys.CONSUMER_GROUP, delivery.entry_id)
-            pipe.xdel(self._stream, delivery.entry_id)
-            pipe.hincrby(keys.stats_key(self.queue), keys.STAT_DEAD_LETTERED, 1)
-            pipe.execute()
+        pairs = [part for field, value in fields.items() for part in (field, value)]
+        script_keys = [self._stream, keys.dead_letter_key(self.queue), keys.stats_key(self.queue)]
+        self._dead_letter_script(
+            keys=script_keys, args=[keys.CONSUMER_GROUP, delivery.entry_id, *pairs]
+        )
 
     def count_reclaimed(self, count: int) -> None:
         if count:
-            self.client.hincrby(keys.stats_key(self.queue), keys.STAT_RECLAIMED, count)
+            self._count_reclaimed_script(keys=[keys.stats_key(self.queue)], args=[count])
 
     def claim_from_gone(
         self, count: int, consumers: list[tuple[str, int, int]] | None = None

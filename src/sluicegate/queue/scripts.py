@@ -3,6 +3,10 @@
 Each ``.lua`` file starts with a header listing its KEYS and ARGV and the stream-entry or stats
 fields it reads or writes (``-- writes entry fields: id payload``); tests/queue/test_scripts.py
 checks those names against ``keys`` so the Python side and the scripts cannot drift apart.
+
+A script the consumers need to drain a full Redis starts with ``#!lua flags=allow-oom`` (it frees
+memory or writes a small key: a lock, a counter); one that grows memory (``enqueue``, the replay
+of a dead letter) does not, and is refused while Redis is above its ``maxmemory``.
 """
 
 import hashlib
@@ -17,6 +21,8 @@ LOCK_HEARTBEAT = "lock_heartbeat"
 LOCK_RELEASE = "lock_release"
 LOCK_ACQUIRE = "lock_acquire"
 FORGET_CONSUMER = "forget_consumer"
+DEAD_LETTER = "dead_letter"
+COUNT_RECLAIMED = "count_reclaimed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.rotation import Rotation
-from sluicegate.worker.visit import TRANSIENT, Outcome, QueueVisit, Stay
+from sluicegate.worker.visit import TRANSIENT, Outcome, QueueVisit, Stay, event_name
 
 
 @dataclass
@@ -76,9 +76,9 @@ class ConsumerLoop:
                 if not self._step():
                     return
                 backoff.reset()
-            except TRANSIENT as error:  # Redis away between visits: nothing is held, wait
+            except TRANSIENT as error:  # Redis away or full between visits: nothing held, wait
                 delay_s = backoff.next_delay_s()
-                self.log.warning("transient-error", error=str(error), retry_in_s=round(delay_s, 3))
+                self.log.warning(event_name(error), error=str(error), retry_in_s=round(delay_s, 3))
                 self.stop.wait(delay_s)
 
     def _step(self) -> bool:

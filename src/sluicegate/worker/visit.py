@@ -16,6 +16,8 @@ from enum import Enum
 from functools import partial
 from typing import TypeVar
 
+from redis.exceptions import OutOfMemoryError
+
 from sluicegate import tracing
 from sluicegate.backoff import Backoff
 from sluicegate.errors import (
@@ -38,7 +40,9 @@ from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
 
 T = TypeVar("T")
-TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS)
+# A full Redis (above maxmemory) refuses what would grow memory: it empties as consumers ack, so a
+# consumer waits it out as it waits out a restart, instead of dying and being forked again.
+TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS, OutOfMemoryError)
 OUTAGE_LOG_PERIOD_S = 30.0
 
 
@@ -345,7 +349,7 @@ class QueueVisit:
             self._note_backoff(error, delay_s)
         else:
             delay_s = backoff.next_delay_s()
-        event = "database-refused" if refused else "transient-error"
+        event = "database-refused" if refused else event_name(error)
         held = self._outage_log.allow(event)
         if held is not None:  # an outage of minutes says so every period, not every retry
             self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3), held=held)
@@ -369,3 +373,8 @@ class QueueVisit:
             self._heartbeat_if_due()
         except TRANSIENT:
             pass  # Redis itself is away; the lock's TTL covers short outages
+
+
+def event_name(error: Exception) -> str:
+    """The log command of a transient error: a full Redis says so."""
+    return "redis-full" if isinstance(error, OutOfMemoryError) else "transient-error"

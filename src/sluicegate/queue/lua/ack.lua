@@ -1,5 +1,8 @@
+#!lua flags=allow-oom
 -- Acknowledge and delete persisted entries, and count them, in one step (the consumer's ack).
 -- Deleting keeps the stream's memory bounded; the counts feed `sluicegate status`.
+-- allow-oom: it frees memory (a full Redis drains through it); its counters are fields of a
+-- hash that exists already.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the queue's stats hash        sluicegate:{queue}:stats

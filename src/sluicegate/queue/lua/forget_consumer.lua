@@ -1,5 +1,7 @@
+#!lua flags=allow-oom
 -- Delete a group consumer only if it holds nothing, atomically: between a separate check and the
 -- delete, the consumer may read a batch, and deleting it would strand that batch's entries.
+-- allow-oom: it frees memory.
 --
 -- KEYS[1]  the queue's stream               sluicegate:{queue}:events
 -- ARGV[1]  the consumer group

@@ -1,6 +1,9 @@
+#!lua flags=allow-oom
 -- Take the first free lock slot of a queue (QUEUE_CONSUMERS slots, all in the queue's hash slot),
 -- unless the queue has nothing to do: a consumer's list of queues with work may be older than
 -- the queue's last ack, and a visit of an empty queue would cost a lock, a read and a release.
+-- allow-oom: a full Redis must be drained, and draining starts with a lock (one small key per
+-- held slot, deleted on release); without it a full server wedged: every consumer's SET was refused.
 --
 -- KEYS[1]     the queue's stream              sluicegate:{queue}:events
 -- KEYS[2..n+1] the queue's lock slots         sluicegate:{queue}:worker:0 … :n-1

@@ -1,4 +1,6 @@
+#!lua flags=allow-oom
 -- Delete a consumer's lock, only if it is still ours (compare-and-delete).
+-- allow-oom: it frees memory.
 --
 -- KEYS[1]  the lock                      sluicegate:{queue}:worker:<slot>
 -- ARGV[1]  the lock's value as we wrote it
