@@ -20,8 +20,8 @@ from tests.postgres_server import (
 )
 
 # No wall-clock deadline and no too-slow health check: on a loaded 2-core machine a 200 ms deadline
-# fails examples that are merely slow (tests/api/formats/test_ids.py did, once in a full run), and
-# these properties are about outcomes, not speed (bench/ measures speed).
+# fails examples that are merely slow (tests/api/ingest/formats/test_ids.py did, once in a full
+# run), and these properties are about outcomes, not speed (bench/ measures speed).
 hypothesis_settings.register_profile(
     "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

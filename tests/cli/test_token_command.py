@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sluicegate.api.tokens import load_tokens
+from sluicegate.api.auth.tokens import load_tokens
 from sluicegate.cli.main import app
 
 runner = CliRunner()

@@ -2,7 +2,7 @@
 
 import sys
 
-from sluicegate.api.server import EXIT_CONFIGURATION, serve
+from sluicegate.api.serving.server import EXIT_CONFIGURATION, serve
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import configure_logging, get_logger
 from sluicegate.settings import load_settings

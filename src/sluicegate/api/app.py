@@ -8,14 +8,14 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from sluicegate import __version__
-from sluicegate.api import openapi
-from sluicegate.api.dashboard import router as dashboard_router
-from sluicegate.api.fast_path import FastPaths
-from sluicegate.api.ingest import post_events, post_webhook
+from sluicegate.api.ingest.fast_path import FastPaths
+from sluicegate.api.ingest.route import post_events, post_webhook
 from sluicegate.api.metrics import RequestMetricsMiddleware
+from sluicegate.api.openapi.document import build_openapi
 from sluicegate.api.problems import install_handlers
-from sluicegate.api.queues import router as queues_router
-from sluicegate.api.routes import router
+from sluicegate.api.read.dashboard import router as dashboard_router
+from sluicegate.api.read.probes import router
+from sluicegate.api.read.queues import router as queues_router
 from sluicegate.api.state import ApiState
 from sluicegate.logs import get_logger
 from sluicegate.settings import Settings
@@ -26,7 +26,7 @@ Errors are RFC 9457 `application/problem+json`."""
 
 class SluicegateApi(FastAPI):
     """FastAPI with the ingest routes served first (``fast_path.py``) and the OpenAPI document
-    completed by ``openapi.build_openapi``."""
+    completed by ``openapi.document.build_openapi``."""
 
     def __init__(self, state: ApiState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -44,7 +44,7 @@ class SluicegateApi(FastAPI):
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             state: ApiState = self.state.api
-            self.openapi_schema = openapi.build_openapi(self, state.settings.max_batch_events)
+            self.openapi_schema = build_openapi(self, state.settings.max_batch_events)
         return self.openapi_schema
 
 

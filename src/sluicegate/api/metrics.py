@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sluicegate.queue.writer import DurabilityMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by api.workers for its workers
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by api.serving.processes for its workers
 _LATENCY_BUCKETS_S = (
     0.0005,
     0.001,

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from sluicegate.api.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.api.openapi.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 from sluicegate.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"

@@ -12,9 +12,9 @@ import time
 import redis.asyncio
 from redis.exceptions import RedisError
 
-from sluicegate.api.auth import Authenticator
+from sluicegate.api.auth.bearer import Authenticator
+from sluicegate.api.auth.webhooks_file import Webhooks
 from sluicegate.api.metrics import ApiMetrics
-from sluicegate.api.webhooks import Webhooks
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TlsFiles, async_client, is_cluster_async, is_cluster_client

@@ -108,7 +108,7 @@ def up() -> None:
 @app.command()
 def api() -> None:
     """Run the ingest API (POST /v1/events/{queue}) on HOST:PORT."""
-    from sluicegate.api.server import serve
+    from sluicegate.api.serving.server import serve
 
     settings = _settings(REDIS_ONLY)
     raise typer.Exit(serve(settings, _redis_url(settings)))

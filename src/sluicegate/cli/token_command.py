@@ -25,7 +25,7 @@ def create(
 ) -> None:
     """Print a new random token (once: only its SHA-256 is kept) and its API_TOKENS_FILE entry."""
     # Here, not at the top: the tokens module lives in sluicegate.api, which imports FastAPI.
-    from sluicegate.api.tokens import check_name, new_token, parse_patterns, toml_block
+    from sluicegate.api.auth.tokens import check_name, new_token, parse_patterns, toml_block
 
     try:
         patterns = parse_patterns(queues)

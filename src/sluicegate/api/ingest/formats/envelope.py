@@ -1,0 +1,106 @@
+"""sluicegate's own format: ``{"event_id": ..., "payload": {...}}``, one or a JSON array of them.
+
+Also the per-line check of NDJSON. Every check runs before anything is written; a batch is
+all-or-nothing. ``Fields`` names a place in the request for error messages: ``payload`` for a
+single event, ``[3].payload`` in a batch, ``line 4: payload`` in NDJSON.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sluicegate.api.ingest import jsontext
+from sluicegate.api.ingest.formats import checks
+from sluicegate.api.ingest.formats.base import Intake
+from sluicegate.api.problems import FieldError, ProblemError
+from sluicegate.events import Event, new_event_id, now_ms
+
+Fields = Callable[[int, str], str]
+_KNOWN = frozenset({"event_id", "payload"})
+
+
+def single_field(_: int, name: str) -> str:
+    return name or "(body)"
+
+
+def batch_field(index: int, name: str) -> str:
+    return f"[{index}].{name}" if name else f"[{index}]"
+
+
+def loads(raw: bytes) -> tuple[Any, bool]:
+    """``jsontext.loads`` with its error as the API's 400."""
+    try:
+        return jsontext.loads(raw)
+    except jsontext.JsonDecodeError as error:
+        raise ProblemError(400, "malformed-json", f"the body is not valid JSON: {error}") from None
+
+
+def parse_request(raw: bytes, intake: Intake) -> list[Event]:
+    """A body of one event or a batch; raises ProblemError (400, 413, 422)."""
+    document, exact = loads(raw)
+    idempotency_key = intake.headers.get("idempotency-key")
+    if isinstance(document, dict):
+        return build([document], exact, single_field, intake, idempotency_key)
+    if not isinstance(document, list):
+        raise checks.invalid([FieldError("(body)", "must be an event object or an array of them")])
+    checks.check_batch_length(len(document), intake.settings.max_batch_events)
+    if idempotency_key is not None:
+        message = "applies to a single event only; in a batch, give each event its own event_id"
+        raise checks.invalid([FieldError("Idempotency-Key", message)])
+    return build(document, exact, batch_field, intake)
+
+
+def build(
+    items: Sequence[Any],
+    exact: bool,
+    field: Fields,
+    intake: Intake,
+    idempotency_key: str | None = None,
+) -> list[Event]:
+    """Check every item, then make the events (ids given, from the key, or minted)."""
+    errors: list[FieldError] = []
+    given: list[str | None] = []
+    payloads: list[Any] = []
+    for index, item in enumerate(items):
+        event_id, payload = _check_item(item, index, field, errors)
+        given.append(event_id)
+        payloads.append(payload)
+    if errors:
+        raise checks.invalid(errors)
+    texts = [jsontext.dumps(payload, exact) for payload in payloads]
+    count = range(len(texts))
+    max_bytes = intake.settings.max_event_bytes
+    checks.check_sizes(texts, [field(i, "payload") for i in count], max_bytes)
+    ids = _event_ids(given, field, idempotency_key)
+    accepted_at_ms = now_ms()
+    return [Event(intake.queue, ids[i], texts[i], accepted_at_ms) for i in count]
+
+
+def _check_item(
+    item: Any, index: int, field: Fields, errors: list[FieldError]
+) -> tuple[str | None, Any]:
+    if not isinstance(item, dict):
+        errors.append(FieldError(field(index, ""), checks.NOT_AN_OBJECT))
+        return None, None
+    if item.keys() - _KNOWN:
+        errors.extend(FieldError(field(index, k), checks.EXTRA) for k in item if k not in _KNOWN)
+    payload = item.get("payload")
+    if payload is None and "payload" not in item:
+        errors.append(FieldError(field(index, "payload"), checks.REQUIRED))
+    elif not isinstance(payload, dict):
+        errors.append(FieldError(field(index, "payload"), checks.NOT_AN_OBJECT))
+    event_id = item.get("event_id")
+    if event_id is not None and (error := checks.id_error(event_id, field(index, "event_id"))):
+        errors.append(error)
+    return event_id, payload
+
+
+def _event_ids(given: list[str | None], field: Fields, idempotency_key: str | None) -> list[str]:
+    if idempotency_key is not None:
+        if given[0] is not None and given[0] != idempotency_key:
+            message = "differs from the body's event_id; send one or the other"
+            raise checks.invalid([FieldError("Idempotency-Key", message)])
+        return [idempotency_key]
+    ids = [event_id or new_event_id() for event_id in given]
+    if len(ids) > 1:
+        checks.check_unique(ids, [field(i, "event_id") for i in range(len(ids))])
+    return ids
