@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from sluicegate.api.openapi.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 from sluicegate.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -34,6 +34,9 @@ class FieldError:
 
     field: str
     message: str
+
+
+UNAVAILABLE_RETRY_AFTER_S = 1
 
 
 class ProblemError(Exception):
@@ -56,6 +59,11 @@ class ProblemError(Exception):
         self.errors = tuple(errors)
         self.retry_after_s = retry_after_s
         self.headers = dict(headers or {})
+
+
+def unavailable(detail: str) -> ProblemError:
+    """503 with ``Retry-After``: Redis unreachable, or the API draining."""
+    return ProblemError(503, "unavailable", detail, retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
 
 
 def problem_response(

@@ -20,8 +20,7 @@ from sluicegate.api.ingest.formats import checks, webhooks
 from sluicegate.api.ingest.formats.base import Intake
 from sluicegate.api.ingest.formats.dispatch import adapter_for
 from sluicegate.api.ingest.trace_context import valid_traceparent
-from sluicegate.api.problems import ProblemError
-from sluicegate.api.responses import unavailable
+from sluicegate.api.problems import ProblemError, unavailable
 from sluicegate.api.state import ApiState
 from sluicegate.errors import UNCONFIRMED_WRITE, DurabilityError
 from sluicegate.events import Event

@@ -6,7 +6,7 @@ and no less: schemathesis (tests/api/openapi/test_openapi_fuzz.py) holds the two
 from typing import Any
 
 from sluicegate.api.ingest.formats import cloudevents, ndjson
-from sluicegate.api.openapi.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 
 REF = "#/components/schemas/{model}"
 _EVENT_REF = {"$ref": REF.format(model="EventIn")}

@@ -1,15 +1,12 @@
-"""The API's request and response shapes; they validate requests and describe them in OpenAPI."""
+"""The shapes the OpenAPI document describes, and the response models of ``/livez`` and
+``/readyz``. They do not check requests: the format adapters do (``ingest/formats/checks.py``,
+about 3x cheaper than pydantic per request), with the same rules (``ingest/rules.py``)."""
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sluicegate.queue.keys import QUEUE_NAME_PATTERN
-
-# No whitespace and no control characters (C0, DEL, C1): ids end up in logs, keys and SQL rows.
-EVENT_ID_MAX_CHARS = 200
-EVENT_ID_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f]{{1,{EVENT_ID_MAX_CHARS}}}$"
-QUEUE_NAME_REGEX = f"^{QUEUE_NAME_PATTERN.pattern}$"
+from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN
 
 
 class EventIn(BaseModel):

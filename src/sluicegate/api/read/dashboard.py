@@ -14,12 +14,12 @@ from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse, Response
 
 from sluicegate.api.auth.bearer import Caller, authorize, require_token
+from sluicegate.api.ingest.rules import QUEUE_NAME_REGEX
 from sluicegate.api.openapi.document import problem_responses
-from sluicegate.api.openapi.models import QUEUE_NAME_REGEX
-from sluicegate.api.problems import FieldError, ProblemError, describe
+from sluicegate.api.problems import FieldError, ProblemError, describe, unavailable
 from sluicegate.api.read import dashboard_html
 from sluicegate.api.read.queues import queue_snapshots
-from sluicegate.api.responses import json_response, state_of, unavailable
+from sluicegate.api.responses import json_response, state_of
 from sluicegate.queue.dead_letters import DeadLetter, list_dead_async, replay_async
 
 router = APIRouter(include_in_schema=False)

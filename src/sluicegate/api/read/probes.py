@@ -7,9 +7,9 @@ from starlette.responses import Response
 from sluicegate.api.metrics import CONTENT_TYPE
 from sluicegate.api.openapi.document import problem_responses
 from sluicegate.api.openapi.models import Alive, Ready
+from sluicegate.api.problems import unavailable as _unavailable
 from sluicegate.api.responses import json_response as _json
 from sluicegate.api.responses import state_of as _state
-from sluicegate.api.responses import unavailable as _unavailable
 
 router = APIRouter()
 

@@ -12,10 +12,10 @@ from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from sluicegate.api.auth.bearer import Caller, require_token
+from sluicegate.api.ingest.rules import QUEUE_NAME_REGEX
 from sluicegate.api.openapi.document import problem_responses
-from sluicegate.api.openapi.models import QUEUE_NAME_REGEX
-from sluicegate.api.problems import ProblemError
-from sluicegate.api.responses import json_response, state_of, unavailable
+from sluicegate.api.problems import ProblemError, unavailable
+from sluicegate.api.responses import json_response, state_of
 from sluicegate.queue.stats import (
     QueueSnapshot,
     known_snapshot_async,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sluicegate.api.ingest.formats.ids import scoped_id
-from sluicegate.api.openapi.models import EVENT_ID_PATTERN
+from sluicegate.api.ingest.rules import EVENT_ID_PATTERN
 
 _VALID = re.compile(EVENT_ID_PATTERN)
 text = st.text(min_size=1, max_size=120)

@@ -8,7 +8,7 @@ pydantic's, so a client sees the same words whichever format it speaks.
 import re
 from collections.abc import Sequence
 
-from sluicegate.api.openapi.models import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 from sluicegate.api.problems import FieldError, ProblemError, describe
 
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)

@@ -13,7 +13,7 @@ id, the repository's primary key, must keep two scopes apart and be the same on 
 import hashlib
 from urllib.parse import quote
 
-from sluicegate.api.openapi.models import EVENT_ID_MAX_CHARS
+from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS
 
 # Printable characters that may stay as they are (RFC 3986's sub-delims, ':', '@', '/', '?').
 _SAFE = "/:@!$&'()*+,;=?[]"
