@@ -9,10 +9,11 @@ from tests.processes import CommandProcess, is_alive
 def start_agent(subprocess_env, tmp_path):
     started: list[CommandProcess] = []
 
-    def start(**extra_env: str) -> CommandProcess:
-        agent = CommandProcess(
-            "agent", {**subprocess_env, **extra_env}, tmp_path / f"agent-{len(started)}.log"
-        )
+    def start(module: str = "sluicegate", **extra_env: str) -> CommandProcess:
+        """``sluicegate agent``, or a test's own entry point ``module`` that runs the agent."""
+        command = "agent" if module == "sluicegate" else ""
+        env = {**subprocess_env, **extra_env}
+        agent = CommandProcess(command, env, tmp_path / f"agent-{len(started)}.log", module=module)
         started.append(agent)
         return agent
 

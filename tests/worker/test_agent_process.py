@@ -10,7 +10,6 @@ from sluicegate.drill.proxy import Proxy
 from sluicegate.queue.lock import lock_holder
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from sluicegate.worker.testing_hooks import FORK_GATE_VARIABLE
 from tests.loading import enqueue, make_events
 from tests.processes import is_alive
 from tests.waiting import wait_for
@@ -72,7 +71,7 @@ def test_no_fork_after_a_stop_signal_even_mid_decision(
     gate = tmp_path / "gate"
     gate.mkdir()
     enqueue(settings.redis_url, make_events("q", 10))
-    agent = start_agent(**{FORK_GATE_VARIABLE: str(gate)})
+    agent = start_agent(module="tests.fork_gate_agent", FORK_GATE=str(gate))
     wait_for((gate / "at-fork").exists, message="the agent to decide to fork")
     agent.signal(signal.SIGTERM)  # arrives after the decision, before the fork
     (gate / "go").touch()

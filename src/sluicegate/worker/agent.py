@@ -11,6 +11,7 @@ a fork can never follow the signal, however close the two are.
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -43,7 +44,6 @@ from sluicegate.worker.fork import (
     load_consumer_class,
     run_consumer_process,
 )
-from sluicegate.worker.testing_hooks import pause_before_fork
 from sluicegate.worker.visit import OUTAGE_LOG_PERIOD_S
 
 _REAP_POLL_S = 0.05
@@ -71,7 +71,10 @@ class ForkedConsumer:
 
 
 class Agent:
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(
+        self, settings: Settings, redis_url: str, before_fork: Callable[[], None] | None = None
+    ) -> None:
+        """``before_fork`` runs before every fork decision: a test lines up a race with it."""
         self.log = get_logger(component="agent", pid=os.getpid())
         cluster = _cluster_mode(settings, redis_url, self.log)
         self.settings = settings = settings.model_copy(update={"redis_cluster": cluster})
@@ -84,6 +87,7 @@ class Agent:
         self._redis: redis.Redis | None = None  # made on first use, in the agent only
         self._inbox: SignalInbox | None = None
         self._last_turn = time.monotonic()
+        self._before_fork = before_fork or (lambda: None)
         # The HTTP thread's own client: the loop's is never shared between threads.
         self._http_client = sync_client(
             redis_url,
@@ -220,7 +224,7 @@ class Agent:
 
     def _fork(self) -> bool:
         """Fork a consumer unless a stop signal came first. False once draining."""
-        pause_before_fork()
+        self._before_fork()
         with deferred():
             if not self._still_running():
                 self.log.info("fork-skipped-draining")
