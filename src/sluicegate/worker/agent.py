@@ -44,7 +44,7 @@ from sluicegate.worker.fork import (
     load_consumer_class,
     run_consumer_process,
 )
-from sluicegate.worker.visit import OUTAGE_LOG_PERIOD_S
+from sluicegate.worker.retries import OUTAGE_LOG_PERIOD_S
 
 _REAP_POLL_S = 0.05
 # The loop's Redis calls give up after this, without retrying (the next turn is the retry): the

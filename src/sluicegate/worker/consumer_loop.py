@@ -24,8 +24,9 @@ from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
+from sluicegate.worker.retries import TRANSIENT, event_name
 from sluicegate.worker.rotation import Rotation
-from sluicegate.worker.visit import TRANSIENT, Outcome, QueueVisit, Stay, event_name
+from sluicegate.worker.visit import Outcome, QueueVisit, Stay
 
 
 @dataclass

@@ -5,7 +5,8 @@ lock slots, it runs a ``QueueVisit`` until the queue is drained, its fair share 
 while another queue waits, a stop is asked for, or the lock is lost. Every event it is handed ends
 up persisted (or dead-lettered after repeated refusals) and then acknowledged; if the process dies
 in between, the entry stays pending and is delivered again, and the repository's ON CONFLICT makes
-the second write a no-op.
+the second write a no-op. Transient errors are ridden out by ``worker/retries.py``; a batch the
+database refuses for good is split by ``worker/poison.py``.
 """
 
 import os
@@ -14,23 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
-from typing import TypeVar
-
-from redis.exceptions import OutOfMemoryError
 
 from sluicegate import tracing
-from sluicegate.backoff import Backoff
 from sluicegate.errors import (
-    DatabaseRefusedError,
     LockLostError,
     RejectedEventError,
-    TransientStoreError,
 )
-from sluicegate.events import Delivery, Event, now_ms
-from sluicegate.logs import Throttle, get_logger
+from sluicegate.events import Delivery, Event
+from sluicegate.logs import get_logger
 from sluicegate.process.signals import StopWatch
-from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
-from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
 from sluicegate.queue.lock import Lock
 from sluicegate.queue.pending_reply import PendingReply
 from sluicegate.queue.reader import QueueReader
@@ -38,16 +31,8 @@ from sluicegate.repository import Repository
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
-
-T = TypeVar("T")
-# A full Redis (above maxmemory) refuses what would grow memory: it empties as consumers ack, so a
-# consumer waits it out as it waits out a restart, instead of dying and being forked again.
-TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS, OutOfMemoryError)
-OUTAGE_LOG_PERIOD_S = 30.0
-
-
-class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raised out of a retry loop when the consumer was told to stop; the batch stays pending."""
+from sluicegate.worker.poison import PoisonSplit
+from sluicegate.worker.retries import TRANSIENT, Retrier, Stopping
 
 
 class Outcome(Enum):
@@ -89,10 +74,22 @@ class QueueVisit:
         self.metrics = metrics or ConsumerMetrics(None)
         self.log = get_logger(queue=reader.queue, pid=os.getpid())
         self._next_heartbeat = time.monotonic() + settings.heartbeat_interval_s  # just acquired
-        self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
         self.served = 0  # batches processed in this visit
+        self.retrier = Retrier(
+            settings.heartbeat_interval_s,
+            stop,
+            self._heartbeat_if_due,
+            self.log,
+            reader.client,
+            lock.entry.agent,
+            board,
+        )
+        self._retry = self.retrier.retry
+        self.poison = PoisonSplit(
+            self._persist, reader, self.retrier, self.metrics, settings.dead_letter_after, self.log
+        )
 
     def run(self, stay: Stay) -> Outcome:
         """Serve the queue for one visit; the last ack is confirmed before returning."""
@@ -218,7 +215,7 @@ class QueueVisit:
             inserted = self._retry(partial(self._persist, events))
         except RejectedEventError:
             self._confirm_ack()
-            self._process_one_by_one(batch)
+            self.poison.persist_one_by_one(batch)
             return
         self.metrics.batch_persisted(
             events[0].queue, events, inserted, time.perf_counter() - started
@@ -233,17 +230,12 @@ class QueueVisit:
     def _persist(self, events: Sequence[Event]) -> int:
         """``repository.persist``, after the agent-wide backoff when we would have to connect."""
         if self.board is not None and not self.repository.connected:
-            self._wait_out_shared_backoff()
+            self.retrier.wait_out_shared_backoff()
         with tracing.persist_span(events[0].queue, events):
             inserted = self.repository.persist(events)
         if self.board is not None:
             self.board.accepted()
         return inserted
-
-    def _wait_out_shared_backoff(self) -> None:
-        assert self.board is not None
-        while (remaining_s := self.board.backoff_remaining_s()) > 0:
-            self._pause(remaining_s)
 
     def _confirm_ack(self) -> None:
         if self._unconfirmed_ack is None:
@@ -261,33 +253,6 @@ class QueueVisit:
             self._confirm_ack()
         except (Stopping, LockLostError, *TRANSIENT) as error:
             self.log.warning("last-ack-unconfirmed", error=repr(error))
-
-    def _process_one_by_one(self, batch: Sequence[Delivery]) -> None:
-        for delivery in batch:
-            started = time.perf_counter()
-            try:
-                inserted = self._retry(partial(self._persist, [delivery.event]))
-            except RejectedEventError as error:
-                self._retry(partial(self._refuse, delivery, str(error)))
-                continue
-            self.metrics.batch_persisted(
-                delivery.event.queue, [delivery.event], inserted, time.perf_counter() - started
-            )
-            self._retry(partial(self.reader.ack, [delivery], inserted, 1 - inserted))
-
-    def _refuse(self, delivery: Delivery, reason: str) -> None:
-        """Dead-letter after DEAD_LETTER_AFTER deliveries; until then leave it pending to retry."""
-        deliveries = self.reader.delivery_counts([delivery]).get(delivery.entry_id, 0)
-        dead = deliveries >= self.settings.dead_letter_after
-        if dead:
-            self.reader.dead_letter(delivery, reason, deliveries)
-            self.metrics.dead_lettered(delivery.event.queue)
-        self.log.warning(
-            "event-dead-lettered" if dead else "event-refused",
-            event_id=delivery.event.event_id,
-            reason=reason,
-            deliveries=deliveries,
-        )
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()
@@ -319,62 +284,3 @@ class QueueVisit:
 
     def _maintenance_due(self) -> bool:
         return time.monotonic() >= self._next_maintenance
-
-    def _retry(self, operation: Callable[[], T]) -> T:
-        """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""
-        backoff = Backoff()
-        while True:
-            try:
-                return operation()
-            except TRANSIENT as error:
-                self._pause(self._delay_after(error, backoff), error)
-
-    def _pause(self, delay_s: float, cause: Exception | None = None) -> None:
-        """Wait ``delay_s``, heartbeating the lock meanwhile (a wait may outlast the lock's TTL);
-        ``Stopping`` as soon as a stop is asked for."""
-        deadline = time.monotonic() + delay_s
-        while True:
-            remaining_s = deadline - time.monotonic()
-            if self.stop.wait(min(max(remaining_s, 0.0), self.settings.heartbeat_interval_s)):
-                raise Stopping from cause
-            self._keep_lock_through_outage()
-            if remaining_s <= self.settings.heartbeat_interval_s:
-                return
-
-    def _delay_after(self, error: Exception, backoff: Backoff) -> float:
-        """A refused connection waits for the agent-wide backoff; anything else for our own."""
-        refused = isinstance(error, DatabaseRefusedError) and self.board is not None
-        if refused and self.board is not None:
-            delay_s = self.board.refused()
-            self._note_backoff(error, delay_s)
-        else:
-            delay_s = backoff.next_delay_s()
-        event = "database-refused" if refused else event_name(error)
-        held = self._outage_log.allow(event)
-        if held is not None:  # an outage of minutes says so every period, not every retry
-            self.log.warning(event, error=str(error), retry_in_s=round(delay_s, 3), held=held)
-        return delay_s
-
-    def _note_backoff(self, error: Exception, delay_s: float) -> None:
-        """Tell ``sluicegate status`` (any host) that this agent backs off from the database."""
-        assert self.board is not None
-        refusals = self.board.backoff_state()[0]
-        until_ms = now_ms() + int(delay_s * 1000)
-        try:
-            note_backoff(
-                self.reader.client,
-                BackoffNote(self.lock.entry.agent, refusals, until_ms, str(error)),
-            )
-        except TRANSIENT:
-            pass  # only for `status`; the backoff itself is in shared memory
-
-    def _keep_lock_through_outage(self) -> None:
-        try:
-            self._heartbeat_if_due()
-        except TRANSIENT:
-            pass  # Redis itself is away; the lock's TTL covers short outages
-
-
-def event_name(error: Exception) -> str:
-    """The log command of a transient error: a full Redis says so."""
-    return "redis-full" if isinstance(error, OutOfMemoryError) else "transient-error"

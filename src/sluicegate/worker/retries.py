@@ -1,0 +1,122 @@
+"""How a consumer rides out transient errors (dramatiq keeps its retries in a module of their own).
+
+``Retrier.retry`` runs an operation until it stops failing transiently: a database that is locked
+or away, a Redis restarting or full. Between attempts it waits with capped, jittered backoff; a
+refused database connection waits for the agent-wide backoff instead, shared with every consumer
+of the agent through the board, so that a database refusing connections is not hammered by all of
+them at once. While it waits it keeps the queue's lock alive (a wait may outlast the lock's TTL)
+and raises ``Stopping`` as soon as a stop is asked for: the batch stays pending, nothing is lost.
+"""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+import structlog
+from redis.exceptions import OutOfMemoryError
+
+from sluicegate.backoff import Backoff
+from sluicegate.errors import DatabaseRefusedError, TransientStoreError
+from sluicegate.events import now_ms
+from sluicegate.logs import Throttle
+from sluicegate.process.signals import StopWatch
+from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
+from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
+from sluicegate.worker.board import Board
+
+T = TypeVar("T")
+# A full Redis (above maxmemory) refuses what would grow memory: it empties as consumers ack, so a
+# consumer waits it out as it waits out a restart, instead of dying and being forked again.
+TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS, OutOfMemoryError)
+OUTAGE_LOG_PERIOD_S = 30.0
+
+
+class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised out of a retry loop when the consumer was told to stop; the batch stays pending."""
+
+
+class Retrier:
+    """The retry loop of one visit: ``heartbeat`` keeps its lock, ``log`` is the visit's logger;
+    ``client`` and ``agent`` say where and whose database backoff ``sluicegate status`` shows."""
+
+    def __init__(
+        self,
+        heartbeat_interval_s: float,
+        stop: StopWatch,
+        heartbeat: Callable[[], None],
+        log: structlog.typing.FilteringBoundLogger,
+        client: "redis.Redis",
+        agent: str,
+        board: Board | None = None,
+    ) -> None:
+        self._interval_s = heartbeat_interval_s
+        self._stop = stop
+        self._heartbeat = heartbeat
+        self._log = log
+        self._board = board
+        self._client = client
+        self._agent = agent
+        self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
+
+    def retry(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""
+        backoff = Backoff()
+        while True:
+            try:
+                return operation()
+            except TRANSIENT as error:
+                self.pause(self._delay_after(error, backoff), error)
+
+    def pause(self, delay_s: float, cause: Exception | None = None) -> None:
+        """Wait ``delay_s``, heartbeating the lock meanwhile (a wait may outlast the lock's TTL);
+        ``Stopping`` as soon as a stop is asked for."""
+        deadline = time.monotonic() + delay_s
+        while True:
+            remaining_s = deadline - time.monotonic()
+            if self._stop.wait(min(max(remaining_s, 0.0), self._interval_s)):
+                raise Stopping from cause
+            self._keep_lock_through_outage()
+            if remaining_s <= self._interval_s:
+                return
+
+    def wait_out_shared_backoff(self) -> None:
+        """Before connecting to the database: wait while the agent-wide backoff runs."""
+        assert self._board is not None
+        while (remaining_s := self._board.backoff_remaining_s()) > 0:
+            self.pause(remaining_s)
+
+    def _delay_after(self, error: Exception, backoff: Backoff) -> float:
+        """A refused connection waits for the agent-wide backoff; anything else for our own."""
+        refused = isinstance(error, DatabaseRefusedError) and self._board is not None
+        if refused and self._board is not None:
+            delay_s = self._board.refused()
+            self._note_backoff(error, delay_s)
+        else:
+            delay_s = backoff.next_delay_s()
+        event = "database-refused" if refused else event_name(error)
+        held = self._outage_log.allow(event)
+        if held is not None:  # an outage of minutes says so every period, not every retry
+            self._log.warning(event, error=str(error), retry_in_s=round(delay_s, 3), held=held)
+        return delay_s
+
+    def _note_backoff(self, error: Exception, delay_s: float) -> None:
+        """Tell ``sluicegate status`` (any host) that this agent backs off from the database."""
+        assert self._board is not None
+        refusals = self._board.backoff_state()[0]
+        until_ms = now_ms() + int(delay_s * 1000)
+        try:
+            note_backoff(self._client, BackoffNote(self._agent, refusals, until_ms, str(error)))
+        except TRANSIENT:
+            pass  # only for `status`; the backoff itself is in shared memory
+
+    def _keep_lock_through_outage(self) -> None:
+        try:
+            self._heartbeat()
+        except TRANSIENT:
+            pass  # Redis itself is away; the lock's TTL covers short outages
+
+
+def event_name(error: Exception) -> str:
+    """The log command of a transient error: a full Redis says so."""
+    return "redis-full" if isinstance(error, OutOfMemoryError) else "transient-error"
