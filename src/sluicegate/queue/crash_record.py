@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from sluicegate.backoff import Backoff
+from sluicegate.backoff import Backoff, jittered_delay_s
 from sluicegate.events import now_ms
 from sluicegate.queue import keys
 
@@ -54,7 +54,7 @@ def record_crash(
     pipe.hincrby(key, _ATTEMPT, 1)
     pipe.hmget(key, [_TRACED_ERROR, _TRACED_AT])
     attempt, (traced_error, traced_at) = pipe.execute()
-    delay_s = Backoff(backoff.initial_s, backoff.maximum_s, attempt=attempt - 1).next_delay_s()
+    delay_s = jittered_delay_s(attempt - 1, backoff.initial_s, backoff.maximum_s)
     now = now_ms()
     log_traceback = _text(traced_error) != error or now - int(traced_at or 0) >= TRACEBACK_PERIOD_MS
     retry_at_ms = now + int(delay_s * 1000)

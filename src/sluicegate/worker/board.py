@@ -13,9 +13,10 @@ wait a little more or less, never lose an event.
 """
 
 import mmap
-import random
 import struct
 import time
+
+from sluicegate.backoff import jittered_delay_s
 
 ROW_BYTES = 1024
 _HEADER = struct.Struct("<dqd")  # backoff until (monotonic), consecutive refusals, since
@@ -54,8 +55,7 @@ class Board:
         now = time.monotonic()
         if until > now:
             return until - now
-        ceiling = min(maximum_s, initial_s * 2 ** min(refusals, 16))
-        delay_s = random.uniform(ceiling / 2, ceiling)
+        delay_s = jittered_delay_s(min(refusals, 16), initial_s, maximum_s)
         self._map[: _HEADER.size] = _HEADER.pack(now + delay_s, refusals + 1, since or now)
         return delay_s
 

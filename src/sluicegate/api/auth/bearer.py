@@ -22,8 +22,8 @@ checks that queue against the token's patterns. A route that learns its queue so
 (from the body, say) calls ``authorize(request, caller, queue)`` itself. ``/livez``, ``/readyz``
 and ``/metrics`` stay open on purpose: probes and scrapers carry no tokens.
 
-The token file is re-read on SIGHUP (``server.py`` asks ``Authenticator.reload``); a file that no
-longer parses keeps the previous tokens in force and logs why.
+The token file is re-read on SIGHUP (``auth/toml_file.py``): a file that no longer parses keeps
+the previous tokens in force and logs why.
 """
 
 import ipaddress
@@ -35,6 +35,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter
 
 from sluicegate.api.auth.tokens import Token, TokenTable, load_tokens
+from sluicegate.api.auth.toml_file import reread
 from sluicegate.api.problems import ProblemError
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
@@ -74,20 +75,11 @@ class Authenticator:
 
     def reload(self) -> bool:
         """Re-read the file; on any error keep the tokens in force. True if the file was taken."""
-        if self.path is None:
-            return False
-        log = get_logger()
-        try:
-            table = load_tokens(self.path)
-        except ConfigurationError as error:
-            log.error("api-tokens-reload-failed", message=str(error), kept=self._names())
+        table = reread(self.path, load_tokens, _names, self.table, ("api-tokens", "tokens"))
+        if table is None:
             return False
         self.table = table
-        log.info("api-tokens-reloaded", tokens=self._names())
         return True
-
-    def _names(self) -> list[str]:
-        return [token.name for token in self.table.tokens] if self.table else []
 
     def authenticate(self, authorization: str | None) -> Caller:
         """The caller the ``Authorization`` header names; ProblemError 401 if it names none."""
@@ -129,6 +121,10 @@ class Authenticator:
         self.decisions.labels("", outcome).inc()
         get_logger().debug("api-auth-refused", outcome=outcome)
         raise ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def _names(table: TokenTable | None) -> list[str]:
+    return [token.name for token in table.tokens] if table else []
 
 
 def authenticator(request: Request) -> Authenticator:

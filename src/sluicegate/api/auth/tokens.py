@@ -15,12 +15,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import tomllib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from sluicegate.api.auth.toml_file import read_toml
 from sluicegate.errors import ConfigurationError
 
 TOKEN_PREFIX = "sgt_"  # noqa: S105 - a prefix, not a secret
@@ -95,10 +95,7 @@ def toml_block(name: str, token: str, queues: tuple[str, ...]) -> str:
 
 def load_tokens(path: Path) -> TokenTable:
     """Read and check the file; any mistake is a ConfigurationError naming the file and entry."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"API_TOKENS_FILE {path}: {error}") from None
+    document = read_toml("API_TOKENS_FILE", path)
     entries = document.get("tokens", {})
     unknown = set(document) - {"tokens"}
     if unknown or not isinstance(entries, dict):

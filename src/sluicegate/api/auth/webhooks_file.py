@@ -6,19 +6,18 @@ verify = "github"           # "github" (X-Hub-Signature-256) | "standard-webhook
 secrets = ["s3cr3t"]        # several during a rotation; standard-webhooks: "whsec_<base64>"
 ```
 
-Re-read on ``SIGHUP`` the way ``API_TOKENS_FILE`` is (``server.py`` asks ``ApiState.reload``): a
-file that no longer parses keeps the webhooks in force and logs why. Secrets are never logged.
+Re-read on ``SIGHUP`` the way ``API_TOKENS_FILE`` is (``auth/toml_file.py``): a file that no
+longer parses keeps the webhooks in force and logs why. Secrets are never logged.
 """
 
 import base64
 import binascii
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from sluicegate.api.auth.toml_file import read_toml, reread
 from sluicegate.errors import ConfigurationError
-from sluicegate.logs import get_logger
 from sluicegate.queue.keys import is_valid_queue_name
 
 Verify = Literal["github", "standard-webhooks", "none"]
@@ -36,10 +35,7 @@ class Webhook:
 
 def load_webhooks(path: Path) -> dict[str, Webhook]:
     """Read and check the file; any mistake is a ConfigurationError naming the file and entry."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"WEBHOOKS_FILE {path}: {error}") from None
+    document = read_toml("WEBHOOKS_FILE", path)
     entries = document.get("webhooks", {})
     if set(document) - {"webhooks"} or not isinstance(entries, dict):
         raise ConfigurationError(
@@ -93,14 +89,12 @@ class Webhooks:
 
     def reload(self) -> bool:
         """Re-read the file; on any error keep the webhooks in force. True if the file was taken."""
-        if self.path is None:
-            return False
-        log = get_logger()
-        try:
-            table = load_webhooks(self.path)
-        except ConfigurationError as error:
-            log.error("webhooks-reload-failed", message=str(error), kept=sorted(self.table))
+        table = reread(self.path, load_webhooks, _names, self.table, ("webhooks", "webhooks"))
+        if table is None:
             return False
         self.table = table
-        log.info("webhooks-reloaded", webhooks=sorted(table))
         return True
+
+
+def _names(table: dict[str, Webhook] | None) -> list[str]:
+    return sorted(table or {})

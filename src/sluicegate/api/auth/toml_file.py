@@ -1,0 +1,48 @@
+"""A configuration file in TOML, re-read on SIGHUP (``API_TOKENS_FILE``, ``WEBHOOKS_FILE``).
+
+Read at start, a mistake stops the API (exit 2, naming the variable and the file). Re-read on
+``SIGHUP`` (``serving/server.py`` asks ``ApiState.reload``), a file that no longer parses keeps
+what is in force and logs why: a typo in an edit never locks every producer out. Secrets are
+never logged, only the names of the entries.
+"""
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sluicegate.errors import ConfigurationError
+from sluicegate.logs import get_logger
+
+T = TypeVar("T")
+
+
+def read_toml(variable: str, path: Path) -> dict[str, Any]:
+    """The file's document; a ConfigurationError naming ``variable`` and the file otherwise."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigurationError(f"{variable} {path}: {error}") from None
+
+
+def reread(
+    path: Path | None,
+    load: Callable[[Path], T],
+    names: Callable[[T | None], list[str]],
+    in_force: T | None,
+    log_as: tuple[str, str],
+) -> T | None:
+    """``load(path)`` again: the new value, or None when there is no file or it no longer loads
+    (logged as ``<event>-reload-failed`` with the names ``kept``; the caller keeps ``in_force``).
+    ``log_as`` is (event, field): a value taken is logged as ``<event>-reloaded``, its names
+    under ``field``."""
+    if path is None:
+        return None
+    event, field = log_as
+    try:
+        value = load(path)
+    except ConfigurationError as error:
+        get_logger().error(f"{event}-reload-failed", message=str(error), kept=names(in_force))
+        return None
+    get_logger().info(f"{event}-reloaded", **{field: names(value)})
+    return value
