@@ -9,6 +9,7 @@ import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from sluicegate.drill.pg_pair import StandbyPair
 from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.settings import Settings
@@ -17,6 +18,7 @@ from tests.postgres_server import (
     private_postgres,
     private_schema,
     reachable_dsn,
+    standby_pair,
 )
 
 # No wall-clock deadline and no too-slow health check: on a loaded 2-core machine a 200 ms deadline
@@ -126,6 +128,23 @@ def private_pg_server() -> Iterator[PrivatePostgres]:
     """A private PostgreSQL cluster that tests may stop and start (never the machine's)."""
     with private_postgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def standby_pair_server() -> Iterator[StandbyPair]:
+    """A private primary and streaming standby, once per worker: mark its tests
+    ``xdist_group("pg-pair")`` so one worker starts it."""
+    with standby_pair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def pg_pair(standby_pair_server: StandbyPair) -> StandbyPair:
+    """The pair with a streaming standby again, whatever an earlier test did to it."""
+    if not standby_pair_server.standby.is_running():
+        standby_pair_server.rebuild_standby()
+    standby_pair_server.wait_streaming()
+    return standby_pair_server
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ instance made with initdb and run with pg_ctl on a free port, as the ``postgres`
 tests run as root (PostgreSQL refuses to run as root).
 """
 
-import glob
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -21,6 +18,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from sluicegate.drill.pg_pair import StandbyPair
+from sluicegate.drill.pg_server import PrivatePostgres, find_binaries, owned_folder
 from sluicegate.embedded.server import free_port
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -51,6 +50,9 @@ def with_search_path(dsn: str, schema: str) -> str:
     """A postgresql:// URL (usable as DATABASE_URL) whose sessions default to ``schema``."""
     params = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
     params["options"] = f"{params.get('options', '')} -c search_path={schema}".strip()
+    if "," in params.get("host", ""):  # several hosts: libpq reads them all from the query
+        dbname = quote(params.pop("dbname", ""), safe="")
+        return f"postgresql:///{dbname}?{urlencode(params, quote_via=quote)}"
     user = quote(params.pop("user", ""), safe="")
     password = params.pop("password", "")
     auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
@@ -73,84 +75,6 @@ def private_schema(dsn: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def find_binaries() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    on_path = shutil.which("pg_ctl")
-    return Path(on_path).parent if on_path else None
-
-
-@dataclass
-class PrivatePostgres:
-    """One initdb'd cluster in its own folder; ``stop`` and ``start`` simulate an outage."""
-
-    bin_dir: Path
-    base_dir: Path
-    port: int
-    extra_settings: dict[str, str] = field(default_factory=dict)  # e.g. max_connections
-
-    @property
-    def data_dir(self) -> Path:
-        return self.base_dir / "data"
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, tool: str, *args: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(
-            [*prefix, str(self.bin_dir / tool), *args],
-            check=True,
-            capture_output=True,
-            timeout=60,
-            cwd=self.base_dir,
-        )
-
-    def init(self) -> "PrivatePostgres":
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        )
-        return self
-
-    def start(self) -> None:
-        # fsync off: a test instance, and restarts must be quick. Sockets stay in our folder.
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        ) + "".join(f" -c {name}={value}" for name, value in self.extra_settings.items())
-        self._run(
-            "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            "30",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.base_dir / "server.log"),
-            "-o",
-            options,
-        )
-
-    def stop(self) -> None:
-        """Fast shutdown: open sessions are terminated (the clients see admin_shutdown)."""
-        self._run("pg_ctl", "stop", "-w", "-t", "30", "-m", "fast", "-D", str(self.data_dir))
-
-    def is_running(self) -> bool:
-        return (self.data_dir / "postmaster.pid").exists()
-
-
 @contextmanager
 def private_postgres(**extra_settings: str) -> Iterator[PrivatePostgres]:
     """Init and start a private cluster; always stopped and removed afterwards."""
@@ -161,9 +85,7 @@ def private_postgres(**extra_settings: str) -> Iterator[PrivatePostgres]:
             "install the postgresql package to run the outage tests"
         )
         raise AssertionError("unreachable")
-    base_dir = Path(tempfile.mkdtemp(prefix="sluicegate-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(base_dir, user="postgres", group="postgres")
+    base_dir = owned_folder(Path(tempfile.mkdtemp(prefix="sluicegate-pg-")))
     server = PrivatePostgres(bin_dir, base_dir, free_port(), extra_settings).init()
     try:
         server.start()
@@ -171,4 +93,22 @@ def private_postgres(**extra_settings: str) -> Iterator[PrivatePostgres]:
     finally:
         if server.is_running():
             server.stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@contextmanager
+def standby_pair() -> Iterator[StandbyPair]:
+    """A private primary with a streaming standby (``sluicegate.drill.pg_pair``), removed after."""
+    if find_binaries() is None:
+        require_or_skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found; "
+            "install the postgresql package to run the standby tests"
+        )
+    base_dir = owned_folder(Path(tempfile.mkdtemp(prefix="sluicegate-pair-")))
+    pair = StandbyPair(base_dir)
+    try:
+        pair.start()
+        yield pair
+    finally:
+        pair.stop()
         shutil.rmtree(base_dir, ignore_errors=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sluicegate.errors import ConfigurationError
+from sluicegate.repository import SQLITE_HAS_NO_STANDBYS
 from sluicegate.settings import Settings
 
 POSTGRES_DRIVER = "psycopg"
@@ -36,6 +37,8 @@ def check_redis(settings: Settings) -> None:
 def check_database(settings: Settings) -> None:
     """The database URL's scheme, its driver, and for SQLite a folder that can hold the file."""
     check_database_url(settings.resolved_database_url, database_variable(settings))
+    if settings.database_replicas and urlsplit(settings.resolved_database_url).scheme == "sqlite":
+        raise ConfigurationError(SQLITE_HAS_NO_STANDBYS)
 
 
 def database_variable(settings: Settings) -> str:

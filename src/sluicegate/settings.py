@@ -343,6 +343,24 @@ class Settings(BaseSettings):
         validation_alias=_env("POSTGRES_WRITE", "postgres_write"),
         description="How a batch is written: copy (fastest) or executemany (PgBouncer-safe).",
     )
+    database_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        validation_alias=_env("DATABASE_REPLICAS", "database_replicas"),
+        description="PostgreSQL standbys that must have flushed a batch before it is "
+        "acknowledged in Redis: with 1, a failover to a standby loses nothing. Needs pg_monitor; "
+        "the agent refuses to start with fewer standbys connected, or on SQLite.",
+    )
+    database_replicas_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("DATABASE_REPLICAS_TIMEOUT", "database_replicas_timeout_s"),
+        description="Seconds a batch waits for its standbys; then it stays pending (not "
+        "acknowledged) and is written again after a backoff. Keep it below the heartbeat "
+        "interval (QUEUE_AGENT_WORKER_TTL / 3).",
+    )
 
     crash_backoff_initial_s: float = Field(
         1.0,

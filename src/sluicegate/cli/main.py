@@ -120,7 +120,11 @@ def agent() -> None:
     from sluicegate.worker.agent import Agent
 
     settings = _settings(REDIS_AND_DATABASE)
-    raise typer.Exit(Agent(settings, _redis_url(settings)).run())
+    try:
+        agent = Agent(settings, _redis_url(settings))
+    except ConfigurationError as error:  # DATABASE_REPLICAS more than the standbys there
+        _fail(str(error))
+    raise typer.Exit(agent.run())
 
 
 @app.command()

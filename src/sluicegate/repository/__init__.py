@@ -6,22 +6,37 @@ from urllib.parse import urlparse
 from sluicegate.errors import ConfigurationError
 from sluicegate.repository.base import Repository
 
+SQLITE_HAS_NO_STANDBYS = (
+    "DATABASE_REPLICAS needs PostgreSQL with streaming standbys; SQLite has none: "
+    "set DATABASE_REPLICAS=0 or a postgresql:// DATABASE_URL"
+)
+
 if TYPE_CHECKING:
     from sluicegate.repository.postgres_writes import WriteStrategy
 
 
-def open_repository(url: str, postgres_write: "WriteStrategy" = "copy") -> Repository:
+def open_repository(
+    url: str,
+    postgres_write: "WriteStrategy" = "copy",
+    replicas: int = 0,
+    replicas_timeout_s: float = 1.0,
+) -> Repository:
     """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or ``postgresql://…``;
-    ``postgres_write`` is POSTGRES_WRITE (copy or executemany)."""
+    ``postgres_write`` is POSTGRES_WRITE (copy or executemany); ``replicas`` DATABASE_REPLICAS
+    (PostgreSQL only: SQLite has no standbys) and ``replicas_timeout_s`` its timeout."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         from sluicegate.repository.sqlite import SqliteRepository
 
+        if replicas:
+            raise ConfigurationError(SQLITE_HAS_NO_STANDBYS)
         return SqliteRepository(url.removeprefix("sqlite:///"))
     if scheme in ("postgresql", "postgres"):
         from sluicegate.repository.postgres import PostgresRepository
 
-        repository: Repository = PostgresRepository(url, postgres_write)
+        repository: Repository = PostgresRepository(
+            url, postgres_write, replicas, replicas_timeout_s
+        )
         return repository
     raise ConfigurationError(f"DATABASE_URL: unsupported scheme {scheme!r} (sqlite or postgresql)")
 

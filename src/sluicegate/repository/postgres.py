@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sluicegate.errors import DatabaseRefusedError, RejectedEventError, TransientStoreError
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres_writes import WRITERS, Row, WriteStrategy, prepare_session
+from sluicegate.repository.standbys import wait_for_standbys
 
 # Chosen by bench/bench_repositories.py (docs/postgres.md has the figures).
 DEFAULT_STRATEGY: WriteStrategy = "copy"
@@ -50,16 +51,32 @@ _CONNECT_DEFAULTS = {
 
 
 def with_connect_defaults(url: str) -> str:
-    """The URL as a libpq conninfo string, with our timeouts where the URL sets none."""
-    return make_conninfo("", **{**_CONNECT_DEFAULTS, **conninfo_to_dict(url)})
+    """The URL as a libpq conninfo string, with our timeouts where the URL sets none. With
+    several hosts (a primary and its standbys), connect to the one that accepts writes: after a
+    failover, the next connection finds the new primary."""
+    given = conninfo_to_dict(url)
+    several = "," in str(given.get("host", "")) or "," in str(given.get("hostaddr", ""))
+    defaults = _CONNECT_DEFAULTS | ({"target_session_attrs": "read-write"} if several else {})
+    return make_conninfo("", **{**defaults, **given})
 
 
 class PostgresRepository:
-    def __init__(self, url: str, strategy: WriteStrategy = DEFAULT_STRATEGY) -> None:
+    """``replicas``: DATABASE_REPLICAS, standbys that must have flushed a batch before
+    ``persist`` returns (``repository/standbys.py``), waited for up to ``replicas_timeout_s``."""
+
+    def __init__(
+        self,
+        url: str,
+        strategy: WriteStrategy = DEFAULT_STRATEGY,
+        replicas: int = 0,
+        replicas_timeout_s: float = 1.0,
+    ) -> None:
         self._conninfo = with_connect_defaults(url)
         self.strategy = strategy
         self._write = WRITERS[strategy]
         self._conn: psycopg.Connection[Any] | None = None
+        self.replicas = replicas
+        self.replicas_timeout_s = replicas_timeout_s
 
     def persist(self, events: Sequence[Event]) -> int:
         if not events:
@@ -69,7 +86,11 @@ class PostgresRepository:
             (e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events
         ]
         with self._classified_errors():
-            return self._write(self._connection(), rows)
+            conn = self._connection()
+            inserted = self._write(conn, rows)
+            if self.replicas:  # StandbysBehindError: transient, and the connection is fine
+                wait_for_standbys(conn, self.replicas, self.replicas_timeout_s)
+            return inserted
 
     @property
     def connected(self) -> bool:

@@ -32,6 +32,7 @@ from sluicegate.queue.client import (
 )
 from sluicegate.queue.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
 from sluicegate.queue.stats import work_by_queue
+from sluicegate.repository.standbys_check import look_at_standbys
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
 from sluicegate.worker.agent_metrics import AgentMetrics, BoardCollector
@@ -78,6 +79,7 @@ class Agent:
         self.log = get_logger(component="agent", pid=os.getpid())
         cluster = _cluster_mode(settings, redis_url, self.log)
         self.settings = settings = settings.model_copy(update={"redis_cluster": cluster})
+        self.database_warning = look_at_standbys(settings, self.log)
         self.redis_url = redis_url
         self.state = AgentState.RUNNING
         self.consumers: dict[int, ForkedConsumer] = {}
@@ -184,6 +186,8 @@ class Agent:
             self._http_client.ping()
         except (RedisError, OSError):
             return 503, _TEXT, b"the queue store (Redis) is unreachable\n"
+        if self.database_warning:
+            return 200, _TEXT, f"ready\nwarning: {self.database_warning}\n".encode()
         return 200, _TEXT, b"ready\n"
 
     def _metrics(self) -> tuple[int, str, bytes]:

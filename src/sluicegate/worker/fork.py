@@ -83,7 +83,12 @@ def serve_queues(
     client = sync_client(redis_url, cluster=settings.redis_cluster, tls=TlsFiles.of(settings))
     try:
         try:
-            repository = open_repository(settings.resolved_database_url, settings.postgres_write)
+            repository = open_repository(
+                settings.resolved_database_url,
+                settings.postgres_write,
+                settings.database_replicas,
+                settings.database_replicas_timeout_s,
+            )
         except TransientStoreError as error:  # the agent forks again at its next poll
             log.warning("database-unavailable", error=str(error))
             return EXIT_DATABASE_UNAVAILABLE
