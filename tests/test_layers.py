@@ -110,3 +110,28 @@ def test_the_checks_see_a_redis_command_and_a_key_name():
     assert imported(ast.parse("def f():\n    from sluicegate.worker import agent")) == {
         "sluicegate.worker.agent"
     }
+
+
+def module_imports(package: str) -> dict[str, set[str]]:
+    """``package``'s modules and the modules of it each imports (TYPE_CHECKING ones included)."""
+    names = {f"sluicegate.{path[:-3].replace('/', '.')}" for path, _ in modules(package)}
+    graph: dict[str, set[str]] = {}
+    for path, tree in modules(package):
+        found = {name if name in names else name.rpartition(".")[0] for name in imported(tree)}
+        graph[f"sluicegate.{path[:-3].replace('/', '.')}"] = found & names
+    return graph
+
+
+def test_the_drill_modules_import_no_cycle():
+    graph = module_imports("drill")
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module not in done:
+            for imported_module in graph[module]:
+                visit(imported_module, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())

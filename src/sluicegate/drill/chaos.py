@@ -9,22 +9,18 @@ entry a killed consumer held reclaimed, and for each graceful stop its exit code
 cannot finish its batch while the database or the network is away).
 """
 
-import signal
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from sluicegate.drill import database, procs
-from sluicegate.drill.checker import IdVerdict, StopFacts, stop_problems
-from sluicegate.drill.faults import KILLED_EXIT, FaultContext, FaultResult
+from sluicegate.drill import database
+from sluicegate.drill.checker import IdVerdict, StopFacts, graceful_stop_facts, stop_problems
+from sluicegate.drill.faults import FaultContext, FaultResult
+from sluicegate.drill.primitives import Drain, Primitives
 from sluicegate.drill.scenario import Step, resets
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Service
-
-if TYPE_CHECKING:
-    from sluicegate.drill.local import LocalSystem
 
 _READY_TIMEOUT_S = 30.0
 _QUIET = frozenset({"agent-down", "api-down"})  # conditions that leave the consumers' work alone
@@ -34,16 +30,14 @@ _QUIET = frozenset({"agent-down", "api-down"})  # conditions that leave the cons
 class _Drain:
     """A SIGTERM sent to a service, waiting for its exit."""
 
-    service: Service
-    started: float
-    children: list[int]
+    sent: Drain
     clean: bool  # nothing else disturbed it: in flight 0 and no stale lock are promised
     killed: bool = False  # SIGKILLed mid-drain on purpose: not a graceful stop any more
 
 
 @dataclass
 class _Play:
-    system: "LocalSystem"
+    act: Primitives
     ctx: FaultContext
     stop: PlannedStop
     database: ExitStack = field(default_factory=ExitStack)
@@ -89,7 +83,7 @@ class _Play:
                 action()
         finally:
             self.database.close()
-            self.system.proxy.clear()
+            self.act.heal_network()
 
     def _disturb(self) -> None:
         """Something touched the consumers' work: a drain under way is no longer clean."""
@@ -106,10 +100,10 @@ class _Play:
             "db-outage": lambda: self.database.enter_context(
                 database.outage(self.ctx.observer.database_url)
             ),
-            "net-latency": lambda: self.system.proxy.set_latency(step.latency_s),
-            "net-blackhole": lambda: self.system.proxy.blackhole(True),
-            "agent-down": lambda: self._sigterm(self.system.agent),
-            "api-down": lambda: self._sigterm(self.system.api),
+            "net-latency": lambda: self.act.slow_network(step.latency_s),
+            "net-blackhole": lambda: self.act.cut_network(True),
+            "agent-down": lambda: self._sigterm(self.act.agent),
+            "api-down": lambda: self._sigterm(self.act.api),
         }[step.kind]
         if step.kind not in _QUIET:
             self._disturb()
@@ -122,10 +116,10 @@ class _Play:
         del self.open[step.kind]
         end: Callable[[], object] = {
             "db-outage": self.database.close,
-            "net-latency": lambda: self.system.proxy.set_latency(0.0),
-            "net-blackhole": lambda: self.system.proxy.blackhole(False),
-            "agent-down": lambda: self._restart(self.system.agent),
-            "api-down": lambda: self._restart(self.system.api),
+            "net-latency": lambda: self.act.slow_network(0.0),
+            "net-blackhole": lambda: self.act.cut_network(False),
+            "agent-down": lambda: self._restart(self.act.agent),
+            "api-down": lambda: self._restart(self.act.api),
         }[step.kind]
         end()
 
@@ -133,18 +127,17 @@ class _Play:
         if not service.running:
             self.skipped.append(f"SIGTERM {service.name} (not running)")
             return False
-        started = time.monotonic()
-        _, children = service.signal()
         clean = not (set(self.open) - _QUIET)
-        self.drains[service.name] = _Drain(service, started, children, clean)
+        self.drains[service.name] = _Drain(self.act.sigterm(service), clean)
         return True
 
     def _restart(self, service: Service) -> None:
         """Wait for the drain to end, judge it, start the service again."""
         drain = self.drains.pop(service.name)
-        stopped = service.wait_stopped(drain.started, drain.children, self.ctx.deadline_s)
+        stopped = self.act.wait_drained(drain.sent, self.ctx.deadline_s)
         if not drain.killed:
-            self._judge_drain(service, drain, stopped.exit_code, stopped.seconds, stopped.outlived)
+            exited = (stopped.exit_code, stopped.seconds, stopped.outlived)
+            self._judge_drain(service, drain, exited)
         self._start_again(service)
 
     def _start_again(self, service: Service) -> None:
@@ -154,30 +147,21 @@ class _Play:
         self.launched.add(service.name)
 
     def _judge_drain(
-        self,
-        service: Service,
-        drain: _Drain,
-        exit_code: int | None,
-        seconds: float,
-        outlived: tuple[int, ...],
+        self, service: Service, drain: _Drain, exited: tuple[int | None, float, tuple[int, ...]]
     ) -> None:
-        agent = service is self.system.agent
-        checked = agent and drain.clean
-        holders = self.ctx.observer.lock_holders() if checked else {}
-        stale = sum(e.pid not in self.ctx.killed for held in holders.values() for e in held)
-        facts = StopFacts(
-            "random",
-            IdVerdict.unchecked(),
-            exit_code=KILLED_EXIT if exit_code is None else exit_code,
-            stop_s=seconds,
-            deadline_s=self.ctx.deadline_s,
-            stale_locks=stale if checked else None,
-            in_flight=self._held_by_the_living() if checked else None,
-            notes=tuple(f"process {pid} outlived {service.name}" for pid in outlived),
-        )
+        """Gather a drain's facts for ``checker``: its stale locks and entries in flight only
+        for an agent drain nothing else disturbed."""
+        agent = service is self.act.agent
+        leftovers: tuple[int | None, int | None] = (None, None)
+        if agent and drain.clean:
+            holders = self.ctx.observer.lock_holders()
+            stale = sum(e.pid not in self.ctx.killed for held in holders.values() for e in held)
+            leftovers = (stale, self._held_by_the_living())
+        unchecked = IdVerdict.unchecked()
+        facts = graceful_stop_facts("random", unchecked, exited, self.ctx.deadline_s, leftovers)
         self.notes += [f"SIGTERM {service.name}: {problem}" for problem in stop_problems(facts)]
         if agent:
-            self.stop_s = seconds
+            self.stop_s = exited[1]
 
     def _held_by_the_living(self) -> int:
         """Entries in flight, but for those of consumers the scenario killed: a stop right after
@@ -189,15 +173,15 @@ class _Play:
 
     def _reset(self) -> None:
         self._disturb()
-        self.system.proxy.reset()
+        self.act.reset_connections()
 
     def _restart_redis(self, hard: bool) -> None:
         self._disturb()
-        self.system.redis.restart(hard=hard)
+        self.act.restart_redis(hard)
 
     def _kill_agent(self) -> None:
         """SIGKILL the agent and its consumers; started again at once unless a stop is planned."""
-        agent = self.system.agent
+        agent = self.act.agent
         if not agent.running:
             self.skipped.append("SIGKILL agent (not running)")
             return
@@ -205,8 +189,8 @@ class _Play:
             self._kill_draining_agent()
             return
         self._disturb()
-        procs.send([agent.pid], signal.SIGSTOP)
-        self._killed([agent.pid, *agent.kill()])
+        pid = agent.pid
+        self._killed([pid, *self.act.kill_agent(agent)])
         if self.open:  # an agent waits for Redis at start: no waiting here while Redis is away
             self._start_again(agent)
         else:
@@ -214,20 +198,19 @@ class _Play:
 
     def _kill_draining_agent(self) -> None:
         drain = self.drains.get("agent")
-        if drain is None or not drain.service.running:
+        if drain is None or not drain.sent.service.running:
             self.skipped.append("SIGKILL during the drain (the agent had exited)")
             return
         drain.killed = True
-        self._killed([drain.service.pid, *drain.service.kill()])
+        self._killed([drain.sent.service.pid, *drain.sent.service.kill()])
 
     def _kill_consumer(self) -> None:
-        consumers = self.system.agent.children()
+        consumers = self.act.agent.children()
         if not consumers:
             self.skipped.append("SIGKILL consumer (none running)")
             return
         self._disturb()
-        procs.send(consumers[:1], signal.SIGKILL)
-        procs.wait_gone(consumers[:1], timeout_s=5.0)
+        self.act.kill_consumer(consumers[0])
         self._killed(consumers[:1])
 
     def _killed(self, pids: list[int]) -> None:
@@ -239,22 +222,22 @@ class _Play:
     def restore(self) -> float:
         """Every service up and the API ready again; a note for whatever died on its own."""
         started = time.monotonic()
-        for service in (self.system.api, self.system.agent):
+        for service in (self.act.api, self.act.agent):
             if not service.running:
                 self.notes.append(f"the {service.name} died during the scenario")
                 service.start()
             elif service.name in self.launched:
                 service.wait_ready(started)  # its faults are lifted now: ready within the timeout
-        if not self.ctx.observer.wait_until(self.system.api_ready, _READY_TIMEOUT_S):
+        if not self.ctx.observer.wait_until(self.act.api_ready, _READY_TIMEOUT_S):
             self.notes.append("the API did not become ready again")
         return time.monotonic() - started
 
 
-def play(system: "LocalSystem", ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+def play(act: Primitives, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
     """Play ``stop.scenario``, restore the system, and judge the stop."""
     assert stop.scenario is not None
-    system.aim(ctx)  # start while a consumer holds a batch, when there is work
-    scenario = _Play(system, ctx, stop)
+    act.aim(ctx)  # start while a consumer holds a batch, when there is work
+    scenario = _Play(act, ctx, stop)
     scenario.run(stop.scenario.steps)
     recover_s = scenario.restore()
     seen = ctx.inspect()

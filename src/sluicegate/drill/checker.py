@@ -13,7 +13,7 @@ acknowledged was already in the stream when the stream was read); ``unexpected``
 """
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sluicegate.drill.ledger import LedgerView
@@ -21,6 +21,7 @@ from sluicegate.drill.ledger import LedgerView
 NO_IDS = LedgerView(frozenset(), frozenset(), frozenset())  # a queue the load sent nothing to
 
 EXAMPLES = 5  # ids quoted in a problem's message
+KILLED_EXIT = -9  # the exit code reported for a process that had to be killed
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,35 @@ class StopFacts:
     in_flight: int | None = None  # pending entries after a graceful agent stop: must be 0
     orphaned: int | None = None  # entries killed consumers held, after the reclaim wait: must be 0
     notes: tuple[str, ...] = field(default=())  # the fault's own failures (a restart that failed)
+
+
+def graceful_stop_facts(
+    kind: str,
+    ids: IdVerdict,
+    stopped: tuple[int | None, float, Sequence[int]],
+    deadline_s: float,
+    leftovers: tuple[int | None, int | None] = (None, None),
+    who: str | None = None,
+) -> StopFacts:
+    """The promises of a graceful stop, from ``stopped`` (exit code or None when it had to be
+    killed, seconds, children that outlived it): exit 0 within the deadline, nothing outliving
+    it; with ``leftovers`` (stale locks, entries in flight; None: not checked, as when something
+    else disturbed the consumers' work) none left behind. ``who`` prefixes the notes."""
+    exit_code, seconds, outlived = stopped
+    notes = [f"process {pid} outlived its parent" for pid in outlived]
+    if exit_code is None:
+        notes.append("did not exit in time and was killed")
+    stale, in_flight = leftovers
+    return StopFacts(
+        kind,
+        ids,
+        deadline_s=deadline_s,
+        stop_s=seconds,
+        exit_code=KILLED_EXIT if exit_code is None else exit_code,
+        stale_locks=stale,
+        in_flight=in_flight,
+        notes=tuple(f"{who}: {note}" if who else note for note in notes),
+    )
 
 
 def stop_problems(facts: StopFacts) -> list[str]:

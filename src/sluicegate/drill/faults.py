@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sluicegate.drill import database, procs
-from sluicegate.drill.checker import Holdings, IdVerdict, StopFacts, check_queues, merged
+from sluicegate.drill.checker import (
+    Holdings,
+    IdVerdict,
+    StopFacts,
+    check_queues,
+    graceful_stop_facts,
+    merged,
+)
 from sluicegate.drill.ledger import Ledger, LedgerView
 from sluicegate.drill.observe import Observer, total
 from sluicegate.drill.schedule import PlannedStop
@@ -21,8 +28,6 @@ from sluicegate.drill.service import Stopped
 from sluicegate.process.liveness import process_name
 from sluicegate.queue.lock import LockEntry
 from sluicegate.queue.stats import QueueSnapshot
-
-KILLED_EXIT = -9
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,22 +167,11 @@ def graceful_facts(
     agent: bool,
     scope: AgentScope | None = None,
 ) -> StopFacts:
-    """The promises of a graceful stop: exit 0 within the deadline; for an agent, also nothing
-    in flight and no lock left behind (of its own, when others run on: ``scope``)."""
-    notes = [f"{stop.label}: process {pid} outlived its parent" for pid in stopped.outlived]
-    if stopped.exit_code is None:
-        notes.append(f"{stop.label}: did not exit in time and was killed")
-    stale, in_flight = ctx.leftovers(seen, scope) if agent else (None, None)
-    return StopFacts(
-        stop.kind,
-        seen.ids,
-        deadline_s=ctx.deadline_s,
-        stop_s=stopped.seconds,
-        exit_code=KILLED_EXIT if stopped.exit_code is None else stopped.exit_code,
-        stale_locks=stale,
-        in_flight=in_flight,
-        notes=tuple(notes),
-    )
+    """The promises of a graceful stop (``checker.graceful_stop_facts``); for an agent, also
+    nothing in flight and no lock left behind (of its own, when others run on: ``scope``)."""
+    leftovers = ctx.leftovers(seen, scope) if agent else (None, None)
+    exited = (stopped.exit_code, stopped.seconds, stopped.outlived)
+    return graceful_stop_facts(stop.kind, seen.ids, exited, ctx.deadline_s, leftovers, stop.label)
 
 
 def database_outage(

@@ -1,4 +1,4 @@
-"""The system the drill starts itself, and every fault it can do to it.
+"""The system the drill starts itself, and the single faults it can do to it.
 
 Embedded Redis (AOF, ``appendfsync always``), SQLite in the folder (or a given PostgreSQL), the API
 and the agents as subprocesses (``python -m sluicegate api|agent``, see ``service``), configured
@@ -6,12 +6,12 @@ through the usual variables with short TTLs so a SIGKILLed consumer's batch is r
 The agents (one by default, ``--agents M``; QUEUE_CONSUMERS from ``--consumers N``), and so every
 consumer, reach Redis (and a PostgreSQL database given by host) through the drill's TCP proxies
 (``proxy``), which the network faults control; the API and the drill's own observer reach them
-directly. With several agents, an agent fault hits one of them per stop, each in turn.
+directly. With several agents, an agent fault hits one of them per stop, each in turn. Each
+fault is built on the primitives (``primitives``), as the chaos scenarios (``chaos``) are.
 """
 
 import os
 import shutil
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,9 +22,8 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import httpx
 
 from sluicegate.drill import chaos, database, procs
-from sluicegate.drill.checker import IdVerdict, StopFacts
+from sluicegate.drill.checker import KILLED_EXIT, IdVerdict, StopFacts
 from sluicegate.drill.faults import (
-    KILLED_EXIT,
     AgentScope,
     Fault,
     FaultContext,
@@ -33,6 +32,7 @@ from sluicegate.drill.faults import (
     database_outage,
     graceful_facts,
 )
+from sluicegate.drill.primitives import Primitives
 from sluicegate.drill.proxy import Proxies, Proxy
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import (
@@ -127,6 +127,7 @@ class LocalSystem:
             Service("agent", agent_env, root, ready=agent_ready, label=_agent_label(number))
             for number in range(1, tuning.agents + 1)
         ]
+        self.act = Primitives(self.api, self.agents, self.redis, self.proxy, self.api_ready)
 
     @property
     def agent(self) -> Service:
@@ -162,7 +163,7 @@ class LocalSystem:
             "net-latency": self.net_latency,
             "net-reset": self.net_reset,
             "net-blackhole": self.net_blackhole,
-            "random": lambda ctx, stop: chaos.play(self, ctx, stop),
+            "random": lambda ctx, stop: chaos.play(self.act, ctx, stop),
         }
 
     def _env(self) -> dict[str, str]:
@@ -208,11 +209,10 @@ class LocalSystem:
     def shutdown(self, ctx: FaultContext) -> tuple[StopFacts | None, list[str]]:
         """Stop gracefully, the API first, then every agent at once (as ``docker compose down``
         does); each stop is checked, and then that nothing is left in flight or locked."""
-        api = self.api.terminate(self.deadline_s)
+        api = self.act.terminate(self.api, self.deadline_s)
         notes = [] if api.exit_code == 0 else [f"the API exited {api.exit_code} on SIGTERM"]
-        started = time.monotonic()
-        signalled = [(agent, agent.signal()[1]) for agent in self.agents]
-        stops = [agent.wait_stopped(started, kids, self.deadline_s) for agent, kids in signalled]
+        drains = [self.act.sigterm(agent) for agent in self.agents]
+        stops = [self.act.wait_drained(drain, self.deadline_s) for drain in drains]
         seen: Inspection = ctx.inspect()
         codes = [_exit_code(stopped) for stopped in stops]
         problems = [
@@ -260,7 +260,7 @@ class LocalSystem:
 
     def _sigterm(self, ctx: FaultContext, stop: PlannedStop, service: Service) -> FaultResult:
         """SIGTERM as `docker stop` sends it, check the graceful stop, start the service again."""
-        stopped = service.terminate(ctx.deadline_s)
+        stopped = self.act.terminate(service, ctx.deadline_s)
         seen = ctx.inspect()
         agent = service in self.agents
         scope = self._scope(service) if agent and len(self.agents) > 1 else None
@@ -295,10 +295,7 @@ class LocalSystem:
         agent = self._victim(ctx, stop)
         victim = self.aim(ctx, agent, freeze=True)
         remark = self._which(agent)
-        if victim is not None:  # strike the busy consumer first, before it can finish its batch
-            procs.send([agent.pid], signal.SIGSTOP)
-            procs.send([victim], signal.SIGKILL)
-        killed = [*agent.kill(), *([victim] if victim else [])]
+        killed = self.act.kill_agent(agent, victim)
         ctx.killed.update(killed)
         seen = ctx.inspect()
         recover_s = agent.start()
@@ -316,8 +313,7 @@ class LocalSystem:
                 remark="no consumer was running (nothing to consume): skipped",
             )
         ctx.killed.add(victim)
-        procs.send([victim], signal.SIGKILL)
-        procs.wait_gone([victim], timeout_s=5.0)
+        self.act.kill_consumer(victim)
         seen = ctx.inspect()
         orphaned = ctx.wait_reclaimed([ctx.consumer_name(victim)])
         notes = self._agents_died("when its consumer was killed")
@@ -332,20 +328,6 @@ class LocalSystem:
         down = [agent for agent in self.agents if not agent.running]
         return tuple(f"the {agent.label} died {during}" for agent in down)
 
-    def _a_consumer(
-        self, ctx: FaultContext, agents: list[Service], timeout_s: float, turn: int = 0
-    ) -> int | None:
-        """A consumer ``agents`` forked (the ``turn``-th of those running, in turn), waiting a
-        little for one if the queue has work."""
-        found: list[int] = []
-
-        def look() -> bool:
-            found[:] = [pid for agent in agents for pid in agent.children()]
-            return bool(found)
-
-        ctx.observer.wait_until(look, timeout_s=timeout_s)
-        return found[turn % len(found)] if found else None
-
     def aim(
         self,
         ctx: FaultContext,
@@ -353,62 +335,12 @@ class LocalSystem:
         turn: int = 0,
         freeze: bool = False,
     ) -> int | None:
-        """Wait for the worst moment to hit an agent: a consumer holding a batch. Returns its pid
-        (one of ``agent``'s if given, else of any agent's: the ``turn``-th one, in turn).
-
-        With a backlog, wait for a consumer to be forked (a restarted agent forks once the killed
-        one's lock expires); with several agents, then briefly for one of ``agent``'s own (the
-        others may hold every slot); then, briefly, for one holding entries in flight, so the
-        fault lands
-        mid-batch.
-        """
-        backlog = ctx.observer.counts().depth > 0
-        timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
-        consumer = self._a_consumer(ctx, self.agents, timeout_s, turn)
-        agents = self.agents if agent is None else [agent]
-        if agent is not None and len(self.agents) > 1:
-            consumer = self._a_consumer(ctx, agents, _AIM_TIMEOUT_S)
-        if consumer is None:
-            return None
-        busy: list[int] = []
-
-        def holding() -> bool:
-            busy[:] = self._catch_busy(ctx, agents, freeze, turn)
-            return bool(busy)
-
-        ctx.observer.wait_until(holding, _AIM_TIMEOUT_S, interval_s=0.002)
-        return busy[0] if busy else consumer
-
-    def _catch_busy(
-        self, ctx: FaultContext, agents: list[Service], freeze: bool, turn: int
-    ) -> list[int]:
-        """Busy consumers, the ``turn``-th first; with ``freeze``, that one stopped (SIGSTOP)
-        while it still holds entries, so the kill that follows lands mid-batch (a batch of a
-        queue with little work takes milliseconds, less than a look and a kill)."""
-        busy = self._busy_consumers(ctx, agents)
-        if not busy:
-            return busy
-        first = turn % len(busy)
-        busy = busy[first:] + busy[:first]
-        if not freeze:
-            return busy
-        procs.send(busy[:1], signal.SIGSTOP)
-        if ctx.observer.pending_by_consumer().get(ctx.consumer_name(busy[0]), 0):
-            return busy[:1]
-        procs.send(busy[:1], signal.SIGCONT)
-        return []
-
-    def _busy_consumers(self, ctx: FaultContext, agents: list[Service]) -> list[int]:
-        """The agents' consumers holding entries in flight, in any of the drill's queues: with
-        more queues than consumers, a consumer serves several in turn, so the first child is
-        not necessarily the one with a batch."""
-        children = [pid for agent in agents for pid in agent.children()]  # first: the slow part
-        held = ctx.observer.pending_by_consumer()
-        return [pid for pid in children if held.get(ctx.consumer_name(pid), 0) > 0]
+        """A consumer holding a batch, waited for (``Primitives.aim``)."""
+        return self.act.aim(ctx, agent, turn, freeze)
 
     def restart_redis(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         started = time.monotonic()
-        self.redis.restart(hard=stop.hard)
+        self.act.restart_redis(stop.hard)
         back = ctx.observer.wait_until(self.api_ready, timeout_s=30.0)
         recover_s = time.monotonic() - started
         seen = ctx.inspect()
@@ -434,23 +366,23 @@ class LocalSystem:
             if hold:
                 database.hold(ctx.outage_s)
         finally:
-            self.proxy.clear()
+            self.act.heal_network()
         seen = ctx.inspect()
         notes = self._agents_died(f"during the {stop.label}")
         return FaultResult(StopFacts(stop.kind, seen.ids, notes=notes), seen, remark=remark)
 
     def net_latency(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         remark = f"+{_NET_LATENCY_S * 1000:.0f} ms each way for {ctx.outage_s:.1f} s"
-        return self._network(ctx, stop, lambda: self.proxy.set_latency(_NET_LATENCY_S), remark)
+        return self._network(ctx, stop, lambda: self.act.slow_network(_NET_LATENCY_S), remark)
 
     def net_blackhole(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         remark = f"nothing through for {ctx.outage_s:.1f} s"
-        return self._network(ctx, stop, lambda: self.proxy.blackhole(True), remark)
+        return self._network(ctx, stop, self.act.cut_network, remark)
 
     def net_reset(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         def resets() -> None:
             for _ in range(int(ctx.outage_s / _NET_RESET_EVERY_S)):
-                self.proxy.reset()
+                self.act.reset_connections()
                 database.hold(_NET_RESET_EVERY_S)
 
         remark = f"connections reset for {ctx.outage_s:.1f} s"
