@@ -1,7 +1,7 @@
 """``sluicegate drill --cluster``: the drill's own system on a local Valkey cluster.
 
 Everything of ``LocalSystem`` (the API and the agents as subprocesses, SQLite or a given database),
-with Redis replaced by 3 primaries + 3 replicas (``embedded_cluster``), and two faults of its own:
+with Redis replaced by 3 primaries + 3 replicas (``embedded.cluster``), and two faults of its own:
 
 - ``primary-kill``: SIGKILL the primary that owns the drill queue's slot. Its replica is paused
   (SIGSTOP) for a moment first, so it is behind when the primary dies, as a busy or distant

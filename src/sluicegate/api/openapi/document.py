@@ -1,4 +1,4 @@
-"""The OpenAPI document: FastAPI's, the ingest operations (``openapi_ingest``), the problem
+"""The OpenAPI document: FastAPI's, the ingest operations (``openapi.ingest``), the problem
 responses and the models they refer to."""
 
 from http import HTTPStatus
