@@ -43,6 +43,10 @@ def round_trip_s(client: redis.Redis) -> float:
     return time.monotonic() - started
 
 
+def fastest_round_trip_s(client: redis.Redis, tries: int = 5) -> float:
+    return min(round_trip_s(client) for _ in range(tries))
+
+
 def test_it_forwards_commands_and_replies(proxy):
     client = client_through(proxy)
     client.set("k", b"x" * 200_000)  # more than one chunk each way
@@ -51,12 +55,14 @@ def test_it_forwards_commands_and_replies(proxy):
 
 
 def test_latency_delays_each_direction_and_goes_away(proxy):
+    """A held round trip takes at least twice the latency, always; one without latency is far
+    quicker, yet a busy machine may stall any single ping: the best of five is the one judged."""
     client = client_through(proxy)
-    assert round_trip_s(client) < 0.1
+    assert fastest_round_trip_s(client) < 0.15
     proxy.set_latency(0.15)
     assert round_trip_s(client) >= 0.3  # request and reply each held 0.15 s
     proxy.clear()
-    assert round_trip_s(client) < 0.1
+    assert fastest_round_trip_s(client) < 0.15
 
 
 def test_reset_breaks_open_connections_and_new_ones_work(proxy):
