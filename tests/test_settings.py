@@ -7,7 +7,7 @@ import pytest
 
 from sluicegate.cli.settings_report import environment_variables
 from sluicegate.errors import ConfigurationError
-from sluicegate.settings import Settings, load_settings
+from sluicegate.settings import Settings, load_settings, parse_size
 
 
 def test_defaults_are_embedded(monkeypatch):
@@ -105,3 +105,28 @@ def test_the_readme_table_and_the_settings_agree():
     unknown = sorted(set(documented) - set(variables.values()))
     assert not missing, f"settings without a row in README's configuration table: {missing}"
     assert not unknown, f"README's configuration table names variables no setting reads: {unknown}"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("auto", None),
+        ("AUTO", None),
+        ("1048576", 1048576),
+        ("512mb", 512 * 1024**2),
+        ("2gb", 2 * 1024**3),
+    ],
+)
+def test_embedded_maxmemory_takes_redis_sizes(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "lots", "-5mb", "1.5gb"])
+def test_a_maxmemory_that_is_no_size_is_refused_naming_the_variable(text):
+    with pytest.raises(ConfigurationError, match="EMBEDDED_REDIS_MAXMEMORY"):
+        load_settings(embedded_redis_maxmemory=text)
+
+
+def test_high_water_is_a_fraction():
+    with pytest.raises(ConfigurationError, match="REDIS_MEMORY_HIGH_WATER"):
+        load_settings(redis_memory_high_water=1.5)

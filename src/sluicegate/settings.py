@@ -1,6 +1,7 @@
 """Typed settings, read once from the environment (the original service's variable names)."""
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -208,6 +209,23 @@ class Settings(BaseSettings):
         validation_alias=_env("DURABILITY_TIMEOUT", "durability_timeout_s"),
         description="Seconds WAITAOF may take before the API answers 503.",
     )
+    embedded_redis_maxmemory: str = Field(
+        "auto",
+        validation_alias=_env("EMBEDDED_REDIS_MAXMEMORY", "embedded_redis_maxmemory"),
+        description="maxmemory of the embedded Valkey that `sluicegate up` starts: bytes, or "
+        "with a unit (512mb, 2gb), or auto: a quarter of the memory this host (or its cgroup) "
+        "has, so that an AOF rewrite's copy-on-write (up to twice the data) still leaves half "
+        "for the API, the consumers and the database.",
+    )
+    redis_memory_high_water: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        validation_alias=_env("REDIS_MEMORY_HIGH_WATER", "redis_memory_high_water"),
+        description="Fraction of a Redis node's maxmemory from which a POST to a queue on that "
+        "node answers 503 queue-store-full (Retry-After) instead of growing it; the room "
+        "above is the consumers' to drain. Read from INFO memory at most once a second.",
+    )
     api_workers: int = Field(
         1,
         ge=1,
@@ -396,6 +414,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("embedded_redis_maxmemory")
+    @classmethod
+    def _maxmemory_parses(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
     @field_validator("queue_weights")
     @classmethod
     def _weights_parse(cls, value: str) -> str:
@@ -441,6 +465,21 @@ class Settings(BaseSettings):
     def reclaim_min_idle_s(self) -> float:
         """Entries idle this long belong to a consumer whose lock has expired: reclaim them."""
         return self.queue_agent_worker_ttl_s
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": MIB, "gb": 1024 * MIB}
+_SIZE = re.compile(r"(\d+)\s*([kmg]?b?)")
+
+
+def parse_size(text: str) -> int | None:
+    """``512mb`` -> bytes (Redis's units: kb, mb, gb are powers of 1024); ``auto`` -> None."""
+    lowered = text.strip().lower()
+    if lowered == "auto":
+        return None
+    match = _SIZE.fullmatch(lowered)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not auto or a size such as 536870912, 512mb or 2gb")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def parse_weights(text: str) -> dict[str, int]:

@@ -39,6 +39,12 @@ class ApiMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.store_full = Counter(
+            "sluicegate_api_store_full_refusals",
+            "POSTs answered 503 queue-store-full (Redis above REDIS_MEMORY_HIGH_WATER), per queue.",
+            ["queue"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "sluicegate_api_requests",
             "HTTP requests by method, route and status code.",

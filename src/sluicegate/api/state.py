@@ -2,7 +2,8 @@
 
 Cluster mode (``REDIS_CLUSTER=auto``) and durability are detected lazily: if Redis is away at
 startup, the first request (or readiness probe) after it comes back detects them. A
-``ConfigurationError`` (``DURABILITY=aof`` on a server that cannot honour it) is fatal: it is
+``ConfigurationError`` (``DURABILITY=aof`` on a server that cannot honour it, a server whose
+``maxmemory-policy`` may evict accepted events) is fatal: it is
 recorded in ``fatal`` and the server stops with exit code 2.
 """
 
@@ -15,9 +16,11 @@ from redis.exceptions import RedisError
 from sluicegate.api.auth.bearer import Authenticator
 from sluicegate.api.auth.webhooks_file import Webhooks
 from sluicegate.api.metrics import ApiMetrics
+from sluicegate.api.store_memory import StoreMemory
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 from sluicegate.queue.client import TlsFiles, async_client, is_cluster_async, is_cluster_client
+from sluicegate.queue.memory import check_eviction, read_memory_async
 from sluicegate.queue.writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
 
@@ -39,6 +42,7 @@ class ApiState:
         self.metrics.draining.set_function(lambda: float(self.draining))
         self.fatal: ConfigurationError | None = None
         self._writer: QueueWriter | None = None
+        self.memory = StoreMemory(settings.redis_memory_high_water, settings.durability)
         self._detecting = asyncio.Lock()
         self._next_attempt_s = 0.0
 
@@ -89,6 +93,8 @@ class ApiState:
             mode = await detect_durability(
                 self.client, self.settings.durability, self.settings.durability_replicas
             )
+            nodes = await read_memory_async(self.client)
+            check_eviction(nodes, self.settings.durability)  # allkeys-*: exit 2
         except (RedisError, OSError) as error:
             log.warning("redis-unavailable", error=str(error))
             self._next_attempt_s = time.monotonic() + _DETECT_RETRY_S
@@ -97,6 +103,7 @@ class ApiState:
             self.fatal = error  # the server sees it and stops; requests get 503 meanwhile
             log.error("api-configuration-error", message=str(error))
             return
+        self.memory.learn(nodes)
         self._writer = QueueWriter(
             self.client,
             mode,

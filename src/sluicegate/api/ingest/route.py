@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 
 import orjson
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -91,9 +91,16 @@ async def _enqueue(
     writer = await state.writer()
     if writer is None:
         raise unavailable("the queue store (Redis) is unreachable")
+    refusal = await state.memory.refusal(state.client, queue)
+    if refusal is not None:
+        state.metrics.store_full.labels(queue).inc()
+        raise refusal
     started = time.perf_counter()
     try:
         result = await writer.enqueue(queue, events, traceparent)
+    except OutOfMemoryError:  # refused before any write: nothing stored (between two readings)
+        state.metrics.store_full.labels(queue).inc()
+        raise state.memory.full_refusal() from None
     except (RedisError, OSError, DurabilityError) as error:
         get_logger().warning("enqueue-failed", queue=queue, error=str(error))
         raise unavailable(UNCONFIRMED_WRITE) from None

@@ -43,11 +43,30 @@ class Accepted(BaseModel):
     event_ids: list[str]
 
 
+class NodeMemory(BaseModel):
+    node: str = Field(examples=["127.0.0.1:6379"])
+    used_bytes: int
+    maxmemory_bytes: int = Field(description="0: no limit (nothing protects the host)")
+    policy: str = Field(examples=["noeviction"])
+
+
+class RedisMemory(BaseModel):
+    high_water: float = Field(
+        description="REDIS_MEMORY_HIGH_WATER: from this fraction of a node's maxmemory, POSTs "
+        "to its queues answer 503 queue-store-full"
+    )
+    nodes: list[NodeMemory]
+    warnings: list[str] = Field(description="maxmemory 0, or a volatile-* policy")
+
+
 class Ready(BaseModel):
     status: str = Field(examples=["ready"])
     durability: str = Field(description="What a 202 promises: waitaof, fsync-always or memory.")
     durability_replicas: int = Field(
         0, description="Replicas that fsync each event before its 202 (DURABILITY_REPLICAS)."
+    )
+    redis_memory: RedisMemory | None = Field(
+        None, description="Each Redis primary's memory, and what protects it from filling up."
     )
 
 

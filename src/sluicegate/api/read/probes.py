@@ -22,7 +22,7 @@ async def livez() -> Response:
 @router.get(
     "/readyz",
     response_model=Ready,
-    summary="Redis answers and the server is not draining",
+    summary="Redis answers, may not evict accepted events, and the server is not draining",
     responses=problem_responses(503),
 )
 async def readyz(request: Request) -> Response:
@@ -35,8 +35,16 @@ async def readyz(request: Request) -> Response:
             raise _unavailable("the queue store (Redis) is unreachable")
     except (RedisError, OSError):
         raise _unavailable("the queue store (Redis) is unreachable") from None
+    await state.memory.refresh(state.client)
+    if state.memory.eviction is not None:  # the policy changed since the start
+        raise _unavailable(state.memory.eviction)
     return _json(
-        {"status": "ready", "durability": writer.mode.value, "durability_replicas": writer.replicas}
+        {
+            "status": "ready",
+            "durability": writer.mode.value,
+            "durability_replicas": writer.replicas,
+            "redis_memory": state.memory.report(),
+        }
     )
 
 
