@@ -3,6 +3,8 @@
 # A 503 with this detail came after the write was sent: the events may be stored (README "The
 # HTTP API"); a client retries with the same ids, and the drill counts them as unknown, not refused.
 UNCONFIRMED_WRITE = "the queue store (Redis) did not confirm the write"
+# Every problem type of the API (RFC 9457 ``type``) starts with this; the client reads it back.
+PROBLEM_TYPE_PREFIX = "urn:sluicegate:problem:"
 
 
 class SluicegateError(Exception):

@@ -114,3 +114,18 @@ def test_the_observer_sees_every_attempt() -> None:
         (Outcome.REFUSED, "503"),
         (Outcome.ACCEPTED, "202"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"retry-after": "5"}, "503 queue-store-full"), ({}, "503 queue-store-full, no Retry-After")],
+)
+def test_the_observer_tells_a_full_queue_store_from_other_503s(headers, status) -> None:
+    from sluicegate.client.policy import judge
+
+    problem = {"type": "urn:sluicegate:problem:queue-store-full", "status": 503}
+    response = httpx.Response(
+        503, headers={"content-type": "application/problem+json", **headers}, json=problem
+    )
+    assert judge(response).status == status
+    assert judge(httpx.Response(503)).status == "503"

@@ -16,10 +16,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.errors import PROBLEM_TYPE_PREFIX
 from sluicegate.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_PREFIX = "urn:sluicegate:problem:"
+TYPE_PREFIX = PROBLEM_TYPE_PREFIX
 _LOCATION_PARTS = frozenset({"body", "path", "query", "header", "cookie"})
 _PATTERN_MESSAGES = {
     EVENT_ID_PATTERN: f"must be 1 to {EVENT_ID_MAX_CHARS} characters, "

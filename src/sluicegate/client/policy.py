@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from sluicegate.errors import UNCONFIRMED_WRITE
+from sluicegate.errors import PROBLEM_TYPE_PREFIX, UNCONFIRMED_WRITE
 from sluicegate.events import new_event_id
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -118,6 +118,7 @@ def judge(response: httpx.Response) -> Verdict:
     if response.is_success:
         return Verdict(Outcome.ACCEPTED, status, retry=False)
     if response.status_code in RETRYABLE_STATUS:
+        status = _problem_status(response)
         # A write sent but not confirmed (a WAITAOF timeout, a failover) may be stored: unknown.
         unconfirmed = UNCONFIRMED_WRITE.encode() in response.content
         outcome = Outcome.UNKNOWN if unconfirmed else Outcome.REFUSED
@@ -141,6 +142,21 @@ def backoff_s(attempt: int) -> float:
     """Exponential with full jitter in its upper half, so retries of many clients spread."""
     ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**attempt)
     return random.uniform(ceiling / 2, ceiling)
+
+
+def _problem_status(response: httpx.Response) -> str:
+    """``503``, or ``503 queue-store-full`` for a problem type of sluicegate's, so an observer
+    tells a full Redis from a lost one; ``, no Retry-After`` when the answer lacks one."""
+    status = str(response.status_code)
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        try:
+            kind = str(response.json().get("type", ""))
+        except (ValueError, AttributeError):
+            kind = ""
+        if kind.startswith(PROBLEM_TYPE_PREFIX):
+            status += " " + kind.removeprefix(PROBLEM_TYPE_PREFIX)
+            status += "" if "retry-after" in response.headers else ", no Retry-After"
+    return status
 
 
 def _detail(response: httpx.Response) -> str:

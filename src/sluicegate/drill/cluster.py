@@ -92,6 +92,9 @@ class ClusterSystem(LocalSystem):
         survivors = procs.wait_gone(killed, timeout_s=5.0)
         return [f"process {pid} outlived the drill" for pid in survivors]
 
+    def memory_nodes(self) -> list[str]:
+        return [node.url for node in self.cluster.running_primaries()]
+
     def _queue_primary(self, ctx: FaultContext) -> EmbeddedServer:
         return self.cluster.primary_of_key(keys.stream_key(ctx.observer.queue))
 

@@ -75,6 +75,11 @@ class Ledger:
                     self._best[event_id] = outcome
                     self._acked += outcome is Outcome.ACKED
 
+    def status_counts(self) -> Counter[str]:
+        """A copy of ``statuses``, safe to read while the loader records."""
+        with self._lock:
+            return Counter(self.statuses)
+
     def view(self) -> LedgerView:
         with self._lock:
             outstanding = set(self._outstanding)

@@ -34,6 +34,7 @@ from sluicegate.drill.faults import (
 )
 from sluicegate.drill.primitives import Primitives
 from sluicegate.drill.proxy import Proxies, Proxy
+from sluicegate.drill.redis_full import redis_full
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import (
     Service,
@@ -160,6 +161,7 @@ class LocalSystem:
             "api-term": self.term_api,
             "redis-restart": self.restart_redis,
             "db-outage": self.database_outage,
+            "redis-full": self.fill_redis,
             "net-latency": self.net_latency,
             "net-reset": self.net_reset,
             "net-blackhole": self.net_blackhole,
@@ -350,6 +352,13 @@ class LocalSystem:
 
     def database_outage(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         return database_outage(ctx, stop, agents_died=self._agents_died)
+
+    def fill_redis(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+        return redis_full(ctx, stop, self.memory_nodes(), self._agents_died)
+
+    def memory_nodes(self) -> list[str]:
+        """The servers that hold the queues: their maxmemory is what fills up."""
+        return [self.redis.url]
 
     def _network(
         self,

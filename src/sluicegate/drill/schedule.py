@@ -3,7 +3,7 @@
 Stops are placed at fractions of the load (a stop at 0.4 fires once 40 % of the batches have been
 answered); with two stops or more, the last one fires after the load, while the backlog drains.
 ``mixed`` draws the kinds as seeded permutations of every kind the system can undergo, so K stops
-cover them all once K reaches their number (9 on one server, 8 on a cluster); ``random`` draws a
+cover them all once K reaches their number (10 on one server, 9 on a cluster); ``random`` draws a
 scenario of overlapping faults for each stop (see ``scenario``).
 """
 
@@ -20,6 +20,7 @@ FAULT_KINDS = (
     "api-term",
     "redis-restart",
     "db-outage",
+    "redis-full",
     *NET_KINDS,
 )
 CLUSTER_KINDS = ("primary-kill", "reshard")  # faults of a cluster only (drill --cluster)
@@ -35,6 +36,7 @@ LABELS = {
     "api-term": "SIGTERM api",
     "redis-restart": "redis restart",
     "db-outage": "db outage",
+    "redis-full": "redis full (db outage)",
     "primary-kill": "SIGKILL redis primary",
     "reshard": "reshard queue slot",
     "net-latency": "network latency",

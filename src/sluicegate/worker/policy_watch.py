@@ -31,13 +31,16 @@ class PolicyWatch:
     def turn(self, client: "redis.Redis") -> bool:
         """Check when due; whether the agent may fork (not before Redis has answered once).
         ``ConfigurationError`` when the first answer is a policy that may evict."""
-        if time.monotonic() >= self._next_s:
-            try:
-                nodes = read_memory(client)
-            except RedisError:
-                return self.checked  # the loop's own calls say that Redis is away
-            self._next_s = time.monotonic() + RECHECK_S
-            self._learn(nodes)
+        if time.monotonic() < self._next_s:
+            return self.checked
+        try:
+            nodes = read_memory(client)
+        except RedisError:  # the loop's own calls say that Redis is away
+            if self.checked:  # not again at every turn: each call may cost the loop a timeout
+                self._next_s = time.monotonic() + RECHECK_S
+            return self.checked
+        self._next_s = time.monotonic() + RECHECK_S
+        self._learn(nodes)
         return self.checked
 
     def problem_now(self, client: "redis.Redis") -> str | None:
