@@ -107,7 +107,7 @@ class Agent:
             self.metrics.receive,
         )
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
-        self._policy = PolicyWatch(settings.durability)
+        self._policy = PolicyWatch(settings.durability, self._outage_log)
         self._crash_loops = CrashLoops(settings, self.log)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if self._consumer_class is not load_consumer_class(DEFAULT_CONSUMER):

@@ -13,19 +13,20 @@ import redis
 from redis.exceptions import RedisError
 
 from sluicegate.errors import ConfigurationError
-from sluicegate.logs import get_logger
+from sluicegate.logs import Throttle, get_logger
 from sluicegate.queue.memory import NodeMemory, eviction_problem, read_memory, unprotected, volatile
 
 RECHECK_S = 30.0  # "within a minute" (issue 16), at one INFO per primary per half minute
 
 
 class PolicyWatch:
-    def __init__(self, durability: str) -> None:
+    def __init__(self, durability: str, outage_log: Throttle) -> None:
         self.problem: str | None = None  # why Redis may evict accepted events, while it may
         self.checked = False
         self._durability = durability
         self._next_s = 0.0
         self._warned: set[str] = set()
+        self._outage_log = outage_log  # the agent's: one line per outage period for all its calls
         self.log = get_logger(component="agent", pid=os.getpid())
 
     def turn(self, client: "redis.Redis") -> bool:
@@ -35,7 +36,10 @@ class PolicyWatch:
             return self.checked
         try:
             nodes = read_memory(client)
-        except RedisError:  # the loop's own calls say that Redis is away
+        except RedisError as error:
+            held = self._outage_log.allow("redis")
+            if held is not None:
+                self.log.warning("redis-unavailable", error=str(error), held=held)
             if self.checked:  # not again at every turn: each call may cost the loop a timeout
                 self._next_s = time.monotonic() + RECHECK_S
             return self.checked
