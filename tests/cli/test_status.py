@@ -4,6 +4,7 @@ import io
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -38,14 +39,30 @@ def test_watch_runs_until_ctrl_c(subprocess_env, settings, tmp_path):
     with output.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "sluicegate", "status", "--watch"],
-            env={**subprocess_env, "COLUMNS": "200", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+            env={
+                **subprocess_env,
+                **{"COLUMNS": "200", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+                "PYTHONFAULTHANDLER": "1",  # a SIGABRT prints every thread's stack
+            },
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
         try:
             wait_for(lambda: "in/s" in output.read_text(), timeout_s=45, message="a first table")
             process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=30) == 0, output.read_text()
+            assert _exit_code(process, output) == 0, output.read_text()
         finally:
             process.kill()
     assert "orders" in output.read_text()
+
+
+def _exit_code(process: subprocess.Popen[bytes], output: Path) -> int:
+    """Its exit code; if it outlives 30 s, its signal state and stacks in the failure."""
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        masks = [line for line in status.splitlines() if line.startswith(("Sig", "Shd"))]
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=10)
+        raise AssertionError(f"no exit 30 s after SIGINT; {masks}\n{output.read_text()}") from None
