@@ -20,6 +20,8 @@ from sluicegate.queue.client import (
     sync_client,
 )
 from sluicegate.queue.lock import Lock, lock_holder, new_lock_entry
+from sluicegate.queue.memory import NodeMemory, owner_node, read_memory, read_memory_async
+from sluicegate.queue.rate import Rate, wait_s
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import (
     QueueSnapshot,
@@ -194,3 +196,37 @@ def _consume(
                 read.extend(batch)
         except TRANSIENT_REDIS_ERRORS:
             stop.wait(0.02)
+
+
+def test_memory_is_read_on_every_primary_and_a_queue_maps_to_its_owner(valkey_cluster, queue):
+    async def run() -> tuple[list[NodeMemory], str]:
+        client = async_client(valkey_cluster.url, cluster=True)
+        try:
+            return await read_memory_async(client), owner_node(client, queue)
+        finally:
+            await client.aclose()
+
+    nodes, owner = asyncio.run(run())
+    primary = valkey_cluster.primary_of_key(keys.stream_key(queue))
+    assert len(nodes) == valkey_cluster.primaries
+    assert owner == f"127.0.0.1:{primary.port}"
+    assert owner in {node.node for node in nodes}
+    client = sync_client(valkey_cluster.url)
+    try:
+        assert {node.node for node in read_memory(client)} == {node.node for node in nodes}
+    finally:
+        client.close()
+
+
+def test_a_tokens_rate_is_kept_in_one_slot_of_the_cluster(valkey_cluster):
+    async def run() -> list[float]:
+        client = async_client(valkey_cluster.url, cluster=True)
+        try:
+            token = f"t-{uuid.uuid4().hex[:8]}"
+            return [await wait_s(client, token, Rate(per_s=1.0, burst=1)) for _ in range(2)]
+        finally:
+            await client.aclose()
+
+    first, second = asyncio.run(run())
+    assert first == 0.0
+    assert 0.5 < second <= 1.0

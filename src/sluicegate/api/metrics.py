@@ -45,6 +45,12 @@ class ApiMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "sluicegate_api_rate_limited_requests",
+            "POSTs answered 429 rate-limited, by the name of the token over its rate.",
+            ["token"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "sluicegate_api_requests",
             "HTTP requests by method, route and status code.",

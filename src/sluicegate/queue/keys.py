@@ -64,6 +64,12 @@ def lock_keys(queue: str, slots: int) -> list[str]:
     return [lock_key(queue, slot) for slot in range(slots)]
 
 
+def rate_key(token: str) -> str:
+    """A token's rate-limit state (GCRA, ``queue/rate.py``): tagged by the token's name, which
+    ``{token:…}`` keeps apart from every queue's tag."""
+    return f"{PREFIX}:{{token:{token}}}:rate"
+
+
 def crash_key(queue: str) -> str:
     """Its consumers' last crash and when to try the queue again (queue/crash_record.py)."""
     return f"{PREFIX}:{{{queue}}}:crash"

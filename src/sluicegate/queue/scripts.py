@@ -23,6 +23,7 @@ LOCK_ACQUIRE = "lock_acquire"
 FORGET_CONSUMER = "forget_consumer"
 DEAD_LETTER = "dead_letter"
 COUNT_RECLAIMED = "count_reclaimed"
+RATE_LIMIT = "rate_limit"
 
 
 @dataclass(frozen=True, slots=True)

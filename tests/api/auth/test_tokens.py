@@ -16,6 +16,7 @@ from sluicegate.api.auth.tokens import (
     toml_block,
 )
 from sluicegate.errors import ConfigurationError
+from sluicegate.queue.rate import Rate
 
 CONFIGURED = ("alpha-secret", "beta-secret", "gamma-secret")
 
@@ -54,6 +55,12 @@ def test_uppercase_hex_is_accepted(tmp_path: Path) -> None:
     assert table.match("s1") is not None
 
 
+def test_an_entry_may_carry_a_rate_and_a_burst(tmp_path: Path) -> None:
+    text = entry("a", "s") + 'rate = "120/m"\nburst = 5\n' + entry("b", "t")
+    limited, free = load_tokens(write(tmp_path, text)).tokens
+    assert (limited.rate, free.rate) == (Rate(2.0, 5), None)
+
+
 def test_an_empty_file_has_no_tokens(tmp_path: Path) -> None:
     assert load_tokens(write(tmp_path, "")).tokens == ()
 
@@ -65,8 +72,11 @@ def test_an_empty_file_has_no_tokens(tmp_path: Path) -> None:
         ('[tokens.a]\nsha256 = "abc"\nqueues = ["q"]\n', "[tokens.a]: sha256 must be 64 hex"),
         (f'[tokens.a]\nsha256 = "{"0" * 64}"\nqueues = []\n', "non-empty list"),
         (f'[tokens.a]\nsha256 = "{"0" * 64}"\nqueues = ["Orders"]\n', "'Orders'"),
-        (f'[tokens.a]\nsha256 = "{"0" * 64}"\n', "exactly the keys"),
-        (f'[tokens.a]\nsha256 = "{"0" * 64}"\nqueues = ["q"]\ntoken = "x"\n', "exactly the keys"),
+        (f'[tokens.a]\nsha256 = "{"0" * 64}"\n', "needs the keys sha256 and queues"),
+        (f'[tokens.a]\nsha256 = "{"0" * 64}"\nqueues = ["q"]\ntoken = "x"\n', "may have rate"),
+        (entry("a", "s") + 'rate = "fast"\n', "[tokens.a]: rate 'fast' is not"),
+        (entry("a", "s") + "burst = 5\n", "burst needs a rate"),
+        (entry("a", "s") + 'rate = "5/s"\nburst = "5"\n', "burst a whole number"),
         ('[users.a]\nname = "x"\n', "only [tokens.NAME]"),
         (entry("a", "same") + entry("b", "same"), "same sha256"),
         (entry('"bad name"', "s"), "token name 'bad name'"),

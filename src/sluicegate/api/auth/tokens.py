@@ -4,6 +4,8 @@
 [tokens.billing-service]          # the name: logged and a metrics label, never the token
 sha256 = "9f86d08…"               # hex SHA-256 of the token; the token itself is never stored
 queues = ["orders", "billing-*"]  # glob patterns (fnmatchcase) of the queues it may post to
+rate = "500/s"                    # optional: requests per s, m or h, shared by every API process
+burst = 1000                      # optional: requests that may go at once (default: 1 s's worth)
 ```
 
 Only digests are kept, in memory as on disk. ``TokenTable.match`` hashes the presented token and
@@ -22,6 +24,7 @@ from typing import Any
 
 from sluicegate.api.auth.toml_file import read_toml
 from sluicegate.errors import ConfigurationError
+from sluicegate.queue.rate import Rate, parse_rate
 
 TOKEN_PREFIX = "sgt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_BYTES = 32
@@ -31,6 +34,7 @@ _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Queue-name characters plus the glob's own: * ? [ ] !
 _PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]{1,64}")
 _ENTRY_KEYS = frozenset({"sha256", "queues"})
+_OPTIONAL_KEYS = frozenset({"rate", "burst"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class Token:
     name: str
     digest: bytes
     queues: tuple[str, ...]
+    rate: Rate | None = None  # None: no limit
 
     def allows(self, queue: str) -> bool:
         return any(fnmatchcase(queue, pattern) for pattern in self.queues)
@@ -113,8 +118,10 @@ def _token(path: Path, name: str, entry: Any) -> Token:
         check_name(name)
     except ConfigurationError as error:
         raise ConfigurationError(f"{where}: {error}") from None
-    if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
-        raise ConfigurationError(f"{where}: needs exactly the keys sha256 and queues")
+    if not isinstance(entry, dict) or not _ENTRY_KEYS <= set(entry) <= _ENTRY_KEYS | _OPTIONAL_KEYS:
+        raise ConfigurationError(
+            f"{where}: needs the keys sha256 and queues, and may have rate and burst"
+        )
     digest, queues = entry["sha256"], entry["queues"]
     if not isinstance(digest, str) or not _HEX_SHA256.fullmatch(digest.lower()):
         raise ConfigurationError(f"{where}: sha256 must be 64 hex digits (the token's SHA-256)")
@@ -122,7 +129,21 @@ def _token(path: Path, name: str, entry: Any) -> Token:
         raise ConfigurationError(f"{where}: queues must be a non-empty list of glob patterns")
     for pattern in queues:
         _check_pattern(pattern, where)
-    return Token(name, bytes.fromhex(digest), tuple(queues))
+    return Token(name, bytes.fromhex(digest), tuple(queues), _rate(where, entry))
+
+
+def _rate(where: str, entry: dict[str, Any]) -> Rate | None:
+    text, burst = entry.get("rate"), entry.get("burst")
+    if text is None:
+        if burst is not None:
+            raise ConfigurationError(f"{where}: burst needs a rate")
+        return None
+    if not isinstance(text, str) or not (burst is None or type(burst) is int):
+        raise ConfigurationError(f'{where}: rate is text ("500/s") and burst a whole number')
+    try:
+        return parse_rate(text, burst)
+    except ValueError as error:
+        raise ConfigurationError(f"{where}: {error}") from None
 
 
 def _check_pattern(pattern: str, where: str) -> None:

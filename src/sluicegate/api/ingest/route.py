@@ -15,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sluicegate.api.auth import signatures
+from sluicegate.api.auth.bearer import Caller
 from sluicegate.api.ingest import body
 from sluicegate.api.ingest.formats import checks, webhooks
 from sluicegate.api.ingest.formats.base import Intake
 from sluicegate.api.ingest.formats.dispatch import adapter_for
+from sluicegate.api.ingest.rate_limit import limit_rate
 from sluicegate.api.ingest.trace_context import valid_traceparent
 from sluicegate.api.problems import ProblemError, unavailable
 from sluicegate.api.state import ApiState
@@ -37,7 +39,7 @@ def headers_of(request: Request) -> dict[str, str]:
     }
 
 
-def request_intake(request: Request, state: ApiState, queue: str) -> Intake:
+def request_intake(request: Request, state: ApiState, queue: str) -> tuple[Intake, Caller]:
     """The caller authenticated and authorized (``api/auth/bearer.py``: 401, 403), the queue
     checked, the headers as a dict (one pass instead of a scan per lookup)."""
     headers = headers_of(request)
@@ -47,11 +49,12 @@ def request_intake(request: Request, state: ApiState, queue: str) -> Intake:
     checks.check_header_id(headers.get("idempotency-key"), "Idempotency-Key")
     if state.draining:
         raise unavailable("the server is shutting down; retry on another instance")
-    return Intake(queue, headers, state.settings)
+    return Intake(queue, headers, state.settings), caller
 
 
 async def post_events(request: Request, state: ApiState, queue: str) -> Response:
-    intake = request_intake(request, state, queue)
+    intake, caller = request_intake(request, state, queue)
+    await limit_rate(state, caller)  # 429 before the body is read
     adapter = adapter_for(intake.headers)
     raw = await body.read_body(request, intake.headers, state.settings.max_body_bytes)
     events = adapter(raw, intake)
