@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluicegate.errors import ConfigurationError
 from sluicegate.masking import mask_url
+from sluicegate.queue.topology import parse_addresses
 
 # What people type, mapped onto the one spelling the code uses.
 _ALIASES = {"warn": "warning"}
@@ -100,6 +101,25 @@ class Settings(BaseSettings):
         validation_alias=_env("REDIS_CLUSTER", "redis_cluster"),
         description="Redis Cluster: auto asks the server (INFO cluster) and uses the cluster "
         "client where cluster mode is on; yes or no override the question.",
+    )
+    redis_cluster_nodes: str = Field(
+        "",
+        validation_alias=_env("REDIS_CLUSTER_NODES", "redis_cluster_nodes"),
+        description="Seeds of a Redis Cluster, host:port,host:port,... (credentials and TLS "
+        "from REDIS_URL): a process starts while any of them is down. Implies REDIS_CLUSTER=yes.",
+    )
+    redis_sentinels: str = Field(
+        "",
+        validation_alias=_env("REDIS_SENTINELS", "redis_sentinels"),
+        description="Redis Sentinels, host:port,host:port,...: clients ask them where the "
+        "primary REDIS_SENTINEL_MASTER is and follow a failover (credentials, database and TLS "
+        "from REDIS_URL, whose host is not used).",
+    )
+    redis_sentinel_master: str = Field(
+        "",
+        validation_alias=_env("REDIS_SENTINEL_MASTER", "redis_sentinel_master"),
+        description="The name the sentinels know the primary by (sentinel monitor NAME ...); "
+        "needed with REDIS_SENTINELS.",
     )
     redis_tls_ca_file: FilePath | None = Field(
         None,
@@ -441,13 +461,39 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_TLS_KEY_FILE needs REDIS_TLS_CERT_FILE")
         return self
 
+    @field_validator("redis_cluster_nodes", "redis_sentinels")
+    @classmethod
+    def _addresses_parse(cls, value: str) -> str:
+        parse_addresses(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_topology(self) -> "Settings":
+        """Seeds or sentinels, not both; a sentinel set needs the name of its primary."""
+        if self.redis_cluster_nodes and self.redis_sentinels:
+            raise ValueError("set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both")
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        if self.redis_cluster_nodes and self.redis_cluster == "no":
+            raise ValueError("REDIS_CLUSTER_NODES names a cluster's seeds: REDIS_CLUSTER=no")
+        if self.redis_sentinels and self.redis_cluster == "yes":
+            raise ValueError("REDIS_SENTINELS watch a primary, not a cluster: REDIS_CLUSTER=yes")
+        return self
+
     @property
     def resolved_redis_url(self) -> str | None:
-        """The Redis URL to use, or None when sluicegate should start its embedded server."""
+        """The Redis URL to use, or None when sluicegate should start its embedded server.
+        Without REDIS_URL: the first seed, or the sentinels' primary by its name (the
+        sentinels tell its address)."""
         if self.redis_url:
             return self.redis_url
         if self.redis_host:
             return f"redis://{self.redis_host}:{self.redis_port}/0"
+        seeds = parse_addresses(self.redis_cluster_nodes)
+        if seeds:
+            return f"redis://{_netloc(*seeds[0])}"
+        if self.redis_sentinels:
+            return f"redis://{self.redis_sentinel_master}/0"
         return None
 
     @property
@@ -491,6 +537,10 @@ def parse_weights(text: str) -> dict[str, int]:
             raise ValueError(f"{item!r} is not queue:weight with a weight from 1 to 1000")
         weights[queue] = int(weight)
     return weights
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _describe(error: ValidationError) -> str:

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from sluicegate.errors import ConfigurationError
-from sluicegate.queue.client import NO_TLS_FILES, TlsFiles, async_client, sync_client
+from sluicegate.queue.client import async_client, sync_client
+from sluicegate.queue.topology import NO_TLS_FILES, TlsFiles, Topology
 from sluicegate.queue.writer import DurabilityMode, detect_durability
 from sluicegate.settings import load_settings
 from tests.secure_redis import AclRedis, TlsRedis, acl_redis, tls_redis
@@ -35,7 +36,7 @@ def tls_files(server: TlsRedis) -> TlsFiles:
 
 
 def test_sync_and_async_clients_speak_tls(tls_server: TlsRedis) -> None:
-    client = sync_client(tls_server.url, tls=tls_files(tls_server))
+    client = sync_client(tls_server.url, topology=Topology(tls_files(tls_server)))
     try:
         assert client.ping()
         assert client.set("sluicegate:probe", "1")
@@ -43,7 +44,7 @@ def test_sync_and_async_clients_speak_tls(tls_server: TlsRedis) -> None:
         client.close()
 
     async def ping() -> bool:
-        aclient = async_client(tls_server.url, tls=tls_files(tls_server))
+        aclient = async_client(tls_server.url, topology=Topology(tls_files(tls_server)))
         try:
             return bool(await aclient.ping())
         finally:
@@ -56,7 +57,7 @@ def test_tls_without_the_ca_or_the_client_certificate_is_refused(tls_server: Tls
     certs = tls_server.certificates
     for tls in (NO_TLS_FILES, TlsFiles(ca_file=certs.ca)):
         with pytest.raises(redis.ConnectionError):
-            sync_client(tls_server.url, tls=tls, cluster="no").ping()
+            sync_client(tls_server.url, topology=Topology(tls), cluster="no").ping()
 
 
 def test_tls_files_apply_to_rediss_only() -> None:

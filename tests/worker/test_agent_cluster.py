@@ -1,5 +1,6 @@
 """The agent and its consumers on a real Valkey cluster: found, consumed, stored, drained."""
 
+import json
 import signal
 import sqlite3
 import uuid
@@ -7,6 +8,7 @@ import uuid
 import pytest
 
 from tests.loading import enqueue, make_events
+from tests.processes import run_sluicegate
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -21,7 +23,35 @@ def test_the_agent_consumes_queues_on_a_cluster(valkey_cluster, start_agent, set
     for queue in queues:
         enqueue(valkey_cluster.url, make_events(queue, 50))
     agent = start_agent(REDIS_URL=valkey_cluster.url, QUEUE_CONSUMERS="2")
+    _wait_stored(agent, settings, queues, 150)
+    agent.signal(signal.SIGTERM)
+    assert agent.wait() == 0, agent.logs()
 
+
+def test_a_seed_that_stays_down_stops_nothing_from_starting(
+    valkey_cluster, start_agent, settings, subprocess_env
+):
+    """Issue 16: REDIS_URL named a primary that was SIGKILLed and stayed down (its replica
+    promoted): a restarted agent never started. With the other nodes in REDIS_CLUSTER_NODES
+    it starts, its consumers drain, ``status`` answers, and its SIGTERM is a clean exit."""
+    queues = [f"q-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for queue in queues:
+        enqueue(valkey_cluster.url, make_events(queue, 50))
+    seed = valkey_cluster.running_primaries()[0]
+    seeds = ",".join(f"127.0.0.1:{node.port}" for node in valkey_cluster.nodes if node is not seed)
+    seed.kill()  # the fixture starts it again for the next test
+    valkey_cluster.wait_healthy()
+    env = {"REDIS_URL": seed.url, "REDIS_CLUSTER_NODES": seeds}
+    agent = start_agent(**env)
+    _wait_stored(agent, settings, queues, 150)
+    status = run_sluicegate({**subprocess_env, **env}, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert {row["queue"] for row in json.loads(status.stdout)} >= set(queues)
+    agent.signal(signal.SIGTERM)
+    assert agent.wait() == 0, agent.logs()
+
+
+def _wait_stored(agent, settings, queues: list[str], count: int) -> None:
     def stored() -> int:
         try:
             with sqlite3.connect(settings.sqlite_filepath) as db:
@@ -34,10 +64,8 @@ def test_the_agent_consumes_queues_on_a_cluster(valkey_cluster, start_agent, set
             return 0
 
     try:
-        wait_for(lambda: stored() == 150, timeout_s=60, message="150 events stored")
+        wait_for(lambda: stored() == count, timeout_s=60, message=f"{count} events stored")
     except AssertionError as error:
         raise AssertionError(
             f"{error}; stored {stored()}; agent log:\n{agent.logs()[-6000:]}"
         ) from None
-    agent.signal(signal.SIGTERM)
-    assert agent.wait() == 0, agent.logs()

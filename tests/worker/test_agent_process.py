@@ -203,3 +203,56 @@ def test_a_sigterm_in_a_network_partition_stops_the_agent_within_the_deadline(
         assert time.monotonic() - signalled < settings.shutdown_deadline_s
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_while_waiting_for_redis_ends_the_agent_at_once(
+    signum, redis_server, start_agent
+):
+    """Issue 16: an agent that waits for Redis at start (every seed down) stops at once on
+    SIGTERM or SIGINT, exit 0, having started nothing (it died of the signal: status -15)."""
+    redis_server.kill()
+    agent = start_agent(QUEUE_POLL_FREQ="5")  # the wait between two tries: the signal cuts it
+    wait_for(lambda: agent.first("redis-unavailable"), message="the agent to wait for Redis")
+    signalled = time.monotonic()
+    agent.signal(signum)
+    assert agent.wait(timeout_s=5) == 0
+    assert time.monotonic() - signalled < 2
+    assert agent.first("agent-started") is None
+    assert agent.first("agent-stopped") == {
+        "component": "agent",
+        "pid": agent.pid,
+        "forced": False,
+        "started": False,
+    }
+    assert agent.consumer_pids() == set()
+
+
+def test_a_stop_keeps_its_deadline_when_a_round_trip_takes_a_second(
+    settings, redis_server, redis_client, start_agent
+):
+    """Issue 16 (``drill --fault random --stops 6 --seed 7``, +422 ms each way: a stop of 8.5 s
+    against 5 s): the deadline counts from the signal's arrival, and the locks of the consumers
+    killed at the deadline are released in one round trip within it, or left to expire."""
+    repository = persisted(settings)
+    repository._db.execute("BEGIN EXCLUSIVE")  # no batch can finish: every consumer is killed
+    queues = ["q1", "q2", "q3"]
+    for queue in queues:
+        enqueue(settings.redis_url, make_events(queue, 50))
+    proxy = Proxy("127.0.0.1", redis_server.port).start()
+    try:
+        agent = start_agent(REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0", SHUTDOWN_DEADLINE="5")
+        wait_for(
+            lambda: all(snapshot(redis_client, queue).in_flight for queue in queues),
+            message="a batch in flight in every queue",
+        )
+        proxy.set_latency(0.5)
+        signalled = time.monotonic()
+        agent.signal(signal.SIGTERM)
+        assert agent.wait(timeout_s=20) == 0
+        took_s = time.monotonic() - signalled
+        assert took_s < 5, f"the stop took {took_s:.2f} s"
+        assert len(agent.logged("kill-node-process")) == 3
+    finally:
+        proxy.stop()
+        repository._db.execute("ROLLBACK")

@@ -19,8 +19,9 @@ from sluicegate.api.metrics import ApiMetrics
 from sluicegate.api.store_memory import StoreMemory
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
-from sluicegate.queue.client import TlsFiles, async_client, is_cluster_async, is_cluster_client
+from sluicegate.queue.client import async_client, is_cluster_async, is_cluster_client
 from sluicegate.queue.memory import check_eviction, read_memory_async
+from sluicegate.queue.topology import Topology
 from sluicegate.queue.writer import QueueWriter, detect_durability
 from sluicegate.settings import Settings
 
@@ -32,7 +33,7 @@ class ApiState:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.redis_url = redis_url
-        self.tls = TlsFiles.of(settings)
+        self.topology = Topology.of(settings)
         self.client = self._make_client(cluster=settings.redis_cluster == "yes")
         self._cluster_known = settings.redis_cluster != "auto"
         self.metrics = ApiMetrics()
@@ -73,14 +74,14 @@ class ApiState:
         # A silent Redis turns into a 503 soon after WAITAOF's own timeout, not after 10 s.
         timeout_s = self.settings.durability_timeout_s + 1
         return async_client(
-            self.redis_url, socket_timeout_s=timeout_s, cluster=cluster, tls=self.tls
+            self.redis_url, socket_timeout_s=timeout_s, cluster=cluster, topology=self.topology
         )
 
     async def _detect_cluster(self) -> None:
         """With REDIS_CLUSTER=auto, swap in the cluster client if the server says it is one."""
         if self._cluster_known:
             return
-        if await is_cluster_async(self.redis_url, tls=self.tls):
+        if await is_cluster_async(self.redis_url, topology=self.topology):
             standalone, self.client = self.client, self._make_client(cluster=True)
             await standalone.aclose()
         self._cluster_known = True

@@ -22,7 +22,8 @@ from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
-from sluicegate.queue.client import TlsFiles, sync_client
+from sluicegate.queue.client import sync_client
+from sluicegate.queue.topology import Topology
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings, load_settings
 
@@ -80,7 +81,7 @@ def _redis_url(settings: Settings) -> str:
 def _redis(settings: Settings) -> Iterator["redis.Redis"]:
     try:
         client = sync_client(
-            _redis_url(settings), cluster=settings.redis_cluster, tls=TlsFiles.of(settings)
+            _redis_url(settings), cluster=settings.redis_cluster, topology=Topology.of(settings)
         )
     except redis.RedisError as error:
         _fail(f"Redis is unreachable: {error}", 1)
@@ -117,14 +118,14 @@ def api() -> None:
 @app.command()
 def agent() -> None:
     """Run the agent: up to MAX_CONSUMERS consumers serve the queues in turn; SIGTERM drains."""
-    from sluicegate.worker.agent import Agent
+    from sluicegate.worker.agent import Agent, leave
 
     settings = _settings(REDIS_AND_DATABASE)
     try:
         agent = Agent(settings, _redis_url(settings))
     except ConfigurationError as error:  # DATABASE_REPLICAS more than the standbys there
         _fail(str(error))
-    raise typer.Exit(agent.run())
+    leave(agent.run())
 
 
 @app.command()

@@ -22,7 +22,12 @@ from sluicegate.drill import database
 from sluicegate.drill.checker import Holdings, merged
 from sluicegate.errors import DrillError
 from sluicegate.queue import keys
-from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS, TlsFiles, as_text, sync_client
+from sluicegate.queue.client import (
+    TRANSIENT_REDIS_ERRORS,
+    as_text,
+    sync_client,
+    topology_from_environment,
+)
 from sluicegate.queue.lock import LockEntry, held_slots
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
 
@@ -45,7 +50,7 @@ class Observer:
         slots: int = 1,
     ) -> None:
         self.client = sync_client(
-            redis_url, socket_timeout_s=5.0, tls=TlsFiles.from_environment(redis_url)
+            redis_url, socket_timeout_s=5.0, topology=topology_from_environment(redis_url)
         )
         self.database_url = database_url
         self.queues = [queues] if isinstance(queues, str) else list(queues)

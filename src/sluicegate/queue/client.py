@@ -13,8 +13,6 @@ CA, a client certificate and key) as redis-py's ``ssl_*`` options, in every clie
 ``masking.mask_url``.
 """
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import redis
@@ -37,7 +35,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from sluicegate.settings import Settings, load_settings
+from sluicegate.queue.sentinel import sentinel_async_client, sentinel_client
+from sluicegate.queue.topology import NO_TOPOLOGY, TlsFiles, Topology
+from sluicegate.settings import load_settings
 
 ClusterMode = Literal["auto", "yes", "no"]
 
@@ -59,48 +59,25 @@ TRANSIENT_REDIS_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """``REDIS_TLS_*``: a private CA, and the certificate and key for servers that ask for one."""
-
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @classmethod
-    def of(cls, settings: Settings) -> "TlsFiles":
-        return cls(
-            settings.redis_tls_ca_file, settings.redis_tls_cert_file, settings.redis_tls_key_file
-        )
-
-    @classmethod
-    def from_environment(cls, url: str) -> "TlsFiles":
-        """For a URL given on a command line (the drill's ``--redis-url``): REDIS_TLS_* as set."""
-        if not url.startswith("rediss://"):
-            return NO_TLS_FILES
-        return cls.of(load_settings())
-
-    def options(self, url: str) -> dict[str, Any]:
-        """redis-py's ``ssl_*`` keywords for ``url``: none unless it is ``rediss://``."""
-        if not url.startswith("rediss://"):
-            return {}
-        given = {
-            "ssl_ca_certs": self.ca_file,
-            "ssl_certfile": self.cert_file,
-            "ssl_keyfile": self.key_file,
-        }
-        return {name: str(path) for name, path in given.items() if path is not None}
+def topology_from_environment(url: str) -> Topology:
+    """For a URL given on a command line (the drill's ``--redis-url``): REDIS_TLS_* as set, for
+    a ``rediss://`` URL only (the drill's own embedded servers are plain)."""
+    if not url.startswith("rediss://"):
+        return NO_TOPOLOGY
+    return Topology(TlsFiles.of(load_settings()))
 
 
-NO_TLS_FILES = TlsFiles()
-
-
-def is_cluster(url: str, mode: ClusterMode = "auto", tls: TlsFiles = NO_TLS_FILES) -> bool:
-    """Whether ``url`` names a cluster node; ``auto`` asks it (a connection error propagates)."""
-    if mode != "auto":
-        return mode == "yes"
+def is_cluster(url: str, mode: ClusterMode = "auto", topology: Topology = NO_TOPOLOGY) -> bool:
+    """Whether ``url`` names a cluster node; ``auto`` asks it (a connection error propagates),
+    unless the topology says: cluster seeds are a cluster, sentinels watch a standalone."""
+    known = _known_mode(mode, topology)
+    if known is not None:
+        return known
     probe = redis.Redis.from_url(
-        url, socket_timeout=_CONNECT_TIMEOUT_S, retry=Retry(_BACKOFF, 0), **tls.options(url)
+        url,
+        socket_timeout=_CONNECT_TIMEOUT_S,
+        retry=Retry(_BACKOFF, 0),
+        **topology.tls.options(url),
     )
     try:
         return _cluster_enabled(probe.info("cluster"))
@@ -109,15 +86,26 @@ def is_cluster(url: str, mode: ClusterMode = "auto", tls: TlsFiles = NO_TLS_FILE
 
 
 async def is_cluster_async(
-    url: str, mode: ClusterMode = "auto", tls: TlsFiles = NO_TLS_FILES
+    url: str, mode: ClusterMode = "auto", topology: Topology = NO_TOPOLOGY
 ) -> bool:
-    if mode != "auto":
-        return mode == "yes"
-    probe = redis.asyncio.Redis.from_url(url, socket_timeout=_CONNECT_TIMEOUT_S, **tls.options(url))
+    known = _known_mode(mode, topology)
+    if known is not None:
+        return known
+    probe = redis.asyncio.Redis.from_url(
+        url, socket_timeout=_CONNECT_TIMEOUT_S, **topology.tls.options(url)
+    )
     try:
         return _cluster_enabled(await probe.info("cluster"))
     finally:
         await probe.aclose()
+
+
+def _known_mode(mode: ClusterMode, topology: Topology) -> bool | None:
+    if topology.cluster_nodes:
+        return True
+    if topology.is_sentinel:
+        return False
+    return None if mode == "auto" else mode == "yes"
 
 
 def _cluster_enabled(info: dict[str, Any]) -> bool:
@@ -128,7 +116,7 @@ def sync_client(
     url: str,
     socket_timeout_s: float = _SOCKET_TIMEOUT_S,
     cluster: ClusterMode = "auto",
-    tls: TlsFiles = NO_TLS_FILES,
+    topology: Topology = NO_TOPOLOGY,
     retries: int = _RETRIES,
 ) -> "redis.Redis":
     """``retries``: how often a call is sent again after a connection error or a timeout."""
@@ -136,10 +124,14 @@ def sync_client(
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "retry": Retry(_BACKOFF, retries),
-        **tls.options(url),
+        **topology.tls.options(url),
     }
-    if is_cluster(url, cluster, tls):
-        return cast("redis.Redis", redis.cluster.RedisCluster.from_url(url, **options))
+    if topology.is_sentinel:
+        return sentinel_client(url, topology, options)
+    if is_cluster(url, cluster, topology):
+        seeds = topology.startup_nodes()
+        client = redis.cluster.RedisCluster.from_url(url, startup_nodes=seeds, **options)
+        return cast("redis.Redis", client)
     return redis.Redis.from_url(url, health_check_interval=0, **options)
 
 
@@ -148,7 +140,7 @@ def async_client(
     max_connections: int = 64,
     socket_timeout_s: float = _SOCKET_TIMEOUT_S,
     cluster: bool = False,
-    tls: TlsFiles = NO_TLS_FILES,
+    topology: Topology = NO_TOPOLOGY,
 ) -> "redis.asyncio.Redis":
     """``cluster``: a cluster client (``is_cluster_async`` tells); it connects on first use."""
     options: dict[str, Any] = {
@@ -156,10 +148,13 @@ def async_client(
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "max_connections": max_connections,
         "retry": redis.asyncio.retry.Retry(_BACKOFF, _RETRIES),
-        **tls.options(url),
+        **topology.tls.options(url),
     }
-    if cluster:
-        client = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
+    if topology.is_sentinel:
+        return sentinel_async_client(url, topology, options)
+    if cluster or topology.cluster_nodes:
+        seeds = topology.startup_nodes()
+        client = redis.asyncio.cluster.RedisCluster.from_url(url, startup_nodes=seeds, **options)
         return cast("redis.asyncio.Redis", client)
     return redis.asyncio.Redis.from_url(url, **options)
 

@@ -136,6 +136,19 @@ def release_any_slot(client: "redis.Redis", entry: LockEntry, slots: int) -> boo
     return any([release_lock(client, replace(entry, slot=slot)) for slot in range(slots)])
 
 
+def release_all(client: "redis.Redis", entries: list[LockEntry], slots: int) -> list[bool]:
+    """Release each of ``entries`` in whichever slot it took, all in one round trip (EVAL, not
+    EVALSHA: a script not yet loaded would cost another round trip); one answer per entry."""
+    source = lua(LOCK_RELEASE).source
+    with client.pipeline(transaction=False) as pipe:
+        for entry in entries:
+            for slot in range(slots):
+                held = replace(entry, slot=slot)
+                pipe.eval(source, 1, held.key, held.encode())
+        replies = pipe.execute()
+    return [any(replies[i : i + slots]) for i in range(0, len(replies), slots)]
+
+
 def lock_holders(
     client: "redis.Redis", queues: list[str], slots: int = 1
 ) -> list[tuple[LockEntry, int]]:

@@ -10,28 +10,36 @@ a fork can never follow the signal, however close the two are.
 
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import NoReturn
 
 import redis
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
-from structlog.typing import FilteringBoundLogger
+from redis.exceptions import RedisClusterException, RedisError
 
+from sluicegate import tracing
 from sluicegate.logs import Throttle, get_logger
 from sluicegate.process.liveness import is_gone, process_name
 from sluicegate.process.signals import TERMINATING, SignalInbox, deferred
 from sluicegate.queue.client import (
     TRANSIENT_REDIS_ERRORS,
-    ClusterMode,
-    TlsFiles,
     is_cluster,
     sync_client,
 )
-from sluicegate.queue.lock import LockEntry, held_slots, new_lock_entry, release_any_slot
+from sluicegate.queue.lock import (
+    LockEntry,
+    held_slots,
+    new_lock_entry,
+    release_all,
+    release_any_slot,
+)
 from sluicegate.queue.stats import work_by_queue
+from sluicegate.queue.topology import Topology
 from sluicegate.repository.standbys_check import look_at_standbys
 from sluicegate.settings import Settings
 from sluicegate.worker.agent_http import AgentHttp
@@ -54,6 +62,11 @@ _REAP_POLL_S = 0.05
 # it for three socket timeouts of 10 s, past any shutdown deadline (drill --fault random,
 # seed 147: agent-down during net-blackhole).
 LOOP_REDIS_TIMEOUT_S = 1.0
+# What a stop keeps of SHUTDOWN_DEADLINE (at most a quarter of it, for short deadlines): time to
+# leave the process (``leave``: 0.02-0.03 s), and before that a round trip of at most
+# LOOP_REDIS_TIMEOUT_S to release the locks of the consumers it had to kill.
+EXIT_RESERVE_S = 0.25
+KILL_RESERVE_S = LOOP_REDIS_TIMEOUT_S + EXIT_RESERVE_S
 # /livez fails when the loop has not turned for this long: stuck, not merely waiting on Redis.
 _STUCK_AFTER_S = 30.0
 _PROBE_TIMEOUT_S = 2.0
@@ -78,8 +91,7 @@ class Agent:
     ) -> None:
         """``before_fork`` runs before every fork decision: a test lines up a race with it."""
         self.log = get_logger(component="agent", pid=os.getpid())
-        cluster = _cluster_mode(settings, redis_url, self.log)
-        self.settings = settings = settings.model_copy(update={"redis_cluster": cluster})
+        self.settings = settings
         self.database_warning = look_at_standbys(settings, self.log)
         self.redis_url = redis_url
         self.state = AgentState.RUNNING
@@ -87,25 +99,10 @@ class Agent:
         self.forced = False
         self.name = process_name()  # written into every lock its consumers take
         self.board = Board(settings.max_consumers)  # mapped before any fork: shared with them
-        self._redis: redis.Redis | None = None  # made on first use, in the agent only
+        self._redis: redis.Redis | None = None  # the loop's, made once Redis answers
         self._inbox: SignalInbox | None = None
         self._last_turn = time.monotonic()
         self._before_fork = before_fork or (lambda: None)
-        # The HTTP thread's own client: the loop's is never shared between threads.
-        self._http_client = sync_client(
-            redis_url,
-            socket_timeout_s=_PROBE_TIMEOUT_S,
-            cluster=settings.redis_cluster,
-            tls=TlsFiles.of(settings),
-        )
-        self.metrics = AgentMetrics(self._http_client)
-        self.metrics.registry.register(BoardCollector(self.board))
-        self.http = AgentHttp(
-            settings.agent_host,
-            settings.agent_port,
-            {"/livez": self._livez, "/readyz": self._readyz, "/metrics": self._metrics},
-            self.metrics.receive,
-        )
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._policy = PolicyWatch(settings.durability, self._outage_log)
         self._crash_loops = CrashLoops(settings, self.log)
@@ -114,12 +111,74 @@ class Agent:
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
 
     def run(self) -> int:
-        """Serve until a signal, then drain; the exit code is 0 after a graceful stop."""
+        """Wait for Redis, serve until a signal, then drain; the exit code is 0 after a
+        graceful stop, and after a stop signal that came while Redis was not there yet."""
         self._inbox = SignalInbox([signal.SIGTERM, signal.SIGINT, signal.SIGCHLD])
+        try:
+            if not self._await_redis():
+                self.log.info("agent-stopped", forced=self.forced, started=False)
+                return 0
+            return self._serve()
+        finally:
+            if self._redis is not None:
+                self._redis.close()
+            self._inbox.close()
+
+    def _await_redis(self) -> bool:
+        """Learn the cluster mode and make the clients, waiting while Redis (every seed) is
+        away; False when a stop signal comes first (found by ``drill --fault random``: an
+        agent restarted in a network black hole died at start; a SIGTERM then killed it)."""
+        assert self._inbox is not None
+        quiet = Throttle(OUTAGE_LOG_PERIOD_S)
+        while self._still_running():
+            try:
+                self._connect()
+                return True
+            except (*TRANSIENT_REDIS_ERRORS, RedisClusterException) as error:
+                held = quiet.allow("redis")
+                if held is not None:
+                    self.log.warning("redis-unavailable", error=str(error), held=held)
+            self._inbox.wait(self.settings.queue_poll_freq_s)
+        return False
+
+    def _connect(self) -> None:
+        """REDIS_CLUSTER=auto asks the server once, here, and the consumers inherit the
+        answer; the loop's client and the HTTP thread's own (never shared between threads)."""
+        settings = self.settings
+        topology = Topology.of(settings)
+        cluster = is_cluster(self.redis_url, settings.redis_cluster, topology)
+        self.settings = settings.model_copy(update={"redis_cluster": "yes" if cluster else "no"})
+        # The loop's Redis calls give up after LOOP_REDIS_TIMEOUT_S and are not retried.
+        loop_client = self._client_of(LOOP_REDIS_TIMEOUT_S, retries=0)
+        try:
+            self._http_client = self._client_of(_PROBE_TIMEOUT_S)
+        except BaseException:
+            loop_client.close()
+            raise
+        self._redis = loop_client
+        self.metrics = AgentMetrics(self._http_client)
+        self.metrics.registry.register(BoardCollector(self.board))
+        self.http = AgentHttp(
+            settings.agent_host,
+            settings.agent_port,
+            {"/livez": self._livez, "/readyz": self._readyz, "/metrics": self._metrics},
+            self.metrics.receive,
+        )
+
+    def _client_of(self, timeout_s: float, retries: int = 2) -> "redis.Redis":
+        return sync_client(
+            self.redis_url,
+            socket_timeout_s=timeout_s,
+            cluster=self.settings.redis_cluster,
+            topology=Topology.of(self.settings),
+            retries=retries,
+        )
+
+    def _serve(self) -> int:
+        assert self._inbox is not None
         try:
             self.http.start()
         except OSError as error:
-            self._inbox.close()
             self.log.error("agent-http-failed", port=self.settings.agent_port, error=str(error))
             return 1
         self.log.info(
@@ -141,23 +200,12 @@ class Agent:
             self.state = AgentState.STOPPED
             self.http.stop()
             self._http_client.close()
-            if self._redis is not None:
-                self._redis.close()
-            self._inbox.close()
         self.log.info("agent-stopped", forced=self.forced)
         return 1 if self.forced else 0
 
     @property
     def _client(self) -> "redis.Redis":
-        """Made at first use: telling a cluster from a server needs Redis to answer."""
-        if self._redis is None:
-            self._redis = sync_client(
-                self.redis_url,
-                socket_timeout_s=LOOP_REDIS_TIMEOUT_S,
-                cluster=self.settings.redis_cluster,
-                tls=TlsFiles.of(self.settings),
-                retries=0,
-            )
+        assert self._redis is not None, "made by _connect before the loop starts"
         return self._redis
 
     def _still_running(self) -> bool:
@@ -277,20 +325,25 @@ class Agent:
                 if self.state is AgentState.RUNNING:
                     self._crash_loops.exited(pid, exit_code)
 
-    def _forget(self, consumer: ForkedConsumer, exit_code: int) -> None:
+    def _forget(
+        self,
+        consumer: ForkedConsumer,
+        exit_code: int,
+        release: bool = True,
+        released: bool = False,
+    ) -> None:
         """Release what the consumer held when it died (the board says which lock), so its
-        queue is served again at once; a clean exit left nothing."""
+        queue is served again at once; a clean exit left nothing. ``release=False``: the caller
+        released it already (``released`` says whether it was held)."""
         self.metrics.processes.dec()
         held = self.board.holding(consumer.row)
         self.board.hold(consumer.row, None)
-        queue, released = None, False
+        queue = None
         if held is not None:
             entry = LockEntry.decode(held)
             queue = entry.queue
-            try:
-                released = release_any_slot(self._client, entry, self.settings.queue_consumers)
-            except RedisError as error:
-                self.log.warning("lock-release-failed", queue=queue, error=str(error))
+            if release:
+                released = self._release(entry)
             if released:  # it died in the middle of a visit: the visit ends here
                 self.metrics.consumer_gone(queue, exit_reason(exit_code) or "stop")
         self.log.info(
@@ -301,41 +354,79 @@ class Agent:
             released_stale_entry=released,
         )
 
+    def _release(self, entry: LockEntry) -> bool:
+        try:
+            return release_any_slot(self._client, entry, self.settings.queue_consumers)
+        except RedisError as error:
+            self.log.warning("lock-release-failed", queue=entry.queue, error=str(error))
+            return False
+
     def _drain(self) -> None:
-        """Ask every consumer to stop, wait up to the deadline, then kill what is left."""
-        deadline = time.monotonic() + self.settings.shutdown_deadline_s
+        """Ask every consumer to stop and wait for them; at the deadline, counted from the
+        signal's arrival, kill what is left and release what the killed held in one round trip
+        if the time left allows (else their locks expire after their TTL)."""
+        assert self._inbox is not None
+        arrived_s = self._inbox.stop_arrived_s or time.monotonic()
+        deadline_s = self.settings.shutdown_deadline_s
+        end_s = arrived_s + deadline_s - min(EXIT_RESERVE_S, deadline_s / 10)
+        deadline = arrived_s + deadline_s - min(KILL_RESERVE_S, deadline_s / 4)
         self.log.info("stop-node-process", consumer_pids=sorted(self.consumers))
         for pid in self.consumers:
             _signal(pid, signal.SIGTERM)
         while self.consumers and not self.forced and time.monotonic() < deadline:
             self._last_turn = time.monotonic()
-            assert self._inbox is not None
             self._inbox.wait(min(_REAP_POLL_S, deadline - time.monotonic()))
             self._observe(self._inbox.take())
             self._reap()
         for pid in self.consumers:
             self.log.warning("kill-node-process", consumer_pid=pid)
             _signal(pid, signal.SIGKILL)
+        killed = []
         for pid in list(self.consumers):
             _, status = os.waitpid(pid, 0)
-            self._forget(self.consumers.pop(pid), os.waitstatus_to_exitcode(status))
+            killed.append((self.consumers.pop(pid), os.waitstatus_to_exitcode(status)))
+        self._forget_killed(killed, end_s)
+
+    def _forget_killed(self, killed: list[tuple[ForkedConsumer, int]], end_s: float) -> None:
+        held = [self.board.holding(consumer.row) for consumer, _ in killed]
+        entries = [LockEntry.decode(raw) for raw in held if raw is not None]
+        answers = iter(self._release_within(entries, end_s - time.monotonic()))
+        for (consumer, exit_code), raw in zip(killed, held, strict=True):
+            was_released = raw is not None and next(answers, False)
+            self._forget(consumer, exit_code, release=False, released=was_released)
+
+    def _release_within(self, entries: list[LockEntry], budget_s: float) -> list[bool]:
+        """Release the killed consumers' locks in one round trip, waiting for it ``budget_s``
+        at most: a slow Redis (a reconnection and a round trip of a second each, measured at
+        +0.5 s each way) must not hold the stop past its deadline. What is not released by
+        then expires after its TTL (the thread goes on meanwhile, and dies with the agent)."""
+        if not entries:
+            return []
+        answer: list[list[bool]] = []
+
+        def release() -> None:
+            try:
+                answer.append(release_all(self._client, entries, self.settings.queue_consumers))
+            except Exception as error:  # the agent may be closing the client under it
+                self.log.warning("lock-release-failed", error=str(error))
+
+        worker = threading.Thread(target=release, name="release-locks", daemon=True)
+        worker.start()
+        worker.join(max(budget_s, 0.0))
+        if not answer:
+            self.log.warning("locks-left-to-expire", queues=[entry.queue for entry in entries])
+        return answer[0] if answer else []
 
 
-def _cluster_mode(settings: Settings, redis_url: str, log: FilteringBoundLogger) -> ClusterMode:
-    """REDIS_CLUSTER=auto asks the server once, here, and the consumers inherit the answer. An
-    agent started while Redis is away for the moment (restarting, the network down) waits for it
-    instead of dying at start with a traceback (found by ``drill --fault random``)."""
-    if settings.redis_cluster != "auto":
-        return settings.redis_cluster
-    quiet = Throttle(OUTAGE_LOG_PERIOD_S)
-    while True:
-        try:
-            return "yes" if is_cluster(redis_url, "auto", TlsFiles.of(settings)) else "no"
-        except TRANSIENT_REDIS_ERRORS as error:
-            held = quiet.allow("redis")
-            if held is not None:
-                log.warning("redis-unavailable", error=str(error), held=held)
-            time.sleep(settings.queue_poll_freq_s)
+def leave(code: int) -> NoReturn:
+    """End the agent's process once ``run`` has returned: export the spans, flush the logs, and
+    ``os._exit``. The interpreter's own teardown of every module took 0.5-0.8 s on a loaded
+    2-core machine, paid out of SHUTDOWN_DEADLINE (a stop measured at 5.03 s against 5 s);
+    ``run`` has closed everything, so nothing is left for it to do."""
+    tracing.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -17,8 +17,9 @@ from sluicegate.errors import ConfigurationError, ConsumerCrashedError, Transien
 from sluicegate.logs import get_logger
 from sluicegate.process.liveness import process_name
 from sluicegate.process.signals import TERMINATING, SignalInbox, StopWatch
-from sluicegate.queue.client import TlsFiles, sync_client
+from sluicegate.queue.client import sync_client
 from sluicegate.queue.lock import LockEntry, new_lock_entry
+from sluicegate.queue.topology import Topology
 from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_loop import ConsumerLoop, Place
@@ -80,7 +81,7 @@ def serve_queues(
 ) -> int:
     """Serve queues (all, or only ``queues``) until stopped or idle. Also runs without a fork."""
     log = get_logger(pid=os.getpid())
-    client = sync_client(redis_url, cluster=settings.redis_cluster, tls=TlsFiles.of(settings))
+    client = sync_client(redis_url, cluster=settings.redis_cluster, topology=Topology.of(settings))
     try:
         try:
             repository = open_repository(
