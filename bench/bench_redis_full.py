@@ -3,8 +3,8 @@
 --part bytes: Redis memory per accepted event for 200 B and 2 KB payloads (``used_memory`` before
   and after N events appended by the API's own writer, batches of 100, one queue), and how long a
   database outage a maxmemory rides out at a given ingest rate.
---part refuse: a Valkey with ``maxmemory-policy allkeys-lru``: the API and the agent must exit 2
-  with the line that names the fix.
+--part refuse [--cluster]: a Valkey (a cluster's last primary) with ``maxmemory-policy
+  allkeys-lru``: the API and the agent must exit 2 with the line that names the fix.
 --part fill [--cluster]: Valkey (or every primary of a 3 + 3 cluster) with ``maxmemory 30mb``,
   ``noeviction``; the API on and no agent (the database side is down), posts of 100 events of
   200 B over 6 queues until 200 answers in a row are 503; then the agent (SQLite); waits until
@@ -93,11 +93,13 @@ def _span(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def refuse_part(folder: Path) -> None:
-    server = EmbeddedServer(folder / "redis").start()
+def refuse_part(folder: Path, cluster: bool) -> None:
+    """``allkeys-lru`` on one server (on a cluster: on its last primary only, since every
+    primary is checked)."""
+    servers, url = _start(folder, cluster)
     try:
-        redis.Redis.from_url(server.url).config_set("maxmemory-policy", "allkeys-lru")
-        env = _env(server.url, folder, cluster=False)
+        redis.Redis.from_url(servers[-1].url).config_set("maxmemory-policy", "allkeys-lru")
+        env = _env(url, folder, cluster)
         for command in ("api", "agent"):
             module = "sluicegate.api" if command == "api" else "sluicegate"
             args = "" if command == "api" else "agent"
@@ -107,7 +109,8 @@ def refuse_part(folder: Path) -> None:
             print(f"{command}: exit {code}: {last[:400]}")
             process.close()
     finally:
-        server.kill()
+        for server in servers:
+            server.kill()
 
 
 def _env(url: str, folder: Path, cluster: bool) -> dict[str, str]:
@@ -217,7 +220,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         if options.part == "refuse":
-            refuse_part(Path(folder))
+            refuse_part(Path(folder), options.cluster)
         else:
             fill_part(Path(folder), options.cluster)
 
