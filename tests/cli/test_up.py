@@ -21,7 +21,7 @@ def up_env(subprocess_env, tmp_path):
 
 
 def test_up_serves_persists_and_stops_in_order_on_ctrl_c(up_env, tmp_path):
-    up = CommandProcess("up", up_env, tmp_path / "up.log")
+    up = CommandProcess("up", up_env | {"EMBEDDED_REDIS_MAXMEMORY": "64mb"}, tmp_path / "up.log")
     try:
         listening = wait_for(
             lambda: up.first("api-listening"), timeout_s=30, message="the API to listen"
@@ -29,6 +29,8 @@ def test_up_serves_persists_and_stops_in_order_on_ctrl_c(up_env, tmp_path):
         url = f"http://127.0.0.1:{listening['port']}/v1/events/orders"
         events = [{"event_id": f"e{n}", "payload": {"n": n}} for n in range(50)]
         assert httpx.post(url, json=events, timeout=10).status_code == 202
+        ready = httpx.get(url.replace("/v1/events/orders", "/readyz"), timeout=10).json()
+        assert ready["redis_memory"]["nodes"][0]["maxmemory_bytes"] == 64 * 1024 * 1024
         repository = SqliteRepository(tmp_path / "data" / "events.db")
         wait_for(lambda: repository.count() == 50, timeout_s=20, message="the events in SQLite")
 
