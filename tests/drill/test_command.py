@@ -44,6 +44,11 @@ def flat(text: str) -> str:
         (["--queues", "0"], "--queues"),
         (["--queues", "10001"], "--queues"),
         (["--queues", "500", "--events", "499"], "--queues 500 needs at least as many events"),
+        (["--fault", "db-failover"], "needs --db-standby"),
+        (["--database-replicas", "0"], "needs --db-standby"),
+        (["--db-standby", "--cluster"], "starts its own PostgreSQL primary and standby"),
+        (["--db-standby", "--database-url", "postgresql://x/y"], "starts its own PostgreSQL"),
+        (["--db-standby", "--database-replicas", "2"], "--database-replicas"),
     ],
 )
 def test_bad_usage_exits_2(args, message):

@@ -18,6 +18,7 @@ from sluicegate.drill.schedule import (
     DEPRECATED,
     FAULT_CHOICES,
     NET_KINDS,
+    STANDBY_KINDS,
 )
 from sluicegate.errors import ConfigurationError
 from sluicegate.preflight import check_database_url
@@ -66,6 +67,7 @@ def _check_usage(options: "DrillOptions") -> None:
         except ConfigurationError as error:
             raise typer.BadParameter(str(error)) from None
     _check_cluster_usage(options)
+    _check_standby_usage(options)
     if options.events < options.queues:
         raise typer.BadParameter(
             f"--queues {options.queues:,} needs at least as many events "
@@ -118,6 +120,16 @@ def _check_cluster_usage(options: "DrillOptions") -> None:
         raise typer.BadParameter(f"--fault {options.fault} needs --cluster")
     if options.durability_replicas and not options.cluster:
         raise typer.BadParameter("--durability-replicas needs --cluster (replicas to wait for)")
+
+
+def _check_standby_usage(options: "DrillOptions") -> None:
+    if options.db_standby and (options.cluster or options.deployment or options.database_url):
+        raise typer.BadParameter(
+            "--db-standby starts its own PostgreSQL primary and standby: not with --cluster, "
+            "--api-url or --database-url"
+        )
+    if not options.db_standby and options.fault in STANDBY_KINDS:
+        raise typer.BadParameter(f"--fault {options.fault} needs --db-standby")
 
 
 def drill(
@@ -239,6 +251,25 @@ def drill(
             min=0, max=1, help="DURABILITY_REPLICAS with --cluster.", rich_help_panel=_LOCAL
         ),
     ] = 0,
+    db_standby: Annotated[
+        bool,
+        typer.Option(
+            "--db-standby",
+            help="Run on a private PostgreSQL primary with a streaming (asynchronous) standby "
+            "instead of SQLite; adds the fault db-failover (also in mixed).",
+            rich_help_panel=_LOCAL,
+        ),
+    ] = False,
+    database_replicas: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="DATABASE_REPLICAS with --db-standby (default 1; 0 shows what a failover loses).",
+            show_default=False,
+            rich_help_panel=_LOCAL,
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -306,6 +337,8 @@ def drill(
         progress=progress,
         cluster=cluster,
         durability_replicas=durability_replicas,
+        db_standby=db_standby,
+        database_replicas=1 if database_replicas is None else database_replicas,
         tuning=Tuning(
             worker_ttl_s=worker_ttl,
             shutdown_deadline_s=shutdown_deadline,
@@ -314,6 +347,8 @@ def drill(
             consumers=consumers or 1,
         ),
     )
+    if database_replicas is not None and not db_standby:
+        raise typer.BadParameter("--database-replicas needs --db-standby (a standby to wait for)")
     _check_usage(options)
     _check_shape_usage(options, consumers, agents)
     console = Console()

@@ -120,7 +120,8 @@ class LocalSystem:
         agent_env = env | {"REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/0"}
         proxies = [redis_proxy]
         database = urlsplit(self.database_url)
-        if database.scheme.startswith("postgres") and database.hostname:
+        several_hosts = "," in database.netloc  # a primary and standbys: not through one proxy
+        if database.scheme.startswith("postgres") and database.hostname and not several_hosts:
             proxies.append(Proxy(database.hostname, database.port or 5432, port=free_port()))
             agent_env["DATABASE_URL"] = _through(database, proxies[-1].port)
         self.proxy = Proxies(proxies)

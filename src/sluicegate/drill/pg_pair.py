@@ -3,8 +3,9 @@
 What production runs (Patroni, CloudNativePG, a managed HA pair), small: the standby is made with
 ``pg_basebackup -R`` and streams the primary's WAL without the primary waiting for it. Clients use
 the pair's multi-host URL with ``target_session_attrs=read-write``, so libpq finds the primary
-whichever of the two it is. ``pause_stream`` makes the standby fall behind (as a busy or distant
-standby is); ``fail_over`` is a lost primary host: the primary is SIGKILLed, the standby promoted.
+whichever of the two it is. ``pause_stream`` (the primary's WAL sender stopped) makes the standby
+fall behind (as a busy or distant standby is); ``fail_over`` is a lost primary host: the primary
+is SIGKILLed, the standby promoted.
 ``rebuild_standby`` then makes the old primary's folder a standby of the new primary.
 """
 
@@ -45,7 +46,7 @@ class StandbyPair:
             for name in ("pg-a", "pg-b")
         ]
         self._primary = 0
-        self._paused: int | None = None  # the WAL receiver stopped by pause_stream
+        self._paused: int | None = None  # the WAL sender stopped by pause_stream
 
     @property
     def primary(self) -> PrivatePostgres:
@@ -57,9 +58,19 @@ class StandbyPair:
 
     @property
     def url(self) -> str:
+        return self.url_of("postgres")
+
+    def url_of(self, dbname: str) -> str:
         """Both hosts; libpq connects to whichever accepts writes."""
         hosts = ",".join(f"127.0.0.1:{server.port}" for server in self.servers)
-        return f"postgresql://postgres@{hosts}/postgres?target_session_attrs=read-write"
+        return f"postgresql://postgres@{hosts}/{dbname}?target_session_attrs=read-write"
+
+    def create_database(self, dbname: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.primary.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
     def start(self) -> None:
         self.primary.init()
@@ -91,12 +102,14 @@ class StandbyPair:
             time.sleep(_POLL_S)
 
     def pause_stream(self) -> None:
-        """Stop the standby's WAL receiver (SIGSTOP): commits go on, the standby falls behind."""
-        receiver = _one(self.standby, "SELECT coalesce(max(pid), 0) FROM pg_stat_wal_receiver")
-        if not receiver:
-            raise DrillError("the standby has no WAL receiver: it is not streaming")
-        procs.send([receiver], signal.SIGSTOP)
-        self._paused = receiver
+        """Stop the primary's WAL sender (SIGSTOP): commits go on, the standby falls behind.
+        The sender, not the standby's receiver: a stopped receiver still has the WAL sent
+        meanwhile in its socket's buffer, and writes it all once it runs again."""
+        sender = _one(self.primary, "SELECT coalesce(max(pid), 0) FROM pg_stat_replication")
+        if not sender:
+            raise DrillError("the primary has no WAL sender: the standby is not streaming")
+        procs.send([sender], signal.SIGSTOP)
+        self._paused = sender
 
     def resume_stream(self) -> None:
         if self._paused is not None:
@@ -104,18 +117,16 @@ class StandbyPair:
             self._paused = None
 
     def fail_over(self) -> Failover:
-        """SIGKILL the primary, let the standby's receiver go on (it finds its primary gone),
-        promote the standby. The old primary stays down until ``rebuild_standby``."""
+        """SIGKILL the primary (a paused WAL sender with it: what it held back is lost with the
+        host), promote the standby. The old primary stays down until ``rebuild_standby``."""
         lag = _one(
             self.primary,
             "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), flush_lsn)), 0)"
             "::bigint FROM pg_stat_replication",
         )
         started = time.monotonic()
-        try:
-            self.primary.kill()
-        finally:
-            self.resume_stream()
+        self.primary.kill()
+        self._paused = None
         self.standby.promote()
         self._primary = 1 - self._primary
         return Failover(int(lag), time.monotonic() - started)

@@ -9,11 +9,13 @@ import glob
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sluicegate.drill import procs
+from sluicegate.errors import DrillError
 
 _TOOL_TIMEOUT_S = 120
 # A test instance: no fsync and no wait for the WAL write at commit, quick restarts. Settings
@@ -31,10 +33,14 @@ def find_binaries() -> Path | None:
 
 
 def owned_folder(path: Path) -> Path:
-    """Make ``path`` for the server's files, owned by ``postgres`` when we are root."""
+    """Make ``path`` for the server's files, owned by ``postgres`` when we are root, and let
+    ``postgres`` pass through its parent (a ``mkdtemp`` folder is root's alone, mode 0700)."""
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(path, user="postgres", group="postgres")
+        mode = path.parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            path.parent.chmod(mode | stat.S_IXGRP | stat.S_IXOTH)
     return path
 
 
@@ -56,14 +62,19 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def run_tool(self, tool: str, *args: str) -> None:
+        """Run one of PostgreSQL's programs; DrillError with what it said if it fails."""
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(
+        done = subprocess.run(
             [*prefix, str(self.bin_dir / tool), *args],
-            check=True,
+            check=False,
             capture_output=True,
             timeout=_TOOL_TIMEOUT_S,
             cwd=self.base_dir,
+            text=True,
         )
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            raise DrillError(f"{tool} exited {done.returncode}: {said[-1] if said else ''}")
 
     def init(self) -> "PrivatePostgres":
         self.run_tool(

@@ -70,6 +70,8 @@ class DrillOptions:
     progress: bool = True
     cluster: bool = False  # a local Valkey cluster instead of one server
     durability_replicas: int = 0  # DURABILITY_REPLICAS of the API on the cluster
+    db_standby: bool = False  # PostgreSQL primary + streaming standby instead of SQLite
+    database_replicas: int = 1  # DATABASE_REPLICAS of the agents with db_standby
     tuning: Tuning = field(default_factory=Tuning)
     duration_s: float | None = None  # a soak: the load lasts this long, stops until then
 
@@ -140,6 +142,10 @@ def make_system(options: DrillOptions) -> System:
         root = options.workdir or Path(tempfile.mkdtemp(prefix="sluicegate-drill-"))
         root.mkdir(parents=True, exist_ok=True)
         keep = options.workdir is not None
+        if options.db_standby:
+            from sluicegate.drill.standby import StandbySystem
+
+            return StandbySystem(root, options.tuning, keep, options.database_replicas)
         if options.cluster:
             from sluicegate.drill.cluster import ClusterSystem
 

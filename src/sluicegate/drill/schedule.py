@@ -24,7 +24,8 @@ FAULT_KINDS = (
     *NET_KINDS,
 )
 CLUSTER_KINDS = ("primary-kill", "reshard")  # faults of a cluster only (drill --cluster)
-FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, "mixed", "random")
+STANDBY_KINDS = ("db-failover",)  # faults of a database with a standby (drill --db-standby)
+FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, *STANDBY_KINDS, "mixed", "random")
 DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
 DEPRECATED = {"kill-child": "kill-consumer"}  # old name -> new name; old command lines still work
 AFTER_LOAD = 1.0
@@ -39,6 +40,7 @@ LABELS = {
     "redis-full": "redis full (db outage)",
     "primary-kill": "SIGKILL redis primary",
     "reshard": "reshard queue slot",
+    "db-failover": "SIGKILL db primary",
     "net-latency": "network latency",
     "net-reset": "network resets",
     "net-blackhole": "network black hole",
