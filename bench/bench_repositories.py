@@ -63,7 +63,10 @@ def sqlite_store() -> Iterator[Repository]:
             repository.close()
 
 
-def postgres_store(dsn: str, strategy: WriteStrategy) -> Store:
+def postgres_store(dsn: str, strategy: WriteStrategy, replicas: int = 0) -> Store:
+    """A fresh schema each time; ``replicas``: DATABASE_REPLICAS (bench_standbys), waited for
+    as long as it takes (a bench measures throughput, not the timeout)."""
+
     @contextmanager
     def store() -> Iterator[Repository]:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -71,7 +74,9 @@ def postgres_store(dsn: str, strategy: WriteStrategy) -> Store:
             admin.execute(f'CREATE SCHEMA "{schema}"')
         sep = "&" if "?" in dsn else "?"
         url = f"{dsn}{sep}options=-c%20search_path%3D{schema}"
-        repository = PostgresRepository(url, strategy=strategy)
+        repository = PostgresRepository(
+            url, strategy=strategy, replicas=replicas, replicas_timeout_s=60.0
+        )
         try:
             repository.count()  # connect and create the schema outside the timing
             yield repository

@@ -24,7 +24,7 @@ from sluicegate.errors import DrillError
 _STREAMING_TIMEOUT_S = 60.0
 _POLL_S = 0.05
 # As production runs: a commit waits for its WAL write on the primary (not for the standby).
-PAIR_SETTINGS = {"synchronous_commit": "on", "wal_sender_timeout": "5s"}
+PAIR_SETTINGS = {"synchronous_commit": "on"}
 
 
 @dataclass(frozen=True, slots=True)

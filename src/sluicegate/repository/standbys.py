@@ -35,7 +35,7 @@ _STATE = (
     f"{_STANDBYS}"
 )
 _FIRST_POLL_S = 0.0005
-_MAX_POLL_S = 0.01
+_MAX_POLL_S = 0.002
 
 
 class StandbysBehindError(TransientStoreError):
