@@ -130,3 +130,13 @@ def test_a_maxmemory_that_is_no_size_is_refused_naming_the_variable(text):
 def test_high_water_is_a_fraction():
     with pytest.raises(ConfigurationError, match="REDIS_MEMORY_HIGH_WATER"):
         load_settings(redis_memory_high_water=1.5)
+
+
+def test_variables_named_like_their_field_set_it_without_an_alias(monkeypatch):
+    for name, value in {"PORT": "1234", "QUEUE_BATCH_SIZE": "7", "LOG_LEVEL": "DEBUG"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("dead_letter_after", "2")  # any case, as before
+    monkeypatch.setenv("QUEUE_BATCH_TIMEOUT", "0.3")  # named otherwise: its alias
+    settings = load_settings()
+    assert (settings.port, settings.queue_batch_size, settings.log_level) == (1234, 7, "debug")
+    assert (settings.dead_letter_after, settings.queue_batch_timeout_s) == (2, 0.3)

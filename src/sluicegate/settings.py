@@ -43,11 +43,17 @@ MIB = 1024 * 1024
 
 
 def _env(*names: str) -> AliasChoices:
+    """The variables of a field whose variable is not its name in upper case (QUEUE_BATCH_TIMEOUT
+    sets ``queue_batch_timeout_s``): the documented variable first, then the field's own name."""
     return AliasChoices(*names)
 
 
 class Settings(BaseSettings):
-    """Every knob of sluicegate. Durations are float seconds; names end in ``_s``."""
+    """Every knob of sluicegate. Durations are float seconds; names end in ``_s``.
+
+    A field is set by the variable of its name in upper case (``port``: PORT; pydantic-settings
+    matches names case-insensitively); only the fields named otherwise list theirs (``_env``).
+    ``sluicegate config`` and the README's table show every field's variable."""
 
     model_config = SettingsConfigDict(
         case_sensitive=False, populate_by_name=True, extra="ignore", frozen=True
@@ -55,98 +61,82 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = Field(
         "info",
-        validation_alias=_env("LOG_LEVEL", "log_level"),
         description="Least severe log level printed: debug, info, warning (alias warn) or error, "
         "any case. Logs are JSON lines {level, time, command, payload} on stderr.",
     )
     log_format: LogFormat = Field(
         "auto",
-        validation_alias=_env("LOG_FORMAT", "log_format"),
         description="json: JSON lines {level, time, command, payload}; console: readable, "
         "coloured lines; auto: console when stderr is a terminal, else json.",
     )
     host: str = Field(
         "127.0.0.1",
-        validation_alias=_env("HOST", "host"),
         description="Address the API listens on; the default answers this machine only.",
     )
     port: int = Field(
         8000,
         ge=0,
         le=65535,
-        validation_alias=_env("PORT", "port"),
         description="TCP port the API listens on; 0 picks any free port.",
     )
 
     redis_url: str | None = Field(
         None,
-        validation_alias=_env("REDIS_URL", "redis_url"),
         description="Redis to use (redis://[user:password@]host:port/db). Unset, with REDIS_HOST "
         "unset too: the embedded Valkey that `sluicegate up` starts in SLUICEGATE_DATA_DIR/redis.",
     )
     redis_host: str | None = Field(
         None,
-        validation_alias=_env("REDIS_HOST", "redis_host"),
         description="Redis host, used with REDIS_PORT when REDIS_URL is unset.",
     )
     redis_port: int = Field(
         6379,
         ge=1,
         le=65535,
-        validation_alias=_env("REDIS_PORT", "redis_port"),
         description="Redis port, used with REDIS_HOST when REDIS_URL is unset.",
     )
     redis_cluster: ClusterMode = Field(
         "auto",
-        validation_alias=_env("REDIS_CLUSTER", "redis_cluster"),
         description="Redis Cluster: auto asks the server (INFO cluster) and uses the cluster "
         "client where cluster mode is on; yes or no override the question.",
     )
     redis_cluster_nodes: str = Field(
         "",
-        validation_alias=_env("REDIS_CLUSTER_NODES", "redis_cluster_nodes"),
         description="Seeds of a Redis Cluster, host:port,host:port,... (credentials and TLS "
         "from REDIS_URL): a process starts while any of them is down. Implies REDIS_CLUSTER=yes.",
     )
     redis_sentinels: str = Field(
         "",
-        validation_alias=_env("REDIS_SENTINELS", "redis_sentinels"),
         description="Redis Sentinels, host:port,host:port,...: clients ask them where the "
         "primary REDIS_SENTINEL_MASTER is and follow a failover (credentials, database and TLS "
         "from REDIS_URL, whose host is not used).",
     )
     redis_sentinel_master: str = Field(
         "",
-        validation_alias=_env("REDIS_SENTINEL_MASTER", "redis_sentinel_master"),
         description="The name the sentinels know the primary by (sentinel monitor NAME ...); "
         "needed with REDIS_SENTINELS.",
     )
     redis_tls_ca_file: FilePath | None = Field(
         None,
-        validation_alias=_env("REDIS_TLS_CA_FILE", "redis_tls_ca_file"),
         description="PEM file of the CA that signed the Redis server's certificate, for a "
         "rediss:// REDIS_URL with a private CA (unset: the system's CAs).",
     )
     redis_tls_cert_file: FilePath | None = Field(
         None,
-        validation_alias=_env("REDIS_TLS_CERT_FILE", "redis_tls_cert_file"),
         description="PEM client certificate for a rediss:// server that asks for one "
         "(tls-auth-clients yes).",
     )
     redis_tls_key_file: FilePath | None = Field(
         None,
-        validation_alias=_env("REDIS_TLS_KEY_FILE", "redis_tls_key_file"),
         description="PEM private key of REDIS_TLS_CERT_FILE (unset: the key is in that file).",
     )
     database_url: str | None = Field(
         None,
-        validation_alias=_env("DATABASE_URL", "database_url"),
         description="Where events are persisted: sqlite:///relative.db, sqlite:////absolute.db "
         "or postgresql://… (needs the postgres extra). Unset: SQLite at SQLITE_FILEPATH.",
     )
     sqlite_filepath: Path | None = Field(
         None,
-        validation_alias=_env("SQLITE_FILEPATH", "sqlite_filepath"),
         description="SQLite file used when DATABASE_URL is unset; its folder is created. "
         "Unset: SLUICEGATE_DATA_DIR/events.db.",
     )
@@ -160,7 +150,6 @@ class Settings(BaseSettings):
         500,
         ge=1,
         le=10_000,
-        validation_alias=_env("QUEUE_BATCH_SIZE", "queue_batch_size"),
         description="Events a consumer claims and persists at once (one transaction).",
     )
     queue_batch_timeout_s: float = Field(
@@ -197,19 +186,16 @@ class Settings(BaseSettings):
     queue_max_depth: int = Field(
         1_000_000,
         ge=1,
-        validation_alias=_env("QUEUE_MAX_DEPTH", "queue_max_depth"),
         description="Entries a queue may hold; above it the API answers 429 with Retry-After.",
     )
     dead_letter_after: int = Field(
         5,
         ge=1,
         le=1000,
-        validation_alias=_env("DEAD_LETTER_AFTER", "dead_letter_after"),
         description="Deliveries of an event the database refuses before it is dead-lettered.",
     )
     durability: Durability = Field(
         "auto",
-        validation_alias=_env("DURABILITY", "durability"),
         description="auto (WAITAOF when the server has AOF, else fsync-always or memory), "
         "aof (refuse to start without it) or none; any case.",
     )
@@ -217,7 +203,6 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=16,
-        validation_alias=_env("DURABILITY_REPLICAS", "durability_replicas"),
         description="Replicas that must fsync an event too before its 202 (WAITAOF 1 N): "
         "with 1, a 202 survives the loss of the primary's host. The API refuses to start when "
         "a primary has fewer replicas, or the server has no WAITAOF.",
@@ -231,7 +216,6 @@ class Settings(BaseSettings):
     )
     embedded_redis_maxmemory: str = Field(
         "auto",
-        validation_alias=_env("EMBEDDED_REDIS_MAXMEMORY", "embedded_redis_maxmemory"),
         description="maxmemory of the embedded Valkey that `sluicegate up` starts: bytes, or "
         "with a unit (512mb, 2gb), or auto: a quarter of the memory this host (or its cgroup) "
         "has, so that an AOF rewrite's copy-on-write (up to twice the data) still leaves half "
@@ -241,7 +225,6 @@ class Settings(BaseSettings):
         0.8,
         gt=0,
         le=1,
-        validation_alias=_env("REDIS_MEMORY_HIGH_WATER", "redis_memory_high_water"),
         description="Fraction of a Redis node's maxmemory from which a POST to a queue on that "
         "node answers 503 queue-store-full (Retry-After) instead of growing it; the room "
         "above is the consumers' to drain. Read from INFO memory at most once a second.",
@@ -250,7 +233,6 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=256,
-        validation_alias=_env("API_WORKERS", "api_workers"),
         description="API processes serving the one port (HOST:PORT); SIGTERM drains them all. "
         "About one per core: each process uses one.",
     )
@@ -265,19 +247,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         MIB,
         ge=1024,
-        validation_alias=_env("MAX_BODY_BYTES", "max_body_bytes"),
         description="Largest request body in bytes (413 above it).",
     )
     max_batch_events: int = Field(
         1000,
         ge=1,
-        validation_alias=_env("MAX_BATCH_EVENTS", "max_batch_events"),
         description="Most events in one batch request (413 above it).",
     )
     max_event_bytes: int = Field(
         64 * 1024,
         ge=64,
-        validation_alias=_env("MAX_EVENT_BYTES", "max_event_bytes"),
         description="Largest single event in bytes, as JSON (413 above it).",
     )
     api_keep_alive_timeout_s: float = Field(
@@ -308,84 +287,71 @@ class Settings(BaseSettings):
         16 * 1024,
         ge=1024,
         le=1024 * 1024,
-        validation_alias=_env("API_MAX_HEADER_BYTES", "api_max_header_bytes"),
         description="Largest request line plus headers, in bytes; above it 431 and the "
         "connection closes.",
     )
     api_limit_concurrency: int = Field(
         1000,
         ge=1,
-        validation_alias=_env("API_LIMIT_CONCURRENCY", "api_limit_concurrency"),
         description="Connections (and requests) the API holds at once; beyond it uvicorn answers "
         "503 at once instead of queueing.",
     )
     api_tokens_file: Path | None = Field(
         None,
-        validation_alias=_env("API_TOKENS_FILE", "api_tokens_file"),
         description="TOML file of the API's bearer tokens (name, sha256, queue glob patterns); "
         "re-read on SIGHUP. Unset: no authentication (loopback HOST only, unless API_AUTH=none).",
     )
     webhooks_file: Path | None = Field(
         None,
-        validation_alias=_env("WEBHOOKS_FILE", "webhooks_file"),
         description="TOML file of the queues that take webhooks on /v1/webhooks/{queue} and how "
         "each is verified (github, standard-webhooks, none; secrets); re-read on SIGHUP.",
     )
     api_auth: ApiAuth = Field(
         "tokens",
-        validation_alias=_env("API_AUTH", "api_auth"),
         description="'none': the API may serve a non-loopback HOST without API_TOKENS_FILE "
         "(protected mode refuses to start otherwise).",
     )
 
     agent_host: str = Field(
         "127.0.0.1",
-        validation_alias=_env("AGENT_HOST", "agent_host"),
         description="Address the agent's /livez, /readyz and /metrics listen on.",
     )
     agent_port: int = Field(
         9464,
         ge=0,
         le=65535,
-        validation_alias=_env("AGENT_PORT", "agent_port"),
         description="Port of the agent's HTTP endpoints; 0 picks a free one (logged).",
     )
     max_consumers: int = Field(
         default_factory=lambda: 2 * (os.cpu_count() or 1),
         ge=1,
         le=4096,
-        validation_alias=_env("MAX_CONSUMERS", "max_consumers"),
         description="Consumer processes an agent runs at most; each serves queues in turn.",
     )
     queue_consumers: int = Field(
         1,
         ge=1,
         le=256,
-        validation_alias=_env("QUEUE_CONSUMERS", "queue_consumers"),
         description="Consumers one queue may have at once, across all agents (its lock slots).",
     )
     queue_share_batches: int = Field(
         8,
         ge=1,
         le=10_000,
-        validation_alias=_env("QUEUE_SHARE_BATCHES", "queue_share_batches"),
         description="Batches a consumer takes from a queue (times its weight) before moving on.",
     )
     queue_weights: str = Field(
         "",
-        validation_alias=_env("QUEUE_WEIGHTS", "queue_weights"),
         description="Weights of queues' fair shares, 'orders:5,audit:1'; unnamed queues weigh 1.",
     )
     postgres_write: PostgresWrite = Field(
         "copy",
-        validation_alias=_env("POSTGRES_WRITE", "postgres_write"),
         description="How a batch is written: copy (fastest) or executemany (PgBouncer-safe).",
     )
     database_replicas: int = Field(
         0,
         ge=0,
         le=16,
-        validation_alias=_env("DATABASE_REPLICAS", "database_replicas"),
         description="PostgreSQL standbys that must have flushed a batch before it is "
         "acknowledged in Redis: with 1, a failover to a standby loses nothing. Needs pg_monitor; "
         "the agent refuses to start with fewer standbys connected, or on SQLite.",
@@ -419,7 +385,6 @@ class Settings(BaseSettings):
 
     consumer_class: str = Field(
         "sluicegate.worker.visit:QueueVisit",
-        validation_alias=_env("CONSUMER_CLASS", "consumer_class"),
         description="module:Class of the QueueVisit subclass the agent runs (like rq's "
         "--worker-class); tests inject deliberately broken consumers with it. "
         "Leave it unset in production.",
