@@ -188,9 +188,13 @@ def test_a_rate_paces_the_batches():
         times.append(time.monotonic())
         return httpx.Response(202)
 
+    started = time.monotonic()
     run(plan(events=10, batch=2, concurrency=4, rate_per_s=40.0), handler)
     assert len(times) == 5
-    assert times[-1] - times[0] >= 0.19  # 5 batches of 2 at 40 events/s: one every 0.05 s
+    # 5 batches of 2 at 40 events/s: batch k is due 0.05 k s after the run's start. Counted from
+    # the start, not from the first batch, which a busy machine may send late (the rest keep
+    # their due times, as an open-loop arrival rate does).
+    assert times[-1] - started >= 0.2
 
 
 def test_several_queues_each_get_batches_deterministically_by_seed():
