@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sluicegate.cli.settings_report import environment_variables
 from sluicegate.settings import Settings
 
 # One worker runs these in turn: each step may first install its tools (hadolint into the venv),
@@ -63,11 +64,8 @@ def test_dockerfile_install_steps_work_in_a_fresh_venv() -> None:
 
 
 def setting_names() -> set[str]:
-    names: set[str] = set()
-    for field in Settings.model_fields.values():
-        choices = getattr(field.validation_alias, "choices", [])
-        names.update(str(choice) for choice in choices if str(choice).isupper())
-    return names
+    """Every variable a setting reads (as ``sluicegate config`` names them)."""
+    return {variable for name in Settings.model_fields for variable in environment_variables(name)}
 
 
 def compose() -> dict[str, Any]:
