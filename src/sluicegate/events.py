@@ -2,7 +2,8 @@
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sluicegate.queue import keys
 
@@ -33,13 +34,16 @@ def now_ms() -> int:
 class Event:
     """One accepted event. ``payload`` is the JSON text exactly as it will be stored;
     ``traceparent`` the W3C trace context of the request that brought it, if it had one (the
-    consumer's persist span links to it: ``tracing``)."""
+    consumer's persist span links to it: ``tracing``). ``document``: in the API only, the value
+    ``payload`` was made from, so that the schema check need not parse it again (never stored;
+    None when not at hand)."""
 
     queue: str
     event_id: str
     payload: str
     accepted_at_ms: int
     traceparent: str | None = None
+    document: Any = field(default=None, compare=False, repr=False)
 
     def to_fields(self) -> dict[str, str | int]:
         fields: dict[str, str | int] = {

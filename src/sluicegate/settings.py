@@ -306,6 +306,12 @@ class Settings(BaseSettings):
         description="TOML file of the queues that take webhooks on /v1/webhooks/{queue} and how "
         "each is verified (github, standard-webhooks, none; secrets); re-read on SIGHUP.",
     )
+    schemas_file: Path | None = Field(
+        None,
+        validation_alias=_env("SCHEMAS_FILE", "schemas_file"),
+        description="TOML file of schema contracts: per queue (glob patterns) a JSON Schema file "
+        "and a mode (reject: 422; quarantine: accepted into the dead letters); re-read on SIGHUP.",
+    )
     api_auth: ApiAuth = Field(
         "tokens",
         description="'none': the API may serve a non-loopback HOST without API_TOKENS_FILE "

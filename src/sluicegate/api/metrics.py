@@ -51,6 +51,13 @@ class ApiMetrics:
             ["token"],
             registry=self.registry,
         )
+        self.schema_violations = Counter(
+            "sluicegate_api_schema_violations",
+            "Events that broke their queue's schema contract (SCHEMAS_FILE), per queue and mode "
+            "(reject: refused with a 422; quarantine: accepted into the dead letters).",
+            ["queue", "mode"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "sluicegate_api_requests",
             "HTTP requests by method, route and status code.",

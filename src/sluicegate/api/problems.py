@@ -36,6 +36,10 @@ class FieldError:
     field: str
     message: str
 
+    def as_json(self) -> dict[str, object]:
+        """Its entry in a problem's ``errors``."""
+        return {"field": self.field, "message": self.message}
+
 
 UNAVAILABLE_RETRY_AFTER_S = 1
 
@@ -83,7 +87,7 @@ def problem_response(
         "detail": detail,
     }
     if errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        body["errors"] = [error.as_json() for error in errors]
     return Response(
         orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from sluicegate.api.auth.bearer import Authenticator
 from sluicegate.api.auth.webhooks_file import Webhooks
+from sluicegate.api.contracts.file import Contracts
 from sluicegate.api.metrics import ApiMetrics
 from sluicegate.api.store_memory import StoreMemory
 from sluicegate.errors import ConfigurationError
@@ -39,6 +40,7 @@ class ApiState:
         self.metrics = ApiMetrics()
         self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.webhooks = Webhooks(settings.webhooks_file)
+        self.contracts = Contracts(settings.schemas_file)
         self.draining = False
         self.metrics.draining.set_function(lambda: float(self.draining))
         self.fatal: ConfigurationError | None = None
@@ -51,6 +53,7 @@ class ApiState:
         """SIGHUP: re-read every configuration file; each keeps its last good contents."""
         self.auth.reload()
         self.webhooks.reload()
+        self.contracts.reload()
 
     async def writer(self) -> QueueWriter | None:
         """The writer, detecting durability first if needed; None while Redis is unreachable."""

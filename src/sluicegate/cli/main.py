@@ -214,13 +214,27 @@ def dlq_replay(
     entry: Annotated[list[str] | None, typer.Option(help="Entry id (repeatable).")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
-    """Move dead letters back into their queue (after fixing what refused them)."""
+    """Move dead letters back into their queue (after fixing what refused them). With
+    SCHEMAS_FILE, those that still break the queue's schema stay, and are listed."""
+    from sluicegate.api.contracts.contract import reason
+    from sluicegate.api.contracts.file import Contracts
+    from sluicegate.api.contracts.replay import sort_letters
+
     if bool(entry) == replay_all:
         _fail("give either --entry ID (repeatable) or --all")
-    with _redis(_settings(REDIS_ONLY)) as client:
-        ids = entry or [letter.entry_id for letter in dead_letters.list_dead(client, queue, 10**9)]
+    settings = _settings(REDIS_ONLY)
+    contract = Contracts(settings.schemas_file).for_queue(queue)
+    with _redis(settings) as client:
+        letters = dead_letters.list_dead(client, queue, 10**9)
+        asked = [letter for letter in letters if replay_all or letter.entry_id in (entry or ())]
+        sorted_letters = sort_letters(contract, asked)
+        ids = [letter.entry_id for letter in sorted_letters.allowed]
         moved = dead_letters.replay(client, queue, ids)
-    typer.echo(f"replayed {moved} of {len(ids)} dead letters into {queue}")
+    typer.echo(f"replayed {moved} of {len(entry or asked)} dead letters into {queue}")
+    if contract is not None and sorted_letters.kept:
+        typer.echo(f"kept {len(sorted_letters.kept)} that break the schema {contract.describe()}:")
+        for letter, found in sorted_letters.kept:
+            typer.echo(f"  {letter.entry_id} {letter.event.event_id}: {reason(contract, found)}")
 
 
 def _register_drill() -> None:

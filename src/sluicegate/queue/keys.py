@@ -20,6 +20,7 @@ FIELD_PAYLOAD = "payload"
 FIELD_ACCEPTED_AT = "accepted_at_ms"
 FIELD_TRACEPARENT = "traceparent"  # W3C trace context of the POST, only when it sent one
 FIELD_REASON = "reason"
+REASON_MAX_CHARS = 2000  # a dead letter's reason is cut to this
 FIELD_DELIVERIES = "deliveries"
 FIELD_DEAD_AT = "dead_at_ms"
 

@@ -184,7 +184,7 @@ class QueueReader:
         runs on a full Redis too: ``lua/dead_letter.lua``)."""
         fields: dict[str, str | int] = {
             **delivery.event.to_fields(),
-            keys.FIELD_REASON: reason[:2000],
+            keys.FIELD_REASON: reason[: keys.REASON_MAX_CHARS],
             keys.FIELD_DELIVERIES: deliveries,
             keys.FIELD_DEAD_AT: now_ms(),
         }

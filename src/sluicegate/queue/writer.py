@@ -59,13 +59,26 @@ class QueueWriter:
         self._timeout_ms = int(durability_timeout_s * 1000)
 
     async def enqueue(
-        self, queue: str, events: Sequence[Event], traceparent: str | None = None
+        self,
+        queue: str,
+        events: Sequence[Event],
+        traceparent: str | None = None,
+        quarantined: Sequence[tuple[Event, str]] = (),
     ) -> EnqueueResult:
-        """Append ``events`` to ``queue``; return once they are as durable as ``mode`` says.
+        """Append ``events`` to ``queue``, and ``quarantined`` (each with its reason) to its dead
+        letters, in one step; return once they are as durable as ``mode`` says.
         ``traceparent``: the request's trace context, stored with each event."""
         args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue, traceparent or ""]
+        args.append(len(quarantined))
         for event in events:
             args += [event.event_id, event.payload, event.accepted_at_ms]
+        for event, reason in quarantined:
+            args += [
+                event.event_id,
+                event.payload,
+                event.accepted_at_ms,
+                reason[: keys.REASON_MAX_CHARS],
+            ]
         try:
             replies = await self._send(queue, args)
         except NoScriptError:  # a restarted server forgot the script; nothing was written
@@ -99,9 +112,9 @@ class QueueWriter:
             await self._direct.aclose()
 
     def _keys(self, queue: str) -> list[str | int]:
-        """The queue's stream and stats; on a standalone server also the set of queues (another
-        slot)."""
-        own = [keys.stream_key(queue), keys.stats_key(queue)]
+        """The queue's stream, stats and dead letters; on a standalone server also the set of
+        queues (another slot)."""
+        own = [keys.stream_key(queue), keys.stats_key(queue), keys.dead_letter_key(queue)]
         if self._cluster:
             return [len(own), *own]
         return [len(own) + 1, *own, keys.QUEUES_SET]

@@ -79,7 +79,7 @@ def parse_patterns(text: str) -> tuple[str, ...]:
     if not patterns:
         raise ConfigurationError("give at least one queue pattern, e.g. --queues 'orders,b-*'")
     for pattern in patterns:
-        _check_pattern(pattern, "--queues")
+        check_pattern(pattern, "--queues")
     return patterns
 
 
@@ -128,7 +128,7 @@ def _token(path: Path, name: str, entry: Any) -> Token:
     if not isinstance(queues, list) or not queues or not all(isinstance(q, str) for q in queues):
         raise ConfigurationError(f"{where}: queues must be a non-empty list of glob patterns")
     for pattern in queues:
-        _check_pattern(pattern, where)
+        check_pattern(pattern, where)
     return Token(name, bytes.fromhex(digest), tuple(queues), _rate(where, entry))
 
 
@@ -146,7 +146,7 @@ def _rate(where: str, entry: dict[str, Any]) -> Rate | None:
         raise ConfigurationError(f"{where}: {error}") from None
 
 
-def _check_pattern(pattern: str, where: str) -> None:
+def check_pattern(pattern: str, where: str) -> None:
     if not _PATTERN.fullmatch(pattern):
         raise ConfigurationError(
             f"{where}: queue pattern {pattern!r} may hold only a-z, 0-9, '_', '-' "

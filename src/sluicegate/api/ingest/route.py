@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from sluicegate.api.auth import signatures
 from sluicegate.api.auth.bearer import Caller
+from sluicegate.api.contracts.gate import Gated, gate
 from sluicegate.api.ingest import body
 from sluicegate.api.ingest.formats import checks, webhooks
 from sluicegate.api.ingest.formats.base import Intake
@@ -79,18 +80,20 @@ async def post_webhook(request: Request, state: ApiState, queue: str) -> Respons
 async def accept(
     state: ApiState, queue: str, events: list[Event], headers: Mapping[str, str]
 ) -> Response:
-    """Enqueue durably (with the request's trace context, if any), then the 202 with the ids in
-    request order."""
+    """Hold the events to the queue's schema contract (``api/contracts/gate.py``: the one place
+    every format passes), enqueue durably (with the request's trace context, if any), then the
+    202 with the ids in request order, and those quarantined."""
+    content: dict[str, object] = {"queue": queue, "accepted": len(events)}
+    content["event_ids"] = [event.event_id for event in events]
     if events:
-        await _enqueue(state, queue, events, valid_traceparent(headers.get("traceparent")))
-    event_ids = [event.event_id for event in events]
-    content = {"queue": queue, "accepted": len(events), "event_ids": event_ids}
+        gated = gate(state.contracts, state.metrics, queue, events)
+        await _enqueue(state, queue, gated, valid_traceparent(headers.get("traceparent")))
+        if gated.quarantined:
+            content["quarantined"] = [event.event_id for event, _ in gated.quarantined]
     return Response(orjson.dumps(content), 202, media_type=_JSON)
 
 
-async def _enqueue(
-    state: ApiState, queue: str, events: list[Event], traceparent: str | None
-) -> None:
+async def _enqueue(state: ApiState, queue: str, gated: Gated, traceparent: str | None) -> None:
     writer = await state.writer()
     if writer is None:
         raise unavailable("the queue store (Redis) is unreachable")
@@ -100,7 +103,7 @@ async def _enqueue(
         raise refusal
     started = time.perf_counter()
     try:
-        result = await writer.enqueue(queue, events, traceparent)
+        result = await writer.enqueue(queue, gated.queued, traceparent, gated.quarantined)
     except OutOfMemoryError:  # refused before any write: nothing stored (between two readings)
         state.metrics.store_full.labels(queue).inc()
         raise state.memory.full_refusal() from None
@@ -116,4 +119,4 @@ async def _enqueue(
             f"its limit is {state.settings.queue_max_depth}",
             retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
         )
-    state.metrics.events_accepted.labels(queue).inc(len(events))
+    state.metrics.events_accepted.labels(queue).inc(len(gated.queued) + len(gated.quarantined))

@@ -41,6 +41,11 @@ class Accepted(BaseModel):
     queue: str
     accepted: int
     event_ids: list[str]
+    quarantined: list[str] = Field(
+        default_factory=list,
+        description="Only when some were: the ids (also in event_ids) that broke the queue's "
+        "schema contract in quarantine mode (SCHEMAS_FILE); they went to its dead letters.",
+    )
 
 
 class NodeMemory(BaseModel):

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse, Response
 
 from sluicegate.api.auth.bearer import Caller, authorize, require_token
+from sluicegate.api.contracts.replay import sort_letters
 from sluicegate.api.ingest.rules import QUEUE_NAME_REGEX
 from sluicegate.api.openapi.document import problem_responses
 from sluicegate.api.problems import FieldError, ProblemError, describe, unavailable
@@ -69,16 +70,20 @@ async def dashboard_replay(
         raise ProblemError(403, "forbidden", "replay is sent by the dashboard's own script only")
     wanted = _replay_request(await request.body())
     authorize(request, caller, wanted.queue)
-    client = state_of(request).client
+    state = state_of(request)
+    contract = state.contracts.for_queue(wanted.queue)
     try:
-        ids = wanted.entries
-        if wanted.all:
-            letters = await list_dead_async(client, wanted.queue, _REPLAY_ALL_LIMIT)
-            ids = [letter.entry_id for letter in letters]
-        moved = await replay_async(client, wanted.queue, ids)
+        letters = await list_dead_async(state.client, wanted.queue, _REPLAY_ALL_LIMIT)
+        asked = [letter for letter in letters if wanted.all or letter.entry_id in wanted.entries]
+        checked = sort_letters(contract, asked)  # what still breaks the schema stays
+        allowed = [letter.entry_id for letter in checked.allowed]
+        moved = await replay_async(state.client, wanted.queue, allowed)
     except (RedisError, OSError):
         raise unavailable("the queue store (Redis) is unreachable") from None
-    return json_response({"queue": wanted.queue, "replayed": moved, "asked": len(ids)})
+    kept = [letter.entry_id for letter, _ in checked.kept]
+    asked_count = len(asked) if wanted.all else len(wanted.entries)
+    answer = {"queue": wanted.queue, "replayed": moved, "asked": asked_count, "kept": kept}
+    return json_response(answer)
 
 
 def _replay_request(raw: bytes) -> ReplayRequest:

@@ -6,8 +6,8 @@ Retry-After) and keep serving for ``api_drain_delay_s`` so a load balancer notic
 stops listening, finishes in-flight requests (at most ``shutdown_deadline_s``), runs the lifespan
 shutdown, and ``serve`` returns 0. A second signal forces the exit at once (``serve`` returns 1).
 
-SIGHUP re-reads ``API_TOKENS_FILE`` and ``WEBHOOKS_FILE`` on the next tick (the handler only
-records it).
+SIGHUP re-reads ``API_TOKENS_FILE``, ``WEBHOOKS_FILE`` and ``SCHEMAS_FILE`` on the next tick (the
+handler only records it).
 """
 
 import contextlib

@@ -108,7 +108,8 @@ def _events(items: Sequence[Any], exact: bool, field: Fields, intake: Intake) ->
     checks.check_sizes(texts, whole, intake.settings.max_event_bytes)
     accepted_at_ms = now_ms()
     return [
-        Event(intake.queue, i, text, accepted_at_ms) for i, text in zip(ids, texts, strict=True)
+        Event(intake.queue, event_id, text, accepted_at_ms, document=item)
+        for event_id, text, item in zip(ids, texts, items, strict=True)
     ]
 
 

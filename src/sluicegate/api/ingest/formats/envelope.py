@@ -72,7 +72,9 @@ def build(
     checks.check_sizes(texts, [field(i, "payload") for i in count], max_bytes)
     ids = _event_ids(given, field, idempotency_key)
     accepted_at_ms = now_ms()
-    return [Event(intake.queue, ids[i], texts[i], accepted_at_ms) for i in count]
+    return [
+        Event(intake.queue, ids[i], texts[i], accepted_at_ms, document=payloads[i]) for i in count
+    ]
 
 
 def _check_item(
