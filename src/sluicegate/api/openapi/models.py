@@ -82,6 +82,16 @@ class Alive(BaseModel):
 class ProblemField(BaseModel):
     field: str = Field(examples=["[3].payload"])
     message: str
+    index: int | None = Field(
+        None, description="schema-violation only: the event's place in the request (0-based)."
+    )
+    event_id: str | None = Field(None, description="schema-violation only: the event's id.")
+    pointer: str | None = Field(
+        None,
+        description="schema-violation only: RFC 6901 JSON pointer into the stored payload "
+        "('' for the whole payload).",
+        examples=["/status"],
+    )
 
 
 class Problem(BaseModel):
