@@ -77,6 +77,7 @@ class PostgresRepository:
         self._conn: psycopg.Connection[Any] | None = None
         self.replicas = replicas
         self.replicas_timeout_s = replicas_timeout_s
+        self._unconfirmed: tuple[tuple[str, ...], int] | None = None  # ids, rows added
 
     def persist(self, events: Sequence[Event]) -> int:
         if not events:
@@ -88,9 +89,24 @@ class PostgresRepository:
         with self._classified_errors():
             conn = self._connection()
             inserted = self._write(conn, rows)
-            if self.replicas:  # StandbysBehindError: transient, and the connection is fine
-                wait_for_standbys(conn, self.replicas, self.replicas_timeout_s)
+            if self.replicas:
+                inserted = self._confirmed(conn, rows, inserted)
             return inserted
+
+    def _confirmed(
+        self, conn: "psycopg.Connection[Any]", rows: Sequence[Row], inserted: int
+    ) -> int:
+        """Wait for the standbys (StandbysBehindError: transient, the connection is fine). The
+        rows a batch added before a wait that timed out still count as new when the same batch
+        is written again (it then finds them there): the metrics count each event once."""
+        batch = tuple(row[0] for row in rows)
+        unconfirmed, self._unconfirmed = self._unconfirmed, (batch, inserted)
+        if unconfirmed is not None and unconfirmed[0] == batch:
+            inserted = max(inserted, unconfirmed[1])
+            self._unconfirmed = (batch, inserted)
+        wait_for_standbys(conn, self.replicas, self.replicas_timeout_s)
+        self._unconfirmed = None
+        return inserted
 
     @property
     def connected(self) -> bool:
