@@ -17,7 +17,8 @@ from sluicegate.drill.schedule import (
     DEPLOYMENT_KINDS,
     DEPRECATED,
     FAULT_CHOICES,
-    NET_KINDS,
+    ONE_SERVER_KINDS,
+    SENTINEL_KINDS,
     STANDBY_KINDS,
 )
 from sluicegate.errors import ConfigurationError
@@ -110,23 +111,33 @@ def _check_shape_usage(options: "DrillOptions", consumers: int | None, agents: i
 
 
 def _check_cluster_usage(options: "DrillOptions") -> None:
-    if options.cluster and options.deployment:
-        raise typer.BadParameter("--cluster starts a local cluster; it cannot go with --api-url")
-    if options.cluster and options.fault == "redis-restart":
-        raise typer.BadParameter("on a cluster use --fault primary-kill instead of redis-restart")
-    if options.cluster and options.fault in (*NET_KINDS, "random"):
-        raise typer.BadParameter(f"--fault {options.fault} needs one Redis server, not --cluster")
+    """--cluster and --sentinel: Redis of the drill's own, with faults of their own."""
+    topology = "--cluster" if options.cluster else "--sentinel" if options.sentinel else None
+    if options.cluster and options.sentinel:
+        raise typer.BadParameter("give --cluster or --sentinel, not both")
+    if topology and options.deployment:
+        raise typer.BadParameter(f"{topology} starts its own Redis; it cannot go with --api-url")
+    if topology and options.fault == "redis-restart":
+        instead = "primary-kill" if options.cluster else "sentinel-failover"
+        raise typer.BadParameter(f"with {topology} use --fault {instead} instead of redis-restart")
+    if topology and options.fault in ONE_SERVER_KINDS:
+        raise typer.BadParameter(f"--fault {options.fault} needs one Redis server, not {topology}")
     if not options.cluster and options.fault in CLUSTER_KINDS:
         raise typer.BadParameter(f"--fault {options.fault} needs --cluster")
-    if options.durability_replicas and not options.cluster:
-        raise typer.BadParameter("--durability-replicas needs --cluster (replicas to wait for)")
+    if not options.sentinel and options.fault in SENTINEL_KINDS:
+        raise typer.BadParameter(f"--fault {options.fault} needs --sentinel")
+    if options.durability_replicas and not topology:
+        raise typer.BadParameter(
+            "--durability-replicas needs --cluster or --sentinel (replicas to wait for)"
+        )
 
 
 def _check_standby_usage(options: "DrillOptions") -> None:
-    if options.db_standby and (options.cluster or options.deployment or options.database_url):
+    redis_elsewhere = options.cluster or options.sentinel
+    if options.db_standby and (redis_elsewhere or options.deployment or options.database_url):
         raise typer.BadParameter(
             "--db-standby starts its own PostgreSQL primary and standby: not with --cluster, "
-            "--api-url or --database-url"
+            "--sentinel, --api-url or --database-url"
         )
     if not options.db_standby and options.fault in STANDBY_KINDS:
         raise typer.BadParameter(f"--fault {options.fault} needs --db-standby")
@@ -219,7 +230,16 @@ def drill(
         typer.Option(
             "--cluster",
             help="Run on a local Valkey cluster (3 primaries + 3 replicas); adds the faults "
-            "primary-kill and reshard.",
+            "primary-kill, reshard and seed-kill.",
+            rich_help_panel=_LOCAL,
+        ),
+    ] = False,
+    sentinel: Annotated[
+        bool,
+        typer.Option(
+            "--sentinel",
+            help="Run on a Valkey primary and replica watched by three sentinels; adds the "
+            "fault sentinel-failover.",
             rich_help_panel=_LOCAL,
         ),
     ] = False,
@@ -248,7 +268,10 @@ def drill(
     durability_replicas: Annotated[
         int,
         typer.Option(
-            min=0, max=1, help="DURABILITY_REPLICAS with --cluster.", rich_help_panel=_LOCAL
+            min=0,
+            max=1,
+            help="DURABILITY_REPLICAS with --cluster or --sentinel.",
+            rich_help_panel=_LOCAL,
         ),
     ] = 0,
     db_standby: Annotated[
@@ -336,6 +359,7 @@ def drill(
         workdir=workdir,
         progress=progress,
         cluster=cluster,
+        sentinel=sentinel,
         durability_replicas=durability_replicas,
         db_standby=db_standby,
         database_replicas=1 if database_replicas is None else database_replicas,

@@ -23,6 +23,8 @@ from sluicegate.drill.faults import (
 from sluicegate.drill.schedule import PlannedStop
 from sluicegate.drill.service import Stopped
 from sluicegate.errors import DrillError
+from sluicegate.queue.client import topology_from_environment
+from sluicegate.queue.topology import Topology
 
 
 class Deployment:
@@ -56,6 +58,10 @@ class Deployment:
     def shape(self) -> dict[str, Any]:
         """Whatever the deployment runs: not the drill's to choose (the report says as deployed)."""
         return dict.fromkeys(("agents", "consumers_per_queue", "redis", "durability"))
+
+    @property
+    def redis_topology(self) -> Topology:
+        return topology_from_environment(self.redis_url)
 
     @property
     def faults(self) -> Mapping[str, Fault]:

@@ -45,6 +45,7 @@ from sluicegate.drill.service import (
 )
 from sluicegate.embedded.server import EmbeddedServer, free_port
 from sluicegate.process.liveness import process_name
+from sluicegate.queue.topology import NO_TOPOLOGY, Topology
 from sluicegate.settings import Settings
 
 _AIM_TIMEOUT_S = 2.0
@@ -54,6 +55,9 @@ _NET_RESET_EVERY_S = 0.3  # net-reset: reset every open connection this often
 # its embedded Redis speaks plain redis://.
 _INHERITED_SETTINGS = (
     "REDIS_HOST",
+    "REDIS_CLUSTER_NODES",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
     "REDIS_PORT",
     "REDIS_TLS_CA_FILE",
     "REDIS_TLS_CERT_FILE",
@@ -152,6 +156,10 @@ class LocalSystem:
     @property
     def redis_url(self) -> str:
         return self.redis.url
+
+    @property
+    def redis_topology(self) -> Topology:
+        return NO_TOPOLOGY  # its own plain server: nothing of the user's environment applies
 
     @property
     def faults(self) -> Mapping[str, Fault]:

@@ -25,11 +25,13 @@ from sluicegate.queue import keys
 from sluicegate.queue.client import (
     TRANSIENT_REDIS_ERRORS,
     as_text,
+    refresh_topology,
     sync_client,
     topology_from_environment,
 )
 from sluicegate.queue.lock import LockEntry, held_slots
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
+from sluicegate.queue.topology import Topology
 
 T = TypeVar("T")
 PAGE = 10_000
@@ -48,10 +50,11 @@ class Observer:
         queues: str | list[str],
         redis_timeout_s: float = 30.0,
         slots: int = 1,
+        topology: Topology | None = None,
     ) -> None:
-        self.client = sync_client(
-            redis_url, socket_timeout_s=5.0, topology=topology_from_environment(redis_url)
-        )
+        """``topology``: the system's seeds or sentinels (None: as the environment says)."""
+        where = topology_from_environment(redis_url) if topology is None else topology
+        self.client = sync_client(redis_url, socket_timeout_s=5.0, topology=where)
         self.database_url = database_url
         self.queues = [queues] if isinstance(queues, str) else list(queues)
         self.queue = self.queues[0]  # the one a cluster fault aims at (its slot's primary)
@@ -62,7 +65,8 @@ class Observer:
         self.client.close()
 
     def _redis(self, operation: Callable[[], T]) -> T:
-        """Run a Redis read, riding through a restarting server until the timeout."""
+        """Run a Redis read, riding through a restarting server or a failover until the
+        timeout."""
         deadline = time.monotonic() + self.redis_timeout_s
         while True:
             try:
@@ -73,6 +77,9 @@ class Observer:
                         f"Redis unreachable for {self.redis_timeout_s:.0f} s: {error}"
                     ) from error
                 time.sleep(_RETRY_S)
+                # A node that died and stays down (drill --cluster --fault seed-kill): the
+                # per-primary reads must learn who serves its slots now.
+                refresh_topology(self.client)
 
     def counts(self) -> QueueSnapshot:
         """The counts of all the queues together (one queue's as they are)."""

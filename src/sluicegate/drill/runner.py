@@ -69,6 +69,7 @@ class DrillOptions:
     workdir: Path | None = None  # keep the local system's files here (default: a temp folder)
     progress: bool = True
     cluster: bool = False  # a local Valkey cluster instead of one server
+    sentinel: bool = False  # a primary, a replica and three sentinels instead of one server
     durability_replicas: int = 0  # DURABILITY_REPLICAS of the API on the cluster
     db_standby: bool = False  # PostgreSQL primary + streaming standby instead of SQLite
     database_replicas: int = 1  # DATABASE_REPLICAS of the agents with db_standby
@@ -151,6 +152,11 @@ def make_system(options: DrillOptions) -> System:
 
             replicas = options.durability_replicas
             return ClusterSystem(root, options.tuning, options.database_url, keep, replicas)
+        if options.sentinel:
+            from sluicegate.drill.sentinel import SentinelSystem
+
+            replicas = options.durability_replicas
+            return SentinelSystem(root, options.tuning, options.database_url, keep, replicas)
         return LocalSystem(root, options.tuning, options.database_url, keep=keep)
     if not (options.api_url and options.redis_url and options.database_url):
         raise DrillError("against a deployment give --api-url, --redis-url and --database-url")
@@ -206,6 +212,7 @@ class _Run:
             system.database_url,
             list(self.spread.names),
             slots=options.tuning.consumers,
+            topology=system.redis_topology,
         )
         self.ctx = FaultContext(
             self.observer,

@@ -23,9 +23,15 @@ FAULT_KINDS = (
     "redis-full",
     *NET_KINDS,
 )
-CLUSTER_KINDS = ("primary-kill", "reshard")  # faults of a cluster only (drill --cluster)
+CLUSTER_KINDS = ("primary-kill", "reshard", "seed-kill")  # a cluster's only (drill --cluster)
+SENTINEL_KINDS = ("sentinel-failover",)  # faults of Redis Sentinel only (drill --sentinel)
 STANDBY_KINDS = ("db-failover",)  # faults of a database with a standby (drill --db-standby)
-FAULT_CHOICES = (*FAULT_KINDS, *CLUSTER_KINDS, *STANDBY_KINDS, "mixed", "random")
+# What needs the one server behind the drill's proxy: not on --cluster or --sentinel.
+ONE_SERVER_KINDS = ("redis-restart", "random", *NET_KINDS)
+FAULT_CHOICES = (
+    *(*FAULT_KINDS, *CLUSTER_KINDS, *SENTINEL_KINDS, *STANDBY_KINDS),
+    *("mixed", "random"),
+)
 DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
 DEPRECATED = {"kill-child": "kill-consumer"}  # old name -> new name; old command lines still work
 AFTER_LOAD = 1.0
@@ -41,6 +47,8 @@ LABELS = {
     "primary-kill": "SIGKILL redis primary",
     "reshard": "reshard queue slot",
     "db-failover": "SIGKILL db primary",
+    "seed-kill": "SIGKILL seed, restart agent",
+    "sentinel-failover": "SIGKILL sentinel primary",
     "net-latency": "network latency",
     "net-reset": "network resets",
     "net-blackhole": "network black hole",

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from sluicegate.drill.checker import StopFacts
 from sluicegate.drill.faults import Fault, FaultContext
+from sluicegate.queue.topology import Topology
 
 
 class System(Protocol):
@@ -23,6 +24,10 @@ class System(Protocol):
 
     @property
     def redis_url(self) -> str: ...
+
+    @property
+    def redis_topology(self) -> Topology:
+        """Where else to look for Redis than ``redis_url``: cluster seeds, sentinels, TLS."""
 
     @property
     def database_url(self) -> str: ...

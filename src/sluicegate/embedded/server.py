@@ -129,27 +129,7 @@ class EmbeddedServer:
         lock_fd = _lock_data_dir(self.data_dir)
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.data_dir.resolve()),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                self.appendfsync,
-                "--save",
-                "",
-                "--maxmemory-policy",
-                "noeviction",
-                "--daemonize",
-                "no",
-                *self.extra_args,
-                *(["--requirepass", self.password] if self.password else []),
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -159,6 +139,18 @@ class EmbeddedServer:
         os.close(lock_fd)
         self._wait_until_ready()
         return self
+
+    def command(self) -> list[str]:
+        """The server's command line (a sentinel has its own: ``embedded/sentinel.py``)."""
+        return [
+            self.binary,
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--dir", str(self.data_dir.resolve())),
+            *("--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", ""),
+            *("--maxmemory-policy", "noeviction", "--daemonize", "no"),
+            *self.extra_args,
+            *(["--requirepass", self.password] if self.password else []),
+        ]
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + _START_DEADLINE_S

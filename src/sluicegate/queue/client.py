@@ -13,6 +13,7 @@ CA, a client certificate and key) as redis-py's ``ssl_*`` options, in every clie
 ``masking.mask_url``.
 """
 
+import os
 from typing import Any, Literal, cast
 
 import redis
@@ -36,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from sluicegate.queue.sentinel import sentinel_async_client, sentinel_client
-from sluicegate.queue.topology import NO_TOPOLOGY, TlsFiles, Topology
+from sluicegate.queue.topology import NO_TOPOLOGY, Topology
 from sluicegate.settings import load_settings
 
 ClusterMode = Literal["auto", "yes", "no"]
@@ -59,12 +60,15 @@ TRANSIENT_REDIS_ERRORS = (
 )
 
 
+_TOPOLOGY_VARIABLES = ("REDIS_CLUSTER_NODES", "REDIS_SENTINELS")
+
+
 def topology_from_environment(url: str) -> Topology:
-    """For a URL given on a command line (the drill's ``--redis-url``): REDIS_TLS_* as set, for
-    a ``rediss://`` URL only (the drill's own embedded servers are plain)."""
-    if not url.startswith("rediss://"):
+    """For a URL given on a command line (the drill's ``--redis-url``): REDIS_TLS_* as set (they
+    apply to a ``rediss://`` URL only), and REDIS_CLUSTER_NODES or REDIS_SENTINELS as set."""
+    if not url.startswith("rediss://") and not any(map(os.environ.get, _TOPOLOGY_VARIABLES)):
         return NO_TOPOLOGY
-    return Topology(TlsFiles.of(load_settings()))
+    return Topology.of(load_settings())
 
 
 def is_cluster(url: str, mode: ClusterMode = "auto", topology: Topology = NO_TOPOLOGY) -> bool:

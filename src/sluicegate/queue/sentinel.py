@@ -16,13 +16,32 @@ import redis.sentinel
 from sluicegate.queue.topology import Topology
 
 
+class _PrimaryClient(redis.Redis):
+    """A primary's client that closes the connections to the sentinels with its own (redis-py
+    leaves them open: the sentinels are shared by every client of one ``Sentinel``)."""
+
+    def close(self) -> None:
+        super().close()
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            sentinel.close()
+
+
+class _AsyncPrimaryClient(redis.asyncio.Redis):
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            await sentinel.aclose()
+
+
 def sentinel_client(url: str, topology: Topology, options: dict[str, Any]) -> "redis.Redis":
     """A client of the primary; ``options`` as for ``redis.Redis`` (timeouts, retry, TLS)."""
     sentinel = redis.sentinel.Sentinel(
         topology.sentinels, sentinel_kwargs=topology.sentinel_kwargs(url, options)
     )
     client: redis.Redis = sentinel.master_for(
-        topology.sentinel_master, **topology.sentinel_options(url, options)
+        topology.sentinel_master,
+        redis_class=_PrimaryClient,
+        **topology.sentinel_options(url, options),
     )
     return client
 
@@ -34,6 +53,8 @@ def sentinel_async_client(
         topology.sentinels, sentinel_kwargs=topology.sentinel_kwargs(url, options)
     )
     client: redis.asyncio.Redis = sentinel.master_for(
-        topology.sentinel_master, **topology.sentinel_options(url, options)
+        topology.sentinel_master,
+        redis_class=_AsyncPrimaryClient,
+        **topology.sentinel_options(url, options),
     )
     return client
