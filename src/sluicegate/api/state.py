@@ -36,7 +36,9 @@ class ApiState:
         self.redis_url = redis_url
         self.topology = Topology.of(settings)
         self.client = self._make_client(cluster=settings.redis_cluster == "yes")
-        self._cluster_known = settings.redis_cluster != "auto"
+        # Seeds or sentinels say what the client is: nothing to ask, no client made twice.
+        known = bool(self.topology.cluster_nodes) or self.topology.is_sentinel
+        self._cluster_known = settings.redis_cluster != "auto" or known
         self.metrics = ApiMetrics()
         self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.webhooks = Webhooks(settings.webhooks_file)
