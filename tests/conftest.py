@@ -157,3 +157,12 @@ def private_pg(private_pg_server: PrivatePostgres) -> Iterator[PrivatePostgres]:
     finally:
         if not private_pg_server.is_running():
             private_pg_server.start()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """``settings`` with SQLite, then with PostgreSQL (a private schema): a test run on both."""
+    if request.param == "sqlite":
+        return settings
+    url = request.getfixturevalue("postgres_url")
+    return settings.model_copy(update={"database_url": url})

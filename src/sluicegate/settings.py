@@ -19,6 +19,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sluicegate.errors import ConfigurationError
 from sluicegate.masking import mask_url
 from sluicegate.queue.topology import parse_addresses
+from sluicegate.retention import (
+    RetentionPolicy,
+    parse_duration_s,
+    parse_queue_durations,
+)
 
 # What people type, mapped onto the one spelling the code uses.
 _ALIASES = {"warn": "warning"}
@@ -372,6 +377,24 @@ class Settings(BaseSettings):
         "interval (QUEUE_AGENT_WORKER_TTL / 3).",
     )
 
+    retention: str = Field(
+        "forever",
+        validation_alias=_env("RETENTION", "retention"),
+        description="How long stored events are kept (30s, 15m, 36h, 7d) before `sluicegate "
+        "maintain` expires them; forever (the default) keeps them.",
+    )
+    queue_retention: str = Field(
+        "",
+        validation_alias=_env("QUEUE_RETENTION", "queue_retention"),
+        description="Per-queue RETENTION overrides, 'clicks:7d,orders:400d' (forever allowed).",
+    )
+    dedup_window: str = Field(
+        "7d",
+        validation_alias=_env("DEDUP_WINDOW", "dedup_window"),
+        description="An event id is stored at most once for this long after it was first "
+        "stored or deleted (and as long as its event exists), whatever the retention.",
+    )
+
     crash_backoff_initial_s: float = Field(
         1.0,
         gt=0,
@@ -416,6 +439,34 @@ class Settings(BaseSettings):
     def _weights_parse(cls, value: str) -> str:
         parse_weights(value)
         return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_parses(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+    @field_validator("queue_retention")
+    @classmethod
+    def _queue_retention_parses(cls, value: str) -> str:
+        parse_queue_durations(value)
+        return value
+
+    @field_validator("dedup_window")
+    @classmethod
+    def _dedup_window_parses(cls, value: str) -> str:
+        if parse_duration_s(value) is None:
+            raise ValueError("DEDUP_WINDOW must be a duration (30s, 15m, 36h, 7d), not forever")
+        return value
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        """RETENTION, QUEUE_RETENTION and DEDUP_WINDOW, parsed (``sluicegate.retention``)."""
+        window_s = parse_duration_s(self.dedup_window)
+        assert window_s is not None  # the validator refuses forever
+        return RetentionPolicy(
+            parse_duration_s(self.retention), parse_queue_durations(self.queue_retention), window_s
+        )
 
     @property
     def weights(self) -> dict[str, int]:

@@ -157,7 +157,7 @@ CASES = [
         field="queue",
     ),
     Case("unknown path", 404, "Not Found", url="/v1/nothing", json=event(0)),
-    Case("wrong method", 405, "Method Not Allowed", method="GET"),
+    Case("wrong method", 405, "Method Not Allowed", method="PUT"),
 ]
 
 
@@ -186,8 +186,9 @@ async def test_refused_with_a_problem_and_nothing_written(
 
 
 async def test_method_not_allowed_says_what_is(api: httpx.AsyncClient) -> None:
-    response = await api.get(URL)
+    response = await api.put(URL)
     assert response.headers["allow"] == "POST"
+    assert (await api.put(f"{URL}/some-event-id")).status_code == 405
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,12 @@ from psycopg import errors as pg_errors
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
 from sluicegate.events import Event
-from sluicegate.repository import Repository, open_repository
+from sluicegate.repository import EventStore, Repository, open_repository
 from sluicegate.repository.postgres import PostgresRepository, classify, with_connect_defaults
 from sluicegate.repository.postgres_writes import WriteStrategy
 from tests.postgres_server import PrivatePostgres, private_schema
 from tests.repository.contract import RepositoryContract, StoredRow, make_events
+from tests.repository.lifecycle_contract import LifecycleContract
 
 pytestmark = pytest.mark.postgres
 
@@ -57,6 +58,30 @@ class PostgresContract(RepositoryContract):
                 ).fetchone()
 
         return read_row
+
+
+class PostgresLifecycle(LifecycleContract):
+    strategy: WriteStrategy
+
+    @pytest.fixture
+    def open_store(self, postgres_url: str) -> Iterator[Callable[[], EventStore]]:
+        opened: list[PostgresRepository] = []
+
+        def open_store() -> EventStore:
+            opened.append(PostgresRepository(postgres_url, strategy=self.strategy))
+            return opened[-1]
+
+        yield open_store
+        for repository in opened:
+            repository.close()
+
+
+class TestPostgresLifecycleCopy(PostgresLifecycle):
+    strategy = "copy"
+
+
+class TestPostgresLifecycleExecutemany(PostgresLifecycle):
+    strategy = "executemany"
 
 
 class TestPostgresCopy(PostgresContract):

@@ -10,9 +10,10 @@ import pytest
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
 from sluicegate.events import Event
-from sluicegate.repository import Repository, open_repository
+from sluicegate.repository import EventStore, Repository, open_repository
 from sluicegate.repository.sqlite import SqliteRepository
 from tests.repository.contract import RepositoryContract, StoredRow, make_events
+from tests.repository.lifecycle_contract import LifecycleContract
 
 POISON_TRIGGER = """
 CREATE TRIGGER poison BEFORE INSERT ON events
@@ -103,3 +104,17 @@ def test_open_repository_selects_sqlite_by_scheme(db_path: Path) -> None:
     assert isinstance(repository, SqliteRepository)
     assert repository.path == db_path
     repository.close()
+
+
+class TestSqliteLifecycle(LifecycleContract):
+    @pytest.fixture
+    def open_store(self, db_path: Path) -> Iterator[Callable[[], EventStore]]:
+        opened: list[SqliteRepository] = []
+
+        def open_store() -> EventStore:
+            opened.append(SqliteRepository(db_path))
+            return opened[-1]
+
+        yield open_store
+        for repository in opened:
+            repository.close()

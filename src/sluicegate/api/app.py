@@ -14,6 +14,7 @@ from sluicegate.api.metrics import RequestMetricsMiddleware
 from sluicegate.api.openapi.document import build_openapi
 from sluicegate.api.problems import install_handlers
 from sluicegate.api.read.dashboard import router as dashboard_router
+from sluicegate.api.read.events import router as events_router
 from sluicegate.api.read.probes import router
 from sluicegate.api.read.queues import router as queues_router
 from sluicegate.api.state import ApiState
@@ -71,4 +72,7 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
     app.include_router(queues_router)
     app.include_router(dashboard_router)
     app.router.routes.extend(app.fast_paths.routes())
+    # After POST /v1/events/{queue}: a 405 there still says Allow: POST (Starlette names the
+    # first route whose path matched).
+    app.include_router(events_router)
     return app

@@ -17,6 +17,7 @@ from sluicegate.api.auth.bearer import Authenticator
 from sluicegate.api.auth.webhooks_file import Webhooks
 from sluicegate.api.contracts.file import Contracts
 from sluicegate.api.metrics import ApiMetrics
+from sluicegate.api.read.store_access import StoreAccess
 from sluicegate.api.store_memory import StoreMemory
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
@@ -43,6 +44,7 @@ class ApiState:
         self.auth = Authenticator(settings.api_tokens_file, self.metrics.registry)
         self.webhooks = Webhooks(settings.webhooks_file)
         self.contracts = Contracts(settings.schemas_file)
+        self.store = StoreAccess(settings)  # the read and delete routes' database, opened lazily
         self.draining = False
         self.metrics.draining.set_function(lambda: float(self.draining))
         self.fatal: ConfigurationError | None = None
@@ -71,6 +73,7 @@ class ApiState:
         if self._writer is not None:
             await self._writer.aclose()
         await self.client.aclose()
+        self.store.close()
 
     def _may_detect(self) -> bool:
         return self.fatal is None and time.monotonic() >= self._next_attempt_s

@@ -1,33 +1,33 @@
 """The ``sluicegate`` command line."""
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import orjson
-import redis
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sluicegate import preflight
+from sluicegate.cli.common import (
+    EXIT_USAGE,
+    REDIS_AND_DATABASE,
+    REDIS_ONLY,
+    fail,
+    read_settings,
+    redis_client,
+    redis_url,
+)
+from sluicegate.cli.events_command import events_app
+from sluicegate.cli.maintain_command import maintain, migrate
 from sluicegate.cli.status import as_json, backoff_line, gather, status_table
 from sluicegate.cli.status import watch as watch_status
-from sluicegate.cli.supervisor import embedded_url_file
 from sluicegate.cli.token_command import token_app
 from sluicegate.errors import ConfigurationError, SluicegateError
-from sluicegate.logs import configure_logging
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
-from sluicegate.queue.client import sync_client
-from sluicegate.queue.topology import Topology
 from sluicegate.repository import open_repository
-from sluicegate.settings import Settings, load_settings
-
-EXIT_USAGE = 2
 
 app = typer.Typer(
     help="Sluicegate: event ingestion that never loses an event it has accepted.\n\n"
@@ -39,56 +39,10 @@ app = typer.Typer(
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(token_app, name="token")
+app.add_typer(events_app, name="events")
+app.command()(maintain)
+app.command()(migrate)
 console = Console()
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(f"sluicegate: {message}", err=True)
-    raise typer.Exit(code)
-
-
-Check = Callable[[Settings], None]
-REDIS_ONLY: tuple[Check, ...] = (preflight.check_redis,)
-REDIS_AND_DATABASE: tuple[Check, ...] = (preflight.check_redis, preflight.check_database)
-
-
-def _settings(checks: Sequence[Check] = ()) -> Settings:
-    """Read the settings and run ``checks`` (preflight): exit 2 at once on what can never work."""
-    try:
-        settings = load_settings()
-        for check in checks:
-            check(settings)
-    except ConfigurationError as error:
-        _fail(str(error))
-    configure_logging(settings.log_level, log_format=settings.log_format)
-    return settings
-
-
-def _redis_url(settings: Settings) -> str:
-    """REDIS_URL, else the embedded server that a running ``sluicegate up`` wrote down."""
-    if settings.resolved_redis_url:
-        return settings.resolved_redis_url
-    url_file = embedded_url_file(settings)
-    if url_file.exists():
-        return url_file.read_text().strip()
-    _fail(
-        "REDIS_URL is not set and no `sluicegate up` is running in "
-        f"{settings.data_dir}/ (start one, or set REDIS_URL)"
-    )
-
-
-@contextmanager
-def _redis(settings: Settings) -> Iterator["redis.Redis"]:
-    try:
-        client = sync_client(
-            _redis_url(settings), cluster=settings.redis_cluster, topology=Topology.of(settings)
-        )
-    except redis.RedisError as error:
-        _fail(f"Redis is unreachable: {error}", 1)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @app.command()
@@ -100,9 +54,9 @@ def up() -> None:
     from sluicegate.cli.supervisor import Supervisor
 
     try:
-        code = Supervisor(_settings(REDIS_AND_DATABASE)).run()
+        code = Supervisor(read_settings(REDIS_AND_DATABASE)).run()
     except SluicegateError as error:
-        _fail(str(error), 1)
+        fail(str(error), 1)
     raise typer.Exit(code)
 
 
@@ -111,8 +65,8 @@ def api() -> None:
     """Run the ingest API (POST /v1/events/{queue}) on HOST:PORT."""
     from sluicegate.api.serving.server import serve
 
-    settings = _settings(REDIS_ONLY)
-    raise typer.Exit(serve(settings, _redis_url(settings)))
+    settings = read_settings(REDIS_ONLY)
+    raise typer.Exit(serve(settings, redis_url(settings)))
 
 
 @app.command()
@@ -120,11 +74,11 @@ def agent() -> None:
     """Run the agent: up to MAX_CONSUMERS consumers serve the queues in turn; SIGTERM drains."""
     from sluicegate.worker.agent import Agent, leave
 
-    settings = _settings(REDIS_AND_DATABASE)
+    settings = read_settings(REDIS_AND_DATABASE)
     try:
-        agent = Agent(settings, _redis_url(settings))
+        agent = Agent(settings, redis_url(settings))
     except ConfigurationError as error:  # DATABASE_REPLICAS more than the standbys there
-        _fail(str(error))
+        fail(str(error))
     leave(agent.run())
 
 
@@ -138,11 +92,11 @@ def status(
     """Show each queue: accepted, queued, in flight, dead, persisted, lag, consumers, and
     whether accepted = persisted + queued + in flight + dead holds."""
     if as_json_output and watch:
-        _fail("give --json or --watch, not both")
-    settings = _settings(REDIS_AND_DATABASE)
+        fail("give --json or --watch, not both")
+    settings = read_settings(REDIS_AND_DATABASE)
     repository = open_repository(settings.resolved_database_url)
     try:
-        with _redis(settings) as client:
+        with redis_client(settings) as client:
             if watch:
                 slots = settings.queue_consumers
                 watch_status(lambda: gather(client, repository, slots), console)
@@ -153,7 +107,7 @@ def status(
     except KeyboardInterrupt:  # Ctrl-C is how --watch ends
         return
     except SluicegateError as error:
-        _fail(str(error), 1)
+        fail(str(error), 1)
     finally:
         repository.close()
     if as_json_output:
@@ -171,7 +125,7 @@ def config(
 
     from sluicegate.cli.settings_report import report
 
-    rows = report(_settings())
+    rows = report(read_settings())
     if as_json_output:
         typer.echo(orjson.dumps([asdict(row) for row in rows], option=orjson.OPT_INDENT_2).decode())
         return
@@ -188,7 +142,7 @@ def dlq_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
 ) -> None:
     """List dead-lettered events with the reason they were refused."""
-    with _redis(_settings(REDIS_ONLY)) as client:
+    with redis_client(read_settings(REDIS_ONLY)) as client:
         letters = dead_letters.list_dead(client, queue, limit)
     table = Table(
         "entry",
@@ -221,10 +175,10 @@ def dlq_replay(
     from sluicegate.api.contracts.replay import sort_letters
 
     if bool(entry) == replay_all:
-        _fail("give either --entry ID (repeatable) or --all")
-    settings = _settings(REDIS_ONLY)
+        fail("give either --entry ID (repeatable) or --all")
+    settings = read_settings(REDIS_ONLY)
     contract = Contracts(settings.schemas_file).for_queue(queue)
-    with _redis(settings) as client:
+    with redis_client(settings) as client:
         letters = dead_letters.list_dead(client, queue, 10**9)
         asked = [letter for letter in letters if replay_all or letter.entry_id in (entry or ())]
         sorted_letters = sort_letters(contract, asked)

@@ -19,13 +19,15 @@ from rich.table import Table
 from sluicegate.events import now_ms
 from sluicegate.queue.backoff_notes import BackoffNote
 from sluicegate.queue.crash_record import CrashRecord, crash_records
+from sluicegate.queue.retention_record import read_retention
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
-from sluicegate.repository import Repository
+from sluicegate.repository import EventStore
 
 WATCH_INTERVAL_S = 1.0
 _CAPTION = (
     "accepted = persisted + queued + in flight + dead; absorbed: redeliveries the database "
-    "already had; lag: age of the oldest event not yet stored"
+    "already had; lag: age of the oldest event not yet stored; oldest stored: age of the oldest "
+    "row; expired: rows dropped by retention"
 )
 
 
@@ -35,6 +37,8 @@ class QueueStatus:
     rows: int  # rows in the database
     sampled_at_s: float  # monotonic clock, for rates
     crash: CrashRecord | None = None  # its consumers died serving it: retried later
+    oldest_stored_ms: int | None = None  # accepted_at of its oldest row in the database
+    expired: int = 0  # rows dropped by retention (sluicegate maintain), all passes together
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +47,19 @@ class Rates:
     out_per_s: float  # persisted or dead-lettered
 
 
-def gather(client: "redis.Redis", repository: Repository, slots: int = 1) -> list[QueueStatus]:
+def gather(client: "redis.Redis", repository: EventStore, slots: int = 1) -> list[QueueStatus]:
     """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
     queues = list_queues(client)
     crashes = crash_records(client, queues)
+    retention = read_retention(client)
     return [
         QueueStatus(
             snapshot(client, queue, slots),
             repository.count(queue),
             time.monotonic(),
             crashes.get(queue),
+            repository.oldest(queue),
+            retention[queue].dropped if queue in retention else 0,
         )
         for queue in queues
     ]
@@ -63,6 +70,8 @@ def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
         {
             **status.snapshot.as_json(),
             "rows_in_database": status.rows,
+            "oldest_stored_at_ms": status.oldest_stored_ms,
+            "expired_by_retention": status.expired,
             "crash": asdict(status.crash) if status.crash else None,
         }
         for status in statuses
@@ -86,7 +95,7 @@ def status_table(
 ) -> Table:
     """One row a queue; with ``previous`` samples, also the in/out rates since them."""
     columns = ["accepted", "queued", "in flight", "dead", "persisted"]
-    columns += ["absorbed", "lag", "consumers", "accepted ="]
+    columns += ["absorbed", "lag", "oldest stored", "expired", "consumers", "accepted ="]
     if previous is not None:
         columns[0:0] = ["in/s", "out/s"]
     table = Table(title="sluicegate status", caption=_CAPTION)
@@ -109,6 +118,8 @@ def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str
         f"{snap.persisted:,}",
         f"{snap.duplicates_suppressed:,}",
         f"{snap.oldest_age_s:.1f}s",
+        _age(item.oldest_stored_ms),
+        f"{item.expired:,}",
         _consumers_cell(item),
         "[green]holds[/]" if snap.unaccounted == 0 else f"[red]{snap.unaccounted:+,} off[/]",
     ]
@@ -116,6 +127,17 @@ def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str
         found = rates(item, previous.get(snap.queue))
         cells[1:1] = [f"{found.in_per_s:,.0f}", f"{found.out_per_s:,.0f}"] if found else ["…"] * 2
     return cells
+
+
+def _age(epoch_ms: int | None) -> str:
+    """How long ago, in the largest whole unit: ``3d``, ``5h``, ``12m``, ``40s``; ``—``: none."""
+    if epoch_ms is None:
+        return "—"
+    seconds = max(now_ms() - epoch_ms, 0) // 1000
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _consumers_cell(item: QueueStatus) -> str:

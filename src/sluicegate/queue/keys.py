@@ -11,6 +11,8 @@ QUEUES_SET = f"{PREFIX}:queues"
 CONSUMER_GROUP = "consumers"
 # One hash, field = agent: agents backing off because the database refuses connections.
 DATABASE_BACKOFF = f"{PREFIX}:database-backoff"
+# One hash: what the last maintenance pass found per queue (queue/retention_record.py).
+RETENTION = f"{PREFIX}:retention"
 
 QUEUE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from sluicegate.errors import ConfigurationError
-from sluicegate.repository.base import Repository
+from sluicegate.repository.base import EventStore, Repository
 
 SQLITE_HAS_NO_STANDBYS = (
     "DATABASE_REPLICAS needs PostgreSQL with streaming standbys; SQLite has none: "
@@ -20,7 +20,7 @@ def open_repository(
     postgres_write: "WriteStrategy" = "copy",
     replicas: int = 0,
     replicas_timeout_s: float = 1.0,
-) -> Repository:
+) -> EventStore:
     """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or ``postgresql://…``;
     ``postgres_write`` is POSTGRES_WRITE (copy or executemany); ``replicas`` DATABASE_REPLICAS
     (PostgreSQL only: SQLite has no standbys) and ``replicas_timeout_s`` its timeout."""
@@ -34,11 +34,11 @@ def open_repository(
     if scheme in ("postgresql", "postgres"):
         from sluicegate.repository.postgres import PostgresRepository
 
-        repository: Repository = PostgresRepository(
+        repository: EventStore = PostgresRepository(
             url, postgres_write, replicas, replicas_timeout_s
         )
         return repository
     raise ConfigurationError(f"DATABASE_URL: unsupported scheme {scheme!r} (sqlite or postgresql)")
 
 
-__all__ = ["Repository", "open_repository"]
+__all__ = ["EventStore", "Repository", "open_repository"]

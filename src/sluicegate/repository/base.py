@@ -4,6 +4,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sluicegate.events import Event
+from sluicegate.repository.lifecycle import Cursor, RetentionReport, StoredEvent, StoredState
+from sluicegate.retention import RetentionPolicy
 
 
 class Repository(Protocol):
@@ -27,3 +29,23 @@ class Repository(Protocol):
     def ids(self, queue: str | None = None) -> set[str]: ...
 
     def close(self) -> None: ...
+
+
+class EventStore(Repository, Protocol):
+    """A repository's stored events' lives (docs/retention.md): deletions that stick (a tombstone
+    in the id table), where one event is, pages in acceptance order, and the maintenance pass.
+    ``who`` names the deleter for the tombstone (a token's name, a user)."""
+
+    def delete(self, queue: str, event_ids: Sequence[str], who: str) -> int: ...
+
+    def delete_before(self, queue: str, before_ms: int, who: str) -> int: ...
+
+    def locate(self, event_id: str) -> StoredState | None: ...
+
+    def page(self, queue: str, after: Cursor | None, limit: int) -> list[StoredEvent]: ...
+
+    def oldest(self, queue: str) -> int | None: ...
+
+    def expire(self, policy: RetentionPolicy, at_ms: int) -> RetentionReport | None: ...
+
+    def migrate(self) -> int | None: ...

@@ -17,26 +17,33 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluicegate.errors import DatabaseRefusedError, RejectedEventError, TransientStoreError
 from sluicegate.events import Event, now_ms
-from sluicegate.repository.postgres_writes import WRITERS, Row, WriteStrategy, prepare_session
+from sluicegate.repository import postgres_lifecycle
+from sluicegate.repository.lifecycle import Cursor, RetentionReport, StoredEvent, StoredState
+from sluicegate.repository.postgres_schema import (
+    ensure_partitions,
+    ensure_schema,
+    is_missing_partition,
+    migrate,
+)
+from sluicegate.repository.postgres_writes import (
+    WRITERS,
+    Row,
+    WriteStrategy,
+    prepare_session,
+    unique_rows,
+)
 from sluicegate.repository.standbys import wait_for_standbys
+from sluicegate.retention import RetentionPolicy, day_start_ms
 
 # Chosen by bench/bench_repositories.py (docs/postgres.md has the figures).
 DEFAULT_STRATEGY: WriteStrategy = "copy"
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS events (
-        event_id     TEXT PRIMARY KEY,
-        queue        TEXT NOT NULL,
-        payload      JSONB NOT NULL,
-        accepted_at  BIGINT NOT NULL,
-        persisted_at BIGINT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_queue ON events (queue)",
-)
+# One maintainer at a time per schema (a session lock: released at the end of the pass, or with
+# the session); the schema in the key lets deployments share a database.
+_MAINTAIN_KEY = "hashtext('sluicegate.maintain.' || current_schema())"
+_TRY_MAINTAIN = f"SELECT pg_try_advisory_lock({_MAINTAIN_KEY})"
+_END_MAINTAIN = f"SELECT pg_advisory_unlock({_MAINTAIN_KEY})"
 
-# CREATE … IF NOT EXISTS is not safe against a concurrent CREATE of the same table (both sessions
-# pass the check, one fails on a catalog unique index), so every creator takes this lock first.
-_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sluicegate.schema'))"
 
 # Fail fast on a dead address, and notice a silently vanished server within ~20 s instead of
 # hanging in recv() forever. Values given in the URL win.
@@ -83,12 +90,12 @@ class PostgresRepository:
         if not events:
             return 0
         persisted_at = now_ms()
-        rows: list[Row] = [
-            (e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events
-        ]
+        rows = unique_rows(
+            [(e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events]
+        )
         with self._classified_errors():
             conn = self._connection()
-            inserted = self._write(conn, rows)
+            inserted = self._write_with_partitions(conn, rows)
             if self.replicas:
                 inserted = self._confirmed(conn, rows, inserted)
             return inserted
@@ -108,9 +115,61 @@ class PostgresRepository:
         self._unconfirmed = None
         return inserted
 
+    def _write_with_partitions(self, conn: "psycopg.Connection[Any]", rows: list[Row]) -> int:
+        """Write; a day without a partition (a backlog from before the ones made ahead, or a
+        replayed old event) gets one, and the batch is written again."""
+        try:
+            return self._write(conn, rows)
+        except psycopg.Error as error:
+            if not is_missing_partition(error):
+                raise
+        ensure_partitions(conn, {day_start_ms(row[3]) for row in rows})
+        return self._write(conn, rows)
+
+    def migrate(self) -> int | None:
+        """``sluicegate migrate`` (``postgres_schema.migrate``): rows moved, or None."""
+        with self._classified_errors(), psycopg.connect(self._conninfo, autocommit=True) as conn:
+            moved = migrate(conn, now_ms())
+            ensure_schema(conn, now_ms())
+            return moved
+
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed
+
+    def delete(self, queue: str, event_ids: Sequence[str], who: str) -> int:
+        with self._classified_errors():
+            return postgres_lifecycle.delete_ids(
+                self._connection(), queue, event_ids, who, now_ms()
+            )
+
+    def delete_before(self, queue: str, before_ms: int, who: str) -> int:
+        with self._classified_errors():
+            conn = self._connection()
+            return postgres_lifecycle.delete_before(conn, queue, before_ms, (who, now_ms()))
+
+    def locate(self, event_id: str) -> StoredState | None:
+        with self._classified_errors():
+            return postgres_lifecycle.locate(self._connection(), event_id)
+
+    def page(self, queue: str, after: Cursor | None, limit: int) -> list[StoredEvent]:
+        with self._classified_errors():
+            return postgres_lifecycle.page(self._connection(), queue, after, limit)
+
+    def oldest(self, queue: str) -> int | None:
+        with self._classified_errors():
+            return postgres_lifecycle.oldest(self._connection(), queue)
+
+    def expire(self, policy: RetentionPolicy, at_ms: int) -> RetentionReport | None:
+        """One maintenance pass, or None when another maintainer holds the lock."""
+        with self._classified_errors():
+            conn = self._connection()
+            if not conn.execute(_TRY_MAINTAIN).fetchone()[0]:  # type: ignore[index]
+                return None
+            try:
+                return postgres_lifecycle.expire(conn, policy, at_ms)
+            finally:
+                conn.execute(_END_MAINTAIN)
 
     def count(self, queue: str | None = None) -> int:
         sql, args = _filtered("SELECT count(*) FROM events", queue)
@@ -134,7 +193,7 @@ class PostgresRepository:
             return self._conn
         conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            ensure_schema(conn)
+            ensure_schema(conn, now_ms())
             prepare_session(conn, self.strategy)
         except BaseException:
             conn.close()
@@ -159,14 +218,6 @@ class PostgresRepository:
             self.close()
         except psycopg.Error:
             pass
-
-
-def ensure_schema(conn: "psycopg.Connection[Any]") -> None:
-    """Create the table and index if missing; safe when several processes start at once."""
-    with conn.transaction():
-        conn.execute(_SCHEMA_LOCK)
-        for statement in SCHEMA:
-            conn.execute(statement)
 
 
 # The server refuses new connections: too_many_connections, cannot_connect_now (starting up or

@@ -1,4 +1,5 @@
-"""SQLite repository, the embedded default: WAL, a transaction per batch, ON CONFLICT DO NOTHING."""
+"""SQLite repository, the embedded default: WAL, a transaction per batch, ids claimed in
+``event_ids`` so that an expired or deleted event's id is not stored again (docs/retention.md)."""
 
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -7,7 +8,13 @@ from pathlib import Path
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
 from sluicegate.events import Event, now_ms
+from sluicegate.repository import sqlite_lifecycle
+from sluicegate.repository.lifecycle import Cursor, RetentionReport, StoredEvent, StoredState
+from sluicegate.repository.sqlite_lifecycle import write_transaction
+from sluicegate.retention import RetentionPolicy
 
+# auto_vacuum only takes effect on a file with no table yet (`sluicegate migrate` converts an
+# older file with VACUUM); it lets retention give freed pages back in small steps.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id     TEXT PRIMARY KEY,
@@ -16,17 +23,43 @@ CREATE TABLE IF NOT EXISTS events (
     accepted_at  INTEGER NOT NULL,
     persisted_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_queue ON events (queue);
+CREATE INDEX IF NOT EXISTS events_order ON events (queue, accepted_at, event_id);
+DROP INDEX IF EXISTS events_queue;
+CREATE TABLE IF NOT EXISTS event_ids (
+    event_id     TEXT PRIMARY KEY,
+    queue        TEXT NOT NULL,
+    accepted_at  INTEGER,
+    stored_at    INTEGER,
+    deleted_at   INTEGER,
+    deleted_by   TEXT
+);
 """
+# A file from before event_ids: its stored ids are claimed once, when the table is created.
+_FILL_IDS = (
+    "INSERT INTO event_ids (event_id, queue, accepted_at, stored_at) "
+    "SELECT event_id, queue, accepted_at, persisted_at FROM events WHERE true "
+    "ON CONFLICT DO NOTHING"
+)
+_HAS_IDS = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_ids'"
+_SCHEMA_NAMES = "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+_CURRENT_SCHEMA = {"events", "events_order", "event_ids"}
 
+# An id already claimed (stored before, expired within its window, or deleted) stores nothing;
+# an id repeated inside the batch is caught by the events table's own key.
 _INSERT = (
     "INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM event_ids WHERE event_id = ?1) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+_CLAIM = (
+    "INSERT INTO event_ids (event_id, queue, accepted_at, stored_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (event_id) DO NOTHING"
 )
 
 # A short busy timeout: a locked database is reported as transient quickly, and the consumer's
 # own backoff (which also heartbeats its lock and watches for a stop) does the waiting.
 _BUSY_TIMEOUT_MS = 1000
+_MAINTAINER_BUSY_TIMEOUT_MS = 60_000
 
 
 @contextmanager
@@ -48,23 +81,32 @@ class SqliteRepository:
         with _classified_errors():
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            if self._db.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file, before WAL
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # (it takes the write lock)
             self._db.execute("PRAGMA journal_mode = WAL")
             # FULL: a commit is fsynced before we acknowledge the batch in Redis.
             self._db.execute("PRAGMA synchronous = FULL")
-            self._db.executescript(SCHEMA)
+            if not self._schema_is_current():  # else no write lock: a busy file may be opened
+                self._create_schema()
+
+    def _schema_is_current(self) -> bool:
+        return {row[0] for row in self._db.execute(_SCHEMA_NAMES)} == _CURRENT_SCHEMA
+
+    def _create_schema(self) -> None:
+        with write_transaction(self._db):
+            fill = self._db.execute(_HAS_IDS).fetchone()[0] == 0
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                self._db.execute(statement)
+            if fill:
+                self._db.execute(_FILL_IDS)
 
     def persist(self, events: Sequence[Event]) -> int:
         persisted_at = now_ms()
         rows = [(e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at) for e in events]
-        with _classified_errors():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                inserted = self._db.executemany(_INSERT, rows).rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        claims = [(e.event_id, e.queue, e.accepted_at_ms, persisted_at) for e in events]
+        with _classified_errors(), write_transaction(self._db):
+            inserted = self._db.executemany(_INSERT, rows).rowcount
+            self._db.executemany(_CLAIM, claims)
         return inserted
 
     @property
@@ -81,8 +123,54 @@ class SqliteRepository:
         with _classified_errors():
             return {row[0] for row in self._db.execute(sql, args)}
 
+    def delete(self, queue: str, event_ids: Sequence[str], who: str) -> int:
+        with _classified_errors():
+            return sqlite_lifecycle.delete_ids(self._db, queue, event_ids, who, now_ms())
+
+    def delete_before(self, queue: str, before_ms: int, who: str) -> int:
+        with _classified_errors(), self._patient():
+            return sqlite_lifecycle.delete_before(self._db, queue, before_ms, (who, now_ms()))
+
+    def locate(self, event_id: str) -> StoredState | None:
+        with _classified_errors():
+            return sqlite_lifecycle.locate(self._db, event_id)
+
+    def page(self, queue: str, after: Cursor | None, limit: int) -> list[StoredEvent]:
+        with _classified_errors():
+            return sqlite_lifecycle.page(self._db, queue, after, limit)
+
+    def oldest(self, queue: str) -> int | None:
+        with _classified_errors():
+            return sqlite_lifecycle.oldest(self._db, queue)
+
+    def expire(self, policy: RetentionPolicy, at_ms: int) -> RetentionReport | None:
+        """One maintenance pass (SQLite's write lock keeps two passes from interleaving a
+        chunk; two passes at once only repeat each other's work)."""
+        with _classified_errors(), self._patient():
+            return sqlite_lifecycle.expire(self._db, policy, at_ms)
+
+    def migrate(self) -> int | None:
+        """``sluicegate migrate``: VACUUM a file made before ``auto_vacuum = INCREMENTAL`` (the
+        only change SQLite does not make by itself); returns None when there was nothing to do."""
+        with _classified_errors():
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                return None
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._db.execute("VACUUM")
+            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def _patient(self) -> Iterator[None]:
+        """A maintainer waits for the write lock longer than a consumer does: the consumers'
+        batches come first, the pass's chunks fit between them."""
+        self._db.execute(f"PRAGMA busy_timeout = {_MAINTAINER_BUSY_TIMEOUT_MS}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
 
 def _filtered(sql: str, queue: str | None) -> tuple[str, tuple[str, ...]]:

@@ -24,6 +24,7 @@ from sluicegate.logs import get_logger
 from sluicegate.queue.stats import list_queues, snapshot
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import Buckets, QueueFigures, parse_lines
+from sluicegate.worker.retention_metrics import RetentionCollector
 
 _COUNTERS = {
     "persisted": ("sluicegate_events_persisted", "Rows inserted by this agent's consumers."),
@@ -60,6 +61,7 @@ class AgentMetrics:
         )
         self.registry.register(_FiguresCollector(self))
         self.registry.register(_QueueCollector(client))
+        self.registry.register(RetentionCollector(client))
 
     def receive(self, chunk: bytes) -> None:
         """Bytes read from the consumers' pipe; a line cut by the read waits for its end."""

@@ -93,6 +93,10 @@ def test_watch_numbers_change_dead_letter_one_and_replay_it_from_the_page(browse
     assert cell(page, "orders", "dead") == "0"
     assert "poison-1" in repository.ids("orders")
     assert page.locator("#chart-orders svg").count() == 1
+    page.fill('#find input[name="event_id"]', "poison-1")  # "where is my event?"
+    page.fill('#find input[name="queue"]', "orders")
+    page.click("#find button")
+    wait_for(lambda: '"state": "persisted"' in page.inner_text("#found"), message="found it")
     if os.environ.get(SCREENSHOT_VARIABLE):
         page.screenshot(path=os.environ[SCREENSHOT_VARIABLE], full_page=True)
 

@@ -1,0 +1,173 @@
+"""The PostgreSQL schema: ``events`` range-partitioned by day of ``accepted_at``, and ``event_ids``.
+
+Why two tables: a partitioned table's unique keys must contain the partition key, so ``events``
+cannot say "this id once" across days, and a client's retry may be accepted after midnight.
+``event_ids`` (one row per id, not partitioned) says it: a batch first inserts its ids there
+(``ON CONFLICT DO NOTHING``) and stores only the events whose id was new, in the same
+transaction. A deletion leaves a tombstone in that row (``deleted_at``), so a redelivery inserts
+nothing. Its rows are forgotten by the maintenance pass (docs/retention.md).
+
+Partitions are named ``events_YYYYMMDD`` (UTC days). ``sluicegate maintain`` creates them
+ahead; a writer that meets a day without one creates it on the spot (``ensure_partitions``), so
+writes never depend on the maintainer having run.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from sluicegate.errors import TransientStoreError
+from sluicegate.retention import DAY_MS, day_start_ms
+
+PARTITIONS_AHEAD_DAYS = 3
+
+EVENTS = """CREATE TABLE IF NOT EXISTS events (
+    event_id     TEXT NOT NULL,
+    queue        TEXT NOT NULL,
+    payload      JSONB NOT NULL,
+    accepted_at  BIGINT NOT NULL,
+    persisted_at BIGINT NOT NULL
+) PARTITION BY RANGE (accepted_at)"""
+# The one index: acceptance order per queue (keyset pages, per-queue expiry, the oldest event);
+# with the id table's accepted_at it also finds one event: (queue, accepted_at, event_id).
+EVENTS_ORDER = "CREATE INDEX IF NOT EXISTS events_order ON events (queue, accepted_at, event_id)"
+EVENT_IDS = """CREATE TABLE IF NOT EXISTS event_ids (
+    event_id     TEXT PRIMARY KEY,
+    queue        TEXT NOT NULL,
+    accepted_at  BIGINT,
+    stored_at    BIGINT,
+    deleted_at   BIGINT,
+    deleted_by   TEXT
+)"""
+SCHEMA = (EVENTS, EVENTS_ORDER, EVENT_IDS)
+
+# CREATE … IF NOT EXISTS is not safe against a concurrent CREATE of the same table (both sessions
+# pass the check, one fails on a catalog unique index), so every creator takes this lock first.
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sluicegate.schema'))"
+_KIND = "SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass('events')"  # r: plain, p: split
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE i.inhparent = to_regclass('events') ORDER BY c.relname"
+)
+
+OUTDATED = (
+    "the events table is not partitioned (created by a sluicegate before 0.x): stop the agents "
+    "and run `sluicegate migrate` (docs/retention.md); events wait in Redis meanwhile"
+)
+
+
+class SchemaOutdatedError(TransientStoreError):
+    """An unpartitioned ``events`` table from an older sluicegate: writes wait (the events stay
+    pending in Redis) until a person runs ``sluicegate migrate``; never migrated silently."""
+
+
+def ensure_schema(conn: "psycopg.Connection[Any]", now_ms: int) -> None:
+    """Create the tables and the partitions of yesterday (a backlog across midnight), today and
+    the next few days if missing; refuse an unpartitioned table. Safe when several processes
+    start at once."""
+    with conn.transaction():
+        conn.execute(SCHEMA_LOCK)
+        if table_kind(conn) == "r":
+            raise SchemaOutdatedError(OUTDATED)
+        for statement in SCHEMA:
+            conn.execute(statement)
+    ensure_partitions(conn, days_from(now_ms - DAY_MS, PARTITIONS_AHEAD_DAYS + 1))
+
+
+def table_kind(conn: "psycopg.Connection[Any]") -> str | None:
+    """``r`` (a plain table), ``p`` (partitioned) or None (no table)."""
+    row = conn.execute(_KIND).fetchone()
+    return None if row is None else str(row[0])
+
+
+def days_from(epoch_ms: int, ahead: int) -> list[int]:
+    """The day starts (epoch ms) of ``epoch_ms``'s day and of the ``ahead`` days after it."""
+    first = day_start_ms(epoch_ms)
+    return [first + n * DAY_MS for n in range(ahead + 1)]
+
+
+def partition_name(day_ms: int) -> str:
+    return "events_" + datetime.fromtimestamp(day_ms / 1000, UTC).strftime("%Y%m%d")
+
+
+def partition_day_ms(name: str) -> int:
+    """The day start of a partition named by ``partition_name``."""
+    day = datetime.strptime(name.removeprefix("events_"), "%Y%m%d").replace(tzinfo=UTC)
+    return int(day.timestamp() * 1000)
+
+
+def partitions(conn: "psycopg.Connection[Any]") -> list[str]:
+    return [str(row[0]) for row in conn.execute(_PARTITIONS)]
+
+
+def ensure_partitions(conn: "psycopg.Connection[Any]", days_ms: Iterable[int]) -> list[str]:
+    """Create the partitions of these days that are missing; returns the ones created."""
+    wanted = {partition_name(day): day for day in days_ms}
+    missing = sorted(set(wanted) - set(partitions(conn)))
+    created = []
+    for name in missing:
+        with conn.transaction():
+            conn.execute(SCHEMA_LOCK)
+            day = wanted[name]
+            if _exists(conn, name):  # another process made it while we waited for the lock
+                continue
+            _create_partitions(conn, [day])
+            created.append(name)
+    return created
+
+
+def is_missing_partition(error: psycopg.Error) -> bool:
+    """The row's day has no partition (SQLSTATE 23514 with this text): create it, write again."""
+    return error.sqlstate == "23514" and "no partition of relation" in str(error)
+
+
+def _exists(conn: "psycopg.Connection[Any]", name: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+_RENAME_OLD = (
+    "ALTER TABLE events RENAME TO events_unpartitioned",
+    "ALTER INDEX IF EXISTS events_pkey RENAME TO events_unpartitioned_pkey",
+)
+_SPAN_OLD = "SELECT min(accepted_at), max(accepted_at) FROM events_unpartitioned"
+_COPY_ROWS = (
+    "INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at) "
+    "SELECT event_id, queue, payload, accepted_at, persisted_at FROM events_unpartitioned"
+)
+_COPY_IDS = (
+    "INSERT INTO event_ids (event_id, queue, accepted_at, stored_at) "
+    "SELECT event_id, queue, accepted_at, persisted_at FROM events_unpartitioned "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def migrate(conn: "psycopg.Connection[Any]", now_ms: int) -> int | None:
+    """``sluicegate migrate``: move an unpartitioned ``events`` table (an older sluicegate's) into
+    the partitioned layout and fill ``event_ids`` from it, in one transaction (all or nothing;
+    writers wait on its lock). Returns the rows moved, or None when there was nothing to do."""
+    with conn.transaction():
+        conn.execute(SCHEMA_LOCK)
+        if table_kind(conn) != "r":
+            return None
+        for statement in (*_RENAME_OLD, *SCHEMA):
+            conn.execute(statement)
+        row = conn.execute(_SPAN_OLD).fetchone()
+        first, last = (now_ms, now_ms) if row is None or row[0] is None else row
+        start, end = min(int(first), now_ms), max(int(last), now_ms)
+        days = (day_start_ms(end) - day_start_ms(start)) // DAY_MS + PARTITIONS_AHEAD_DAYS
+        _create_partitions(conn, days_from(start, days))
+        moved = conn.execute(_COPY_ROWS).rowcount
+        conn.execute(_COPY_IDS)
+        conn.execute("DROP TABLE events_unpartitioned")
+    return max(moved, 0)
+
+
+def _create_partitions(conn: "psycopg.Connection[Any]", days_ms: Iterable[int]) -> None:
+    for day in days_ms:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF events "
+            f"FOR VALUES FROM ({day}) TO ({day + DAY_MS})"
+        )
