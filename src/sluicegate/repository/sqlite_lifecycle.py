@@ -156,6 +156,9 @@ def reclaim_space(db: sqlite3.Connection) -> None:
         started = time.monotonic()
         db.execute(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES})").fetchall()
         _rest(started)
+    # The shorter file is written to the WAL; a passive checkpoint (it waits for nobody) moves it
+    # into the database file, which then shrinks.
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _chunked(db: sqlite3.Connection, statement: str, args: tuple[object, ...]) -> int:
