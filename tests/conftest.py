@@ -1,5 +1,6 @@
 """Fixtures shared by every test: real servers on free ports, never stand-ins."""
 
+import compileall
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+import sluicegate
 from sluicegate.drill.pg_pair import StandbyPair
 from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.embedded.server import EmbeddedServer
@@ -28,6 +30,14 @@ hypothesis_settings.register_profile(
     "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.load_profile("suite")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile sluicegate's modules once, before the workers start. With PYTHONDONTWRITEBYTECODE set
+    (as on the machines this project runs on), every process the tests start would otherwise
+    compile them again: 0.05 s of an agent's 0.41 s of CPU at start, some 150 processes a run."""
+    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
+        compileall.compile_dir(Path(sluicegate.__file__).parent, quiet=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
