@@ -3,6 +3,7 @@ docs/retention.md) against the unpartitioned table of earlier versions, same eve
 
     .venv/bin/python -m bench.bench_partitions [--events 50000] [--batch-size 500] [--rounds 5]
 
+SQLite too: its table and write before issue 18 against ``SqliteRepository`` as it is.
 "before" is the layout and the two writes of sluicegate before issue 18 (one table, its primary
 key on event_id, an index on queue; ``… ON CONFLICT (event_id) DO NOTHING``), kept here as the
 baseline. "after" is ``PostgresRepository`` as it is; each is compared with "before" of the same
@@ -12,11 +13,14 @@ two days (a retry across midnight lands in the other partition).
 
 import argparse
 import os
+import sqlite3
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,6 +28,7 @@ import psycopg
 from bench.bench_repositories import DEFAULT_DSN, make_batches, server_settings
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres import PostgresRepository
+from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS, day_start_ms
 
 Writer = Callable[[Sequence[Event]], int]
@@ -115,6 +120,52 @@ def spread_over_midnight(batches: list[list[Event]]) -> list[list[Event]]:
     return spread
 
 
+_SQLITE_BEFORE = (
+    "CREATE TABLE events (event_id TEXT PRIMARY KEY, queue TEXT NOT NULL, payload TEXT NOT NULL,"
+    " accepted_at INTEGER NOT NULL, persisted_at INTEGER NOT NULL)",
+    "CREATE INDEX events_queue ON events (queue)",
+)
+_SQLITE_BEFORE_INSERT = (
+    "INSERT INTO events VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def sqlite_before() -> Store:
+    """SQLite's table and write before issue 18 (WAL, synchronous=FULL, one executemany)."""
+
+    @contextmanager
+    def store() -> Iterator[Writer]:
+        with tempfile.TemporaryDirectory(prefix="sluicegate-bench-") as folder:
+            db = sqlite3.connect(Path(folder) / "events.db", isolation_level=None)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            for statement in _SQLITE_BEFORE:
+                db.execute(statement)
+            yield lambda batch: _sqlite_before_write(db, batch)
+            db.close()
+
+    return store
+
+
+def _sqlite_before_write(db: sqlite3.Connection, batch: Sequence[Event]) -> int:
+    rows = [(e.event_id, e.queue, e.payload, e.accepted_at_ms, now_ms()) for e in batch]
+    db.execute("BEGIN IMMEDIATE")
+    inserted = db.executemany(_SQLITE_BEFORE_INSERT, rows).rowcount
+    db.execute("COMMIT")
+    return inserted
+
+
+def sqlite_after() -> Store:
+    @contextmanager
+    def store() -> Iterator[Writer]:
+        with tempfile.TemporaryDirectory(prefix="sluicegate-bench-") as folder:
+            repository = SqliteRepository(Path(folder) / "events.db")
+            yield repository.persist
+            repository.close()
+
+    return store
+
+
 def time_round(store: Store, batches: Sequence[Sequence[Event]]) -> float:
     with store() as write:
         started = time.perf_counter()
@@ -139,6 +190,8 @@ def main() -> None:
         "after: partitioned + ids, copy": after(args.dsn, "copy"),
         "before: unpartitioned, executemany": before(args.dsn, "executemany"),
         "after: partitioned + ids, executemany": after(args.dsn, "executemany"),
+        "before: sqlite": sqlite_before(),
+        "after: sqlite + ids": sqlite_after(),
     }
     print(
         f"{args.events} events (two days) in batches of {args.batch_size}, {args.rounds} rounds "
@@ -151,7 +204,8 @@ def main() -> None:
     print(f"{'layout, write':40} {'events/s median':>16} {'best':>10} {'vs before':>10}")
     for name, found in rates.items():
         strategy = name.rpartition(", ")[2]
-        baseline = statistics.median(rates[f"before: unpartitioned, {strategy}"])
+        before_name = "before: sqlite" if "sqlite" in name else f"before: unpartitioned, {strategy}"
+        baseline = statistics.median(rates[before_name])
         median = statistics.median(found)
         print(f"{name:40} {median:>16,.0f} {max(found):>10,.0f} {median / baseline:>9.2f}x")
 

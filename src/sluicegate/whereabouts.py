@@ -2,9 +2,10 @@
 /v1/events/{queue}/{event_id}`` and ``sluicegate events show``.
 
 The database is asked first: a stored, expired or deleted event is that, whatever copy Redis
-still holds (a deleted event still queued will store nothing). Otherwise Redis says queued, in
-flight or dead; otherwise the id was never seen, or was forgotten DEDUP_WINDOW after it was
-stored or deleted (docs/retention.md).
+still holds (a deleted event still queued will store nothing; the answer names that copy's state
+in ``copy_in_redis``, so an erasure can be followed until the copy is gone). Otherwise Redis
+says queued, in flight or dead; otherwise the id was never seen, or was forgotten DEDUP_WINDOW
+after it was stored or deleted (docs/retention.md).
 """
 
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,12 @@ async def where_is(
 ) -> dict[str, Any]:
     """The answer's JSON; ``stored`` looks the id up in the database (a thread, for the API)."""
     found = await stored(event_id)
-    if found is not None and found.queue == queue:
+    if found is not None and found.queue == queue and found.status != "deleted":
         return _answer(queue, event_id, found.status, _stored_fields(found))
     in_redis = await find(client, queue, event_id)
+    if found is not None and found.queue == queue:  # deleted: is a copy still on its way?
+        copy = {"copy_in_redis": in_redis.status} if in_redis is not None else {}
+        return _answer(queue, event_id, found.status, _stored_fields(found) | copy)
     if in_redis is not None:
         return _answer(queue, event_id, in_redis.status, _redis_fields(in_redis))
     return _answer(queue, event_id, NEVER_SEEN, {})

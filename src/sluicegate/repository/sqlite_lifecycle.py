@@ -29,8 +29,9 @@ INSERT INTO event_ids (event_id, queue, deleted_at, deleted_by) VALUES (?, ?, ?,
 ON CONFLICT (event_id) DO UPDATE SET deleted_at = excluded.deleted_at,
     deleted_by = excluded.deleted_by
 WHERE event_ids.queue = excluded.queue
+RETURNING accepted_at
 """
-_DELETE_ONE = "DELETE FROM events WHERE queue = ? AND event_id = ?"
+_DELETE_ONE = "DELETE FROM events WHERE queue = ? AND accepted_at = ? AND event_id = ?"
 _DELETE_CHUNK = """
 DELETE FROM events WHERE rowid IN (
     SELECT rowid FROM events WHERE queue = ? AND accepted_at < ?
@@ -41,7 +42,7 @@ _MARK_DELETED = "UPDATE event_ids SET deleted_at = ?, deleted_by = ? WHERE event
 _ID_ROW = (
     "SELECT queue, accepted_at, stored_at, deleted_at, deleted_by FROM event_ids WHERE event_id = ?"
 )
-_STORED = "SELECT persisted_at FROM events WHERE event_id = ?"
+_STORED = "SELECT persisted_at FROM events WHERE queue = ? AND accepted_at = ? AND event_id = ?"
 _PAGE = (
     "SELECT event_id, queue, payload, accepted_at, persisted_at FROM events "
     "WHERE queue = ? AND (accepted_at, event_id) > (?, ?) "
@@ -49,13 +50,14 @@ _PAGE = (
 )
 _OLDEST = "SELECT min(accepted_at) FROM events WHERE queue = ?"
 _FORGET_TOMBSTONES = """
-DELETE FROM event_ids WHERE rowid IN (
-    SELECT rowid FROM event_ids WHERE deleted_at < ? LIMIT ?)
+DELETE FROM event_ids WHERE event_id IN (
+    SELECT event_id FROM event_ids WHERE deleted_at < ? LIMIT ?)
 """
 _FORGET_IDS = """
-DELETE FROM event_ids WHERE rowid IN (
-    SELECT i.rowid FROM event_ids i WHERE i.queue = ? AND i.deleted_at IS NULL
-    AND i.stored_at < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = i.event_id)
+DELETE FROM event_ids WHERE event_id IN (
+    SELECT i.event_id FROM event_ids i WHERE i.queue = ? AND i.deleted_at IS NULL
+    AND i.stored_at < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.queue = i.queue
+        AND e.accepted_at = i.accepted_at AND e.event_id = i.event_id)
     LIMIT ?)
 """
 
@@ -79,8 +81,9 @@ def delete_ids(db: sqlite3.Connection, queue: str, ids: Sequence[str], who: str,
     removed = 0
     with write_transaction(db):
         for event_id in dict.fromkeys(ids):
-            db.execute(_TOMBSTONE, (event_id, queue, now, who))
-            removed += db.execute(_DELETE_ONE, (queue, event_id)).rowcount
+            row = db.execute(_TOMBSTONE, (event_id, queue, now, who)).fetchone()
+            if row is not None and row[0] is not None:
+                removed += db.execute(_DELETE_ONE, (queue, row[0], event_id)).rowcount
     return removed
 
 
@@ -114,7 +117,7 @@ def locate(db: sqlite3.Connection, event_id: str) -> StoredState | None:
     queue, accepted, stored, deleted, who = row
     if deleted is not None:
         return StoredState("deleted", queue, accepted, stored, None, deleted, who)
-    found = db.execute(_STORED, (event_id,)).fetchone()
+    found = db.execute(_STORED, (queue, accepted, event_id)).fetchone()
     if found is None:
         return StoredState("expired", queue, accepted, stored)
     return StoredState("persisted", queue, accepted, stored, int(found[0]))

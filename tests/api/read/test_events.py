@@ -54,7 +54,7 @@ async def test_one_answer_for_every_state(
             answer: dict[str, object] = response.json()
             return answer
 
-        assert (await where(waiting))["state"] == "queued"
+        assert (await where(waiting))["state"] == "queued"  # until it is deleted, below
         in_flight = await where(flying)
         assert (in_flight["state"], in_flight["consumer"], in_flight["deliveries"]) == (
             "in_flight",
@@ -71,6 +71,11 @@ async def test_one_answer_for_every_state(
         assert (await where(old.event_id))["state"] == "expired"
         gone = await where(doomed)
         assert (gone["state"], gone["deleted_by"]) == ("deleted", "unauthenticated")
+        assert "copy_in_redis" not in gone, "stored, then acked: no copy left"
+        queued_then_deleted = await api.delete(f"/v1/events/orders/{waiting}")
+        assert queued_then_deleted.json()["rows"] == 0
+        still_queued = await where(waiting)
+        assert (still_queued["state"], still_queued["copy_in_redis"]) == ("deleted", "queued")
         assert (await where(new_event_id()))["state"] == "never_seen"
         assert (await where(stored))["queue"] == "orders"
         other_queue = await api.get(f"/v1/events/mails/{stored}")
