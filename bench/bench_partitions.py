@@ -3,7 +3,9 @@ docs/retention.md) against the unpartitioned table of earlier versions, same eve
 
     .venv/bin/python -m bench.bench_partitions [--events 50000] [--batch-size 500] [--rounds 5]
 
-SQLite too: its table and write before issue 18 against ``SqliteRepository`` as it is.
+SQLite too: its table and write before issue 18 against ``SqliteRepository`` as it is. Two more
+rows take the new layout apart: the same tables unpartitioned (what partitioning costs), and
+partitioned without the events index (what that index costs).
 "before" is the layout and the two writes of sluicegate before issue 18 (one table, its primary
 key on event_id, an index on queue; ``… ON CONFLICT (event_id) DO NOTHING``), kept here as the
 baseline. "after" is ``PostgresRepository`` as it is; each is compared with "before" of the same
@@ -28,6 +30,8 @@ import psycopg
 from bench.bench_repositories import DEFAULT_DSN, make_batches, server_settings
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres import PostgresRepository
+from sluicegate.repository.postgres_schema import EVENT_IDS, EVENTS, EVENTS_ORDER
+from sluicegate.repository.postgres_writes import Row, copy_batch, prepare_session, unique_rows
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS, day_start_ms
 
@@ -103,6 +107,33 @@ def after(dsn: str, strategy: str) -> Store:
                 repository.close()
 
     return store
+
+
+def variant(dsn: str, ddl: Sequence[str]) -> Store:
+    """The production copy write (``postgres_writes.copy_batch``) into tables made by ``ddl``:
+    to tell what partitioning, the id table and the events index each cost."""
+
+    @contextmanager
+    def store() -> Iterator[Writer]:
+        with schema(dsn) as url, psycopg.connect(url, autocommit=True) as conn:
+            for statement in ddl:
+                conn.execute(statement)
+            prepare_session(conn, "copy")
+            yield lambda batch: copy_batch(conn, unique_rows([_row(e) for e in batch]))
+
+    return store
+
+
+def _row(event: Event) -> Row:
+    return (event.event_id, event.queue, event.payload, event.accepted_at_ms, now_ms())
+
+
+def _two_days() -> list[str]:
+    midnight = day_start_ms(now_ms())
+    return [
+        f"CREATE TABLE events_{n} PARTITION OF events FOR VALUES FROM ({day}) TO ({day + DAY_MS})"
+        for n, day in enumerate((midnight - DAY_MS, midnight))
+    ]
 
 
 def spread_over_midnight(batches: list[list[Event]]) -> list[list[Event]]:
@@ -190,6 +221,13 @@ def main() -> None:
         "after: partitioned + ids, copy": after(args.dsn, "copy"),
         "before: unpartitioned, executemany": before(args.dsn, "executemany"),
         "after: partitioned + ids, executemany": after(args.dsn, "executemany"),
+        "unpartitioned + ids, same index, copy": variant(
+            args.dsn,
+            [EVENTS.replace(" PARTITION BY RANGE (accepted_at)", ""), EVENTS_ORDER, EVENT_IDS],
+        ),
+        "partitioned + ids, no events index, copy": variant(
+            args.dsn, [EVENTS, *_two_days(), EVENT_IDS]
+        ),
         "before: sqlite": sqlite_before(),
         "after: sqlite + ids": sqlite_after(),
     }
