@@ -70,16 +70,21 @@ def _shows_the_backoff_keeping_its_lock(agent, redis_client, env) -> None:
     port = agent.first("agent-started")["http_port"]
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert "sluicegate_database_refusals " in metrics
-    shown = subprocess.run(
-        [sys.executable, "-m", "sluicegate", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "database backoff" in shown.stdout
-    assert "too many clients" in shown.stdout
+
+    def status_showing_the_backoff() -> str | None:
+        """A note is shown while its wait lasts; between two waits (the next refusal), none is."""
+        shown = subprocess.run(
+            [sys.executable, "-m", "sluicegate", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return shown.stdout if "database backoff" in shown.stdout else None
+
+    shown = wait_for(status_showing_the_backoff, timeout_s=30, message="status to show it")
+    assert "too many clients" in shown
     # Together, not each on its own: refusals in a row grow one agent-wide wait (0.2 s doubling).
     wait_for(lambda: _refusals(port) >= 4, timeout_s=20, message="four refusals in a row")
     assert lock_holders_of(redis_client, "a", 1) == holders  # the lock stayed alive
