@@ -14,57 +14,39 @@ with Redis replaced by 3 primaries + 3 replicas (``embedded.cluster``), and two 
   it never started). The seed rejoins afterwards, as a replica if it was a primary.
 """
 
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from sluicegate.drill import procs
 from sluicegate.drill.checker import StopFacts
 from sluicegate.drill.faults import Fault, FaultContext, FaultResult
-from sluicegate.drill.local import LocalSystem, Tuning
+from sluicegate.drill.replicated import READY_TIMEOUT_S, ReplicatedSystem
 from sluicegate.drill.schedule import NET_KINDS, PlannedStop
 from sluicegate.embedded.cluster import EmbeddedCluster, key_slot
 from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.queue import keys
 from sluicegate.queue.topology import Topology
 
-REPLICA_LAG_S = 0.3  # how far behind the replica is when its primary is killed
 _MIGRATE_PAUSE_S = 0.2  # between two keys of the moving slot: clients meet ASK meanwhile
-_READY_TIMEOUT_S = 30.0
 
 
-class ClusterSystem(LocalSystem):
+class ClusterSystem(ReplicatedSystem):
     """``LocalSystem`` on a local 3 + 3 Valkey cluster."""
 
     mode = "local cluster"
 
-    def __init__(
-        self,
-        root: Path,
-        tuning: Tuning,
-        database_url: str | None = None,
-        keep: bool = False,
-        replicas: int = 0,
-    ) -> None:
-        super().__init__(root, tuning, database_url, keep)
+    cluster: EmbeddedCluster
+
+    def make_redis(self, root: Path) -> None:
         self.cluster = EmbeddedCluster(root / "cluster")
-        self.replicas = replicas
-        self.notes = (
-            f"durability: waitaof, DURABILITY_REPLICAS={replicas} (a 202 waits for the "
-            f"primary's fsync{' and a replica' + chr(39) + 's' if replicas else ''})",
-        )
 
     @property
-    def shape(self) -> dict[str, Any]:
-        return super().shape | {
-            "redis": f"Valkey cluster of {self.cluster.primaries} primaries with "
-            f"{self.cluster.replicas_per_primary} replica each",
-            "durability": f"waitaof, DURABILITY_REPLICAS={self.replicas} "
-            f"(WAITAOF 1 {self.replicas})",
-        }
+    def redis_shape(self) -> str:
+        return (
+            f"Valkey cluster of {self.cluster.primaries} primaries with "
+            f"{self.cluster.replicas_per_primary} replica each"
+        )
 
     @property
     def redis_url(self) -> str:
@@ -92,23 +74,15 @@ class ClusterSystem(LocalSystem):
         """The node REDIS_URL names (the first: a primary when the cluster is made)."""
         return self.cluster.nodes[0]
 
-    def start(self) -> None:
+    def start_redis(self) -> Mapping[str, str]:
         self.cluster.start()
-        # The services share one environment: set it now that the nodes' ports are known.
-        self.api.env |= {
+        return {
             "REDIS_URL": self.seed.url,
             "REDIS_CLUSTER_NODES": ",".join(f"{h}:{p}" for h, p in self._addresses()),
-            "DURABILITY_REPLICAS": str(self.replicas),
         }
-        for agent in self.agents:
-            agent.env = self.api.env
-        self.start_services()
 
-    def teardown(self) -> list[str]:
-        killed = self.kill_services()
+    def kill_redis(self) -> None:
         self.cluster.kill()
-        survivors = procs.wait_gone(killed, timeout_s=5.0)
-        return [f"process {pid} outlived the drill" for pid in survivors]
 
     def memory_nodes(self) -> list[str]:
         return [node.url for node in self.cluster.running_primaries()]
@@ -118,24 +92,13 @@ class ClusterSystem(LocalSystem):
 
     def kill_primary(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         primary = self._queue_primary(ctx)
-        lagging = self.cluster.replicas_of(primary)
-        started = time.monotonic()
-        pids = [replica.process.pid for replica in lagging if replica.process is not None]
-        pause(pids, REPLICA_LAG_S)
-        primary.kill()
-        resume(pids)
-        self.cluster.wait_healthy()  # a replica promoted: every slot served again
-        failover_s = time.monotonic() - started
-        primary.start()  # rejoins as the new primary's replica
-        self.cluster.wait_healthy()
-        back = ctx.observer.wait_until(self.api_ready, timeout_s=_READY_TIMEOUT_S)
-        seen = ctx.inspect()
-        notes = () if back else ("the API did not become ready again after the failover",)
-        return FaultResult(
-            StopFacts(stop.kind, seen.ids, notes=notes),
-            seen,
-            time.monotonic() - started,
-            remark=f"primary :{primary.port} killed, replica promoted in {failover_s:.1f} s",
+        return self.fail_over(
+            ctx,
+            stop,
+            primary,
+            self.cluster.replicas_of(primary),
+            self.cluster.wait_healthy,  # a replica promoted: every slot served again
+            EmbeddedServer.start,  # the old primary rejoins as the new one's replica
         )
 
     def kill_seed(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
@@ -164,7 +127,7 @@ class ClusterSystem(LocalSystem):
             now = ctx.observer.counts()
             return now.in_flight == 0 or now.persisted > acked
 
-        ctx.observer.wait_until(past, timeout_s=_READY_TIMEOUT_S)
+        ctx.observer.wait_until(past, timeout_s=READY_TIMEOUT_S)
 
     def reshard(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         slot = key_slot(ctx.observer.queue)
@@ -179,12 +142,3 @@ class ClusterSystem(LocalSystem):
             time.monotonic() - started,
             remark=f"slot {slot} moved :{source.port} -> :{target.port} ({moved} keys)",
         )
-
-
-def pause(pids: list[int], seconds: float) -> None:
-    procs.send(pids, signal.SIGSTOP)
-    time.sleep(seconds)  # the lag itself: writes go on while the replica stands still
-
-
-def resume(pids: list[int]) -> None:
-    procs.send(pids, signal.SIGCONT)
