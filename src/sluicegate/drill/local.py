@@ -296,7 +296,7 @@ class LocalSystem:
 
     def term_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         agent = self._victim(ctx, stop)
-        self.aim(ctx, agent)
+        self.act.aim(ctx, agent)
         return self._sigterm(ctx, stop, agent)
 
     def term_api(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
@@ -304,7 +304,7 @@ class LocalSystem:
 
     def kill_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         agent = self._victim(ctx, stop)
-        victim = self.aim(ctx, agent, freeze=True)
+        victim = self.act.aim(ctx, agent, freeze=True)
         remark = self._which(agent)
         killed = self.act.kill_agent(agent, victim)
         ctx.killed.update(killed)
@@ -315,7 +315,7 @@ class LocalSystem:
         return FaultResult(facts, seen, recover_s, remark=remark)
 
     def kill_consumer(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.aim(ctx, turn=ctx.seed + stop.number, freeze=True)
+        victim = self.act.aim(ctx, turn=ctx.seed + stop.number, freeze=True)
         if victim is None:
             seen = ctx.inspect()
             return FaultResult(
@@ -338,16 +338,6 @@ class LocalSystem:
         """A problem for each agent that is not running after a fault that should spare them."""
         down = [agent for agent in self.agents if not agent.running]
         return tuple(f"the {agent.label} died {during}" for agent in down)
-
-    def aim(
-        self,
-        ctx: FaultContext,
-        agent: Service | None = None,
-        turn: int = 0,
-        freeze: bool = False,
-    ) -> int | None:
-        """A consumer holding a batch, waited for (``Primitives.aim``)."""
-        return self.act.aim(ctx, agent, turn, freeze)
 
     def restart_redis(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         started = time.monotonic()
@@ -378,7 +368,7 @@ class LocalSystem:
         hold: bool = True,
     ) -> FaultResult:
         """A network fault between the consumers and Redis for ``outage_s``, mid-batch."""
-        self.aim(ctx)
+        self.act.aim(ctx)
         try:
             begin()
             if hold:

@@ -73,7 +73,7 @@ class StandbySystem(LocalSystem):
         return problems
 
     def fail_over(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        self.aim(ctx)  # a consumer holding a batch: the load is flowing into the database
+        self.act.aim(ctx)  # a consumer holding a batch: the load is flowing into the database
         started = time.monotonic()
         self.pair.pause_stream()
         database.hold(STANDBY_LAG_S)  # commits go on; the standby receives none of them
