@@ -2,7 +2,7 @@
 what a retention pass or a deletion did. Shared by SQLite and PostgreSQL (docs/retention.md)."""
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 StoredStatus = Literal["persisted", "expired", "deleted"]
 Cursor = tuple[int, str]  # (accepted_at ms, event_id): the key of acceptance order
@@ -66,3 +66,18 @@ WITH RECURSIVE q(name) AS (
 )
 SELECT name FROM q WHERE name IS NOT NULL
 """
+
+
+def locate(conn: Any, event_id: str, id_row_sql: str, stored_sql: str) -> StoredState | None:
+    """Where the database has ``event_id``: its id row, then its event row. ``conn`` is a sqlite3
+    or psycopg connection; the two queries are the backend's own (their placeholders differ)."""
+    row = conn.execute(id_row_sql, (event_id,)).fetchone()
+    if row is None:
+        return None
+    queue, accepted, stored, deleted, who = row
+    if deleted is not None:
+        return StoredState("deleted", queue, accepted, stored, None, deleted, who)
+    found = conn.execute(stored_sql, (queue, accepted, event_id)).fetchone()
+    if found is None:
+        return StoredState("expired", queue, accepted, stored)
+    return StoredState("persisted", queue, accepted, stored, int(found[0]))

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from sluicegate.repository import lifecycle
 from sluicegate.repository.lifecycle import (
     DELETE_CHUNK_ROWS,
     DISTINCT_QUEUES,
@@ -114,16 +115,7 @@ def _delete_chunks(
 
 
 def locate(conn: Any, event_id: str) -> StoredState | None:
-    row = conn.execute(_ID_ROW, (event_id,)).fetchone()
-    if row is None:
-        return None
-    queue, accepted, stored, deleted, who = row
-    if deleted is not None:
-        return StoredState("deleted", queue, accepted, stored, None, deleted, who)
-    found = conn.execute(_STORED, (queue, accepted, event_id)).fetchone()
-    if found is None:
-        return StoredState("expired", queue, accepted, stored)
-    return StoredState("persisted", queue, accepted, stored, int(found[0]))
+    return lifecycle.locate(conn, event_id, _ID_ROW, _STORED)
 
 
 def page(conn: Any, queue: str, after: Cursor | None, limit: int) -> list[StoredEvent]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from sluicegate.repository import lifecycle
 from sluicegate.repository.lifecycle import (
     DELETE_CHUNK_ROWS,
     DISTINCT_QUEUES,
@@ -111,16 +112,7 @@ def delete_before(
 
 
 def locate(db: sqlite3.Connection, event_id: str) -> StoredState | None:
-    row = db.execute(_ID_ROW, (event_id,)).fetchone()
-    if row is None:
-        return None
-    queue, accepted, stored, deleted, who = row
-    if deleted is not None:
-        return StoredState("deleted", queue, accepted, stored, None, deleted, who)
-    found = db.execute(_STORED, (queue, accepted, event_id)).fetchone()
-    if found is None:
-        return StoredState("expired", queue, accepted, stored)
-    return StoredState("persisted", queue, accepted, stored, int(found[0]))
+    return lifecycle.locate(db, event_id, _ID_ROW, _STORED)
 
 
 def page(db: sqlite3.Connection, queue: str, after: Cursor | None, limit: int) -> list[StoredEvent]:
