@@ -10,21 +10,18 @@ import random
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
-from sluicegate.embedded.server import EmbeddedServer, find_cli_binary
+from sluicegate.embedded.server import EmbeddedServer, find_cli_binary, poll_until
 from sluicegate.errors import EmbeddedServerError
 
 NODE_TIMEOUT_MS = 1500
 _READY_DEADLINE_S = 30.0
-_POLL_S = 0.05
 _BUS_OFFSET = 10_000  # the cluster bus listens on port + 10000: ports stay below 55535
 # Below Linux's ephemeral range (32768 and up), bus ports included: a client's outgoing connection
 # cannot take a node's port between our check and its bind.
@@ -126,7 +123,7 @@ class EmbeddedCluster:
 
     def wait_healthy(self, timeout_s: float = _READY_DEADLINE_S) -> None:
         """Every running node sees the cluster ok, with all slots; every replica's link is up."""
-        self._wait(self._healthy, timeout_s, "cluster not healthy")
+        poll_until(self._healthy, timeout_s, "cluster not healthy", self.data_dir)
 
     def _healthy(self) -> bool:
         running = [node for node in self.nodes if node.running]
@@ -140,17 +137,6 @@ class EmbeddedCluster:
                 return False
         masters = sum(1 for node in running if self.role(node) == "master")
         return masters == self.primaries
-
-    def _wait(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if condition():
-                    return
-            except RedisError:
-                pass  # a node still starting or just killed: ask again
-            time.sleep(_POLL_S)
-        raise EmbeddedServerError(f"{what} after {timeout_s:.0f} s (logs in {self.data_dir}/)")
 
     def role(self, node: EmbeddedServer) -> str:
         return str(_info(node, "replication")["role"])

@@ -7,15 +7,13 @@ when it comes back), on this machine, in seconds. The data servers are ``Embedde
 its own, which it rewrites as it learns the others.
 """
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from redis.exceptions import RedisError
 
-from sluicegate.embedded.server import EmbeddedServer
+from sluicegate.embedded.server import EmbeddedServer, poll_until
 from sluicegate.errors import EmbeddedServerError
 
 MASTER_NAME = "sluicegate"
@@ -23,7 +21,6 @@ DOWN_AFTER_MS = 1000  # a primary silent this long is down for a sentinel
 FAILOVER_TIMEOUT_MS = 5000
 _QUORUM = 2
 _READY_DEADLINE_S = 30.0
-_POLL_S = 0.05
 
 
 class SentinelNode(EmbeddedServer):
@@ -113,7 +110,7 @@ class EmbeddedSentinel:
     def wait_healthy(self, timeout_s: float = _READY_DEADLINE_S) -> None:
         """Every sentinel names the same running primary and knows the two other sentinels;
         every other running data server replicates from it with its link up."""
-        self._wait(self._healthy, timeout_s, "sentinel setup not healthy")
+        poll_until(self._healthy, timeout_s, "sentinel setup not healthy", self.data_dir)
 
     def _healthy(self) -> bool:
         named: set[int] = set()
@@ -137,17 +134,6 @@ class EmbeddedSentinel:
             return reply
         finally:
             client.close()
-
-    def _wait(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if condition():
-                    return
-            except RedisError:
-                pass  # a node starting or just killed: ask again
-            time.sleep(_POLL_S)
-        raise EmbeddedServerError(f"{what} after {timeout_s:.0f} s (logs in {self.data_dir}/)")
 
     def kill(self) -> None:
         for node in [*self.sentinels, *self.servers]:

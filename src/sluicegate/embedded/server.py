@@ -11,17 +11,20 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from sluicegate.errors import EmbeddedServerError
 from sluicegate.settings import parse_size
 
+_SETTLE_POLL_S = 0.05  # poll_until's pace
 _START_DEADLINE_S = 15.0
 _STOP_DEADLINE_S = 15.0
 
@@ -200,3 +203,17 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def poll_until(condition: Callable[[], bool], timeout_s: float, what: str, logs: Path) -> None:
+    """Until ``condition()`` holds, for a set of servers (a cluster, sentinels) to settle; a Redis
+    error counts as "not yet" (a node still starting or just killed)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except RedisError:
+            pass
+        time.sleep(_SETTLE_POLL_S)
+    raise EmbeddedServerError(f"{what} after {timeout_s:.0f} s (logs in {logs}/)")
