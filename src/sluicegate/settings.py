@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from pydantic import (
     Field,
     FilePath,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -428,28 +430,18 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("embedded_redis_maxmemory")
+    @field_validator("embedded_redis_maxmemory", "queue_weights", "retention", "queue_retention")
     @classmethod
-    def _maxmemory_parses(cls, value: str) -> str:
-        parse_size(value)
-        return value
-
-    @field_validator("queue_weights")
-    @classmethod
-    def _weights_parse(cls, value: str) -> str:
-        parse_weights(value)
-        return value
-
-    @field_validator("retention")
-    @classmethod
-    def _retention_parses(cls, value: str) -> str:
-        parse_duration_s(value)
-        return value
-
-    @field_validator("queue_retention")
-    @classmethod
-    def _queue_retention_parses(cls, value: str) -> str:
-        parse_queue_durations(value)
+    def _text_parses(cls, value: str, info: ValidationInfo) -> str:
+        """Kept as text, parsed where used: parsed once here too, so that a bad value stops the
+        command at start, naming its variable."""
+        parse: dict[str, Callable[[str], object]] = {
+            "embedded_redis_maxmemory": parse_size,
+            "queue_weights": parse_weights,
+            "retention": parse_duration_s,
+            "queue_retention": parse_queue_durations,
+        }
+        parse[info.field_name or ""](value)
         return value
 
     @field_validator("dedup_window")
