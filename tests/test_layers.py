@@ -83,6 +83,21 @@ def test_queue_imports_no_higher_layer():
     assert {path: names for path, names in wrong.items() if names} == {}
 
 
+@pytest.mark.parametrize(
+    ("package", "above"),
+    [
+        ("destination", (*HIGHER_LAYERS,)),  # worker/ -> destination/ -> repository/
+        ("repository", (*HIGHER_LAYERS, "sluicegate.destination")),
+    ],
+)
+def test_destinations_sit_between_the_worker_and_the_repositories(package, above):
+    wrong = {
+        path: sorted(name for name in imported(tree) if name.startswith(above))
+        for path, tree in modules(package)
+    }
+    assert {path: names for path, names in wrong.items() if names} == {}
+
+
 def test_process_tools_import_nothing_of_sluicegate():
     wrong = {
         path: sorted(n for n in imported(t) if n.startswith("sluicegate"))

@@ -45,6 +45,17 @@ def test_postgres_without_its_driver_says_how_to_install_it(monkeypatch):
         preflight.check_database(Settings(database_url="postgresql://db/x"))
 
 
+def test_a_sql_destination_s_own_url_is_checked_like_database_url(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "d.toml").write_text(
+        f"[destinations.copy]\nkind = 'sql'\nurl = 'sqlite:///{tmp_path}/afile/x.db'\n"
+    )
+    settings = Settings(destinations_file=tmp_path / "d.toml")
+    with pytest.raises(ConfigurationError, match=r"\[destinations.copy\] url: cannot make"):
+        preflight.check_destinations(settings)
+    preflight.check_destinations(Settings())  # no file: nothing to check
+
+
 def test_postgres_with_its_driver_passes_without_connecting():
     preflight.check_database(Settings(database_url="postgresql://nowhere.invalid/x"))
 
@@ -81,7 +92,13 @@ def _without_psycopg(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(
     ("command", "case"),
-    [("agent", "sqlite"), ("agent", "postgres"), ("up", "postgres"), ("status", "sqlite")],
+    [
+        ("agent", "sqlite"),
+        ("agent", "postgres"),
+        ("up", "postgres"),
+        ("status", "sqlite"),
+        ("agent", "destinations"),
+    ],
 )
 def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
     (tmp_path / "afile").write_text("x")
@@ -89,6 +106,10 @@ def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
     if case == "sqlite":
         env["SQLITE_FILEPATH"] = str(tmp_path / "afile" / "events.db")
         expected = "SQLITE_FILEPATH: cannot make the folder"
+    elif case == "destinations":
+        (tmp_path / "d.toml").write_text("[destinations.lake]\nkind = 'parquet'\n")
+        env["DESTINATIONS_FILE"] = str(tmp_path / "d.toml")
+        expected = "[destinations.lake]: kind must be one of sql, delta"
     else:
         env.update(DATABASE_URL="postgresql://db/x", PYTHONPATH=_without_psycopg(tmp_path))
         expected = "pip install 'sluicegate[postgres]'"

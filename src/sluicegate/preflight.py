@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sluicegate.destination.config import VARIABLE, load_destinations
 from sluicegate.errors import ConfigurationError
 from sluicegate.repository import SQLITE_HAS_NO_STANDBYS
 from sluicegate.settings import Settings
@@ -39,6 +40,17 @@ def check_database(settings: Settings) -> None:
     check_database_url(settings.resolved_database_url, database_variable(settings))
     if settings.database_replicas and urlsplit(settings.resolved_database_url).scheme == "sqlite":
         raise ConfigurationError(SQLITE_HAS_NO_STANDBYS)
+
+
+def check_destinations(settings: Settings) -> None:
+    """DESTINATIONS_FILE parses, and each SQL destination's own URL could work."""
+    registry = load_destinations(settings.destinations_file)
+    for destination in registry.all:
+        if destination.kind == "sql" and destination.url is not None:
+            where = f"{VARIABLE} [destinations.{destination.name}] url"
+            check_database_url(destination.url, where)
+            if settings.database_replicas and urlsplit(destination.url).scheme == "sqlite":
+                raise ConfigurationError(f"{where}: {SQLITE_HAS_NO_STANDBYS}")
 
 
 def database_variable(settings: Settings) -> str:

@@ -414,6 +414,13 @@ class Settings(BaseSettings):
         "queue that ends normally resets it.",
     )
 
+    destinations_file: Path | None = Field(
+        None,
+        description="TOML file of the destinations (sql, delta) and which queues deliver to "
+        "which (glob patterns); each destination reads the queue with its own consumer group. "
+        "Unset: one destination, sql over DATABASE_URL.",
+    )
+
     consumer_class: str = Field(
         "sluicegate.worker.visit:QueueVisit",
         description="module:Class of the QueueVisit subclass the agent runs (like rq's "

@@ -25,7 +25,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 Check = Callable[[Settings], None]
 REDIS_ONLY: tuple[Check, ...] = (preflight.check_redis,)
-REDIS_AND_DATABASE: tuple[Check, ...] = (preflight.check_redis, preflight.check_database)
+REDIS_AND_DATABASE: tuple[Check, ...] = (
+    preflight.check_redis,
+    preflight.check_database,
+    preflight.check_destinations,
+)
 DATABASE_ONLY: tuple[Check, ...] = (preflight.check_database,)
 
 

@@ -8,6 +8,9 @@ import re
 
 PREFIX = "sluicegate"
 QUEUES_SET = f"{PREFIX}:queues"
+# The destination a queue has without DESTINATIONS_FILE; its consumer group keeps the name it had
+# before destinations (``consumers``), so existing streams continue where they are.
+DEFAULT_DESTINATION = "sql"
 CONSUMER_GROUP = "consumers"
 # One hash, field = agent: agents backing off because the database refuses connections.
 DATABASE_BACKOFF = f"{PREFIX}:database-backoff"
@@ -36,6 +39,20 @@ STAT_RECLAIMED = "reclaimed"
 
 def is_valid_queue_name(name: str) -> bool:
     return QUEUE_NAME_PATTERN.fullmatch(name) is not None
+
+
+def consumer_group(destination: str) -> str:
+    """The consumer group a destination reads a queue's stream with (one per destination)."""
+    if destination == DEFAULT_DESTINATION:
+        return CONSUMER_GROUP
+    return f"{CONSUMER_GROUP}:{destination}"
+
+
+def destination_of_group(group: str) -> str:
+    """The destination a consumer group belongs to (the inverse of ``consumer_group``)."""
+    if group == CONSUMER_GROUP:
+        return DEFAULT_DESTINATION
+    return group.removeprefix(f"{CONSUMER_GROUP}:")
 
 
 def stream_key(queue: str) -> str:

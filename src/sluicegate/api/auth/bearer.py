@@ -22,7 +22,7 @@ checks that queue against the token's patterns. A route that learns its queue so
 (from the body, say) calls ``authorize(request, caller, queue)`` itself. ``/livez``, ``/readyz``
 and ``/metrics`` stay open on purpose: probes and scrapers carry no tokens.
 
-The token file is re-read on SIGHUP (``auth/toml_file.py``): a file that no longer parses keeps
+The token file is re-read on SIGHUP (``toml_file.py``): a file that no longer parses keeps
 the previous tokens in force and logs why.
 """
 
@@ -35,11 +35,11 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter
 
 from sluicegate.api.auth.tokens import Token, TokenTable, load_tokens
-from sluicegate.api.auth.toml_file import reread
 from sluicegate.api.problems import ProblemError
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 from sluicegate.settings import Settings
+from sluicegate.toml_file import reread
 
 _REALM = 'Bearer realm="sluicegate"'
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})

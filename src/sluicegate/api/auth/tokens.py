@@ -22,9 +22,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from sluicegate.api.auth.toml_file import read_toml
 from sluicegate.errors import ConfigurationError
 from sluicegate.queue.rate import Rate, parse_rate
+from sluicegate.toml_file import check_queue_pattern, read_toml
 
 TOKEN_PREFIX = "sgt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_BYTES = 32
@@ -32,7 +32,6 @@ NAME_REGEX = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # a bare TOML key: no dots
 _NAME = re.compile(NAME_REGEX)
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Queue-name characters plus the glob's own: * ? [ ] !
-_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]{1,64}")
 _ENTRY_KEYS = frozenset({"sha256", "queues"})
 _OPTIONAL_KEYS = frozenset({"rate", "burst"})
 
@@ -79,7 +78,7 @@ def parse_patterns(text: str) -> tuple[str, ...]:
     if not patterns:
         raise ConfigurationError("give at least one queue pattern, e.g. --queues 'orders,b-*'")
     for pattern in patterns:
-        check_pattern(pattern, "--queues")
+        check_queue_pattern(pattern, "--queues")
     return patterns
 
 
@@ -128,7 +127,7 @@ def _token(path: Path, name: str, entry: Any) -> Token:
     if not isinstance(queues, list) or not queues or not all(isinstance(q, str) for q in queues):
         raise ConfigurationError(f"{where}: queues must be a non-empty list of glob patterns")
     for pattern in queues:
-        check_pattern(pattern, where)
+        check_queue_pattern(pattern, where)
     return Token(name, bytes.fromhex(digest), tuple(queues), _rate(where, entry))
 
 
@@ -144,14 +143,6 @@ def _rate(where: str, entry: dict[str, Any]) -> Rate | None:
         return parse_rate(text, burst)
     except ValueError as error:
         raise ConfigurationError(f"{where}: {error}") from None
-
-
-def check_pattern(pattern: str, where: str) -> None:
-    if not _PATTERN.fullmatch(pattern):
-        raise ConfigurationError(
-            f"{where}: queue pattern {pattern!r} may hold only a-z, 0-9, '_', '-' "
-            "and the glob characters * ? [ ] !"
-        )
 
 
 def _check_distinct(path: Path, tokens: tuple[Token, ...]) -> None:

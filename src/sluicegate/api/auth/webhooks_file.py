@@ -6,7 +6,7 @@ verify = "github"           # "github" (X-Hub-Signature-256) | "standard-webhook
 secrets = ["s3cr3t"]        # several during a rotation; standard-webhooks: "whsec_<base64>"
 ```
 
-Re-read on ``SIGHUP`` the way ``API_TOKENS_FILE`` is (``auth/toml_file.py``): a file that no
+Re-read on ``SIGHUP`` the way ``API_TOKENS_FILE`` is (``toml_file.py``): a file that no
 longer parses keeps the webhooks in force and logs why. Secrets are never logged.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from sluicegate.api.auth.toml_file import read_toml, reread
 from sluicegate.errors import ConfigurationError
 from sluicegate.queue.keys import is_valid_queue_name
+from sluicegate.toml_file import read_toml, reread
 
 Verify = Literal["github", "standard-webhooks", "none"]
 VERIFIERS: tuple[Verify, ...] = ("github", "standard-webhooks", "none")

@@ -11,7 +11,7 @@ mode = "reject"                   # "reject" (422) | "quarantine" (202, to the d
 A queue follows the first entry, in file order, with a pattern that matches it. Read at start, a
 mistake (TOML, an entry, an unreadable or invalid schema) stops the API with exit 2 and one line
 naming the file and the problem. Re-read on ``SIGHUP`` the way ``API_TOKENS_FILE`` is
-(``auth/toml_file.py``): a file or schema that no longer loads keeps the contracts in force and
+(``toml_file.py``): a file or schema that no longer loads keeps the contracts in force and
 logs why.
 """
 
@@ -21,10 +21,10 @@ from fnmatch import translate
 from pathlib import Path
 from typing import Any, cast
 
-from sluicegate.api.auth.tokens import check_name, check_pattern
-from sluicegate.api.auth.toml_file import read_toml, reread
+from sluicegate.api.auth.tokens import check_name
 from sluicegate.api.contracts.contract import MODES, Contract, Mode, SchemaError, compile_schema
 from sluicegate.errors import ConfigurationError
+from sluicegate.toml_file import check_queue_pattern, read_toml, reread
 
 _KEYS = frozenset({"queues", "schema", "mode"})
 
@@ -53,7 +53,7 @@ def _contract(path: Path, name: str, entry: Any) -> Contract:
     if not isinstance(queues, list) or not queues or not all(isinstance(q, str) for q in queues):
         raise ConfigurationError(f"{where}: queues must be a non-empty list of glob patterns")
     for pattern in queues:
-        check_pattern(pattern, where)
+        check_queue_pattern(pattern, where)
     if mode not in MODES:
         raise ConfigurationError(f"{where}: mode must be one of {', '.join(MODES)}")
     if not isinstance(schema, str) or not schema:

@@ -1,4 +1,5 @@
-"""A configuration file in TOML, re-read on SIGHUP (``API_TOKENS_FILE``, ``WEBHOOKS_FILE``).
+"""A configuration file in TOML, re-read on SIGHUP (``API_TOKENS_FILE``, ``WEBHOOKS_FILE``,
+``SCHEMAS_FILE``; ``DESTINATIONS_FILE`` is read the same way).
 
 Read at start, a mistake stops the API (exit 2, naming the variable and the file). Re-read on
 ``SIGHUP`` (``serving/server.py`` asks ``ApiState.reload``), a file that no longer parses keeps
@@ -6,6 +7,7 @@ what is in force and logs why: a typo in an edit never locks every producer out.
 never logged, only the names of the entries.
 """
 
+import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,16 @@ from sluicegate.errors import ConfigurationError
 from sluicegate.logs import get_logger
 
 T = TypeVar("T")
+# A queue glob pattern in any of the files: a queue name's characters and fnmatch's.
+_QUEUE_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]{1,64}")
+
+
+def check_queue_pattern(pattern: str, where: str) -> None:
+    if not _QUEUE_PATTERN.fullmatch(pattern):
+        raise ConfigurationError(
+            f"{where}: queue pattern {pattern!r} may hold only a-z, 0-9, '_', '-' "
+            "and the glob characters * ? [ ] !"
+        )
 
 
 def read_toml(variable: str, path: Path) -> dict[str, Any]:
