@@ -30,14 +30,10 @@ RATE_LIMIT = "rate_limit"
 class LuaScript:
     name: str
     source: str
-
-    @property
-    def sha(self) -> str:
-        """The SHA1 that EVALSHA names the script by."""
-        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+    sha: str  # the SHA1 that EVALSHA names the script by: hashed once, not per call
 
 
 @cache
 def lua(name: str) -> LuaScript:
     source = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
-    return LuaScript(name, source)
+    return LuaScript(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
