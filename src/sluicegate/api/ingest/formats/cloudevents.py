@@ -101,11 +101,9 @@ def _events(items: Sequence[Any], exact: bool, field: Fields, intake: Intake) ->
     if errors:
         raise checks.invalid(errors)
     ids = [scoped_id("ce", item["source"], item["id"]) for item in items]
-    fields = [field(index, "id") for index in range(len(items))]
-    checks.check_unique(ids, fields, what="source and id")
+    checks.check_unique(ids, lambda index: field(index, "id"), what="source and id")
     texts = [jsontext.dumps(item, exact) for item in items]
-    whole = [field(index, "") for index in range(len(items))]
-    checks.check_sizes(texts, whole, intake.settings.max_event_bytes)
+    checks.check_sizes(texts, lambda index: field(index, ""), intake.settings.max_event_bytes)
     accepted_at_ms = now_ms()
     return [
         Event(intake.queue, event_id, text, accepted_at_ms, document=item)

@@ -12,7 +12,7 @@ from sluicegate.api.ingest import jsontext
 from sluicegate.api.ingest.formats import checks
 from sluicegate.api.ingest.formats.base import Intake
 from sluicegate.api.problems import FieldError, ProblemError
-from sluicegate.events import Event, new_event_id, now_ms
+from sluicegate.events import Event, new_event_ids, now_ms
 
 Fields = Callable[[int, str], str]
 _KNOWN = frozenset({"event_id", "payload"})
@@ -69,7 +69,7 @@ def build(
     texts = [jsontext.dumps(payload, exact) for payload in payloads]
     count = range(len(texts))
     max_bytes = intake.settings.max_event_bytes
-    checks.check_sizes(texts, [field(i, "payload") for i in count], max_bytes)
+    checks.check_sizes(texts, lambda i: field(i, "payload"), max_bytes)
     ids = _event_ids(given, field, idempotency_key)
     accepted_at_ms = now_ms()
     return [
@@ -102,7 +102,8 @@ def _event_ids(given: list[str | None], field: Fields, idempotency_key: str | No
             message = "differs from the body's event_id; send one or the other"
             raise checks.invalid([FieldError("Idempotency-Key", message)])
         return [idempotency_key]
-    ids = [event_id or new_event_id() for event_id in given]
+    minted = iter(new_event_ids(given.count(None)))
+    ids = [next(minted) if event_id is None else event_id for event_id in given]
     if len(ids) > 1:
-        checks.check_unique(ids, [field(i, "event_id") for i in range(len(ids))])
+        checks.check_unique(ids, lambda i: field(i, "event_id"))
     return ids

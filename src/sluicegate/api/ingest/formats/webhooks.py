@@ -42,7 +42,7 @@ def event(webhook: Webhook, raw: bytes, intake: Intake) -> Event:
         except UnicodeDecodeError:
             payload["base64"] = base64.b64encode(raw).decode("ascii")
     text = jsontext.dumps(payload, exact)
-    checks.check_sizes([text], ["(body)"], intake.settings.max_event_bytes)
+    checks.check_sizes([text], lambda _: "(body)", intake.settings.max_event_bytes)
     return Event(intake.queue, _event_id(webhook, headers), text, now_ms(), document=payload)
 
 
