@@ -8,18 +8,23 @@ closes the connection and goes to the caller, which answers 503; the producer re
 same ids, and the database stores each id once.
 
 Connections are redis-py's own (same URL, TLS and timeouts), kept on a free list and bounded like
-the client's pool. One is never shared while a request uses it, so ``WAITAOF`` counts exactly the
-writes sent before it on that connection.
+the client's pool. One is never shared while an exchange uses it, so ``WAITAOF`` counts exactly the
+writes sent before it on that connection. The commands are packed by hiredis in one C call each
+(redis-py encodes every argument in Python first: 1.7 µs per event of a batch of 100, against
+0.3), and the replies are read under one deadline (``socket_timeout``) instead of one per reply.
 """
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class DirectConnections:
@@ -35,6 +40,14 @@ class DirectConnections:
 
     async def exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """The replies of ``commands``, sent together on one connection."""
+        replies = await self.replies(commands)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def replies(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """As ``exchange``, with error replies returned in their place (``ResponseError``s)."""
         async with self._slots:
             connection = self._idle.pop() if self._idle else self._new()
             try:
@@ -43,9 +56,6 @@ class DirectConnections:
                 await connection.disconnect(nowait=True)
                 raise
             self._idle.append(connection)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
         return replies
 
     async def aclose(self) -> None:
@@ -63,15 +73,21 @@ async def _exchange(
     if connection.is_connected and await _closed_meanwhile(connection):
         await connection.disconnect()
     await connection.connect()  # type: ignore[no-untyped-call]
-    packed = connection.pack_commands(commands)
+    packed = b"".join([hiredis.pack_command(command) for command in commands])
     await connection.send_packed_command(packed, check_health=False)
-    replies: list[Any] = []
-    for _ in commands:
-        try:
-            replies.append(await connection.read_response())
-        except ResponseError as error:  # an error reply; the next reply still follows
-            replies.append(error)
-    return replies
+    try:
+        async with asyncio.timeout(connection.socket_timeout):
+            return [await _reply(connection) for _ in commands]
+    except TimeoutError:
+        raise RedisTimeoutError(f"no reply within {connection.socket_timeout} s") from None
+
+
+async def _reply(connection: AbstractConnection) -> Any:
+    """One reply, an error reply as its exception; no deadline of its own (``math.inf``)."""
+    try:
+        return await connection.read_response(timeout=math.inf)
+    except ResponseError as error:  # an error reply; the next reply still follows
+        return error
 
 
 async def _closed_meanwhile(connection: AbstractConnection) -> bool:

@@ -2,9 +2,11 @@
 
 A Lua script (``lua/enqueue.lua``) appends the whole batch (all-or-nothing), creates the stream
 and its consumer group on first use and refuses a queue that is already at its depth limit.
-``WAITAOF`` then runs on the same connection, so it waits for exactly these writes to reach the
+``WAITAOF`` then runs on the same connection, so it waits for these writes to reach the
 append-only file (and, with ``DURABILITY_REPLICAS=N``, the append-only files of N replicas). On a
-cluster both go to the node owning the queue's slot, on one connection (``slot_pipeline``).
+standalone server, concurrent enqueues share one write and one ``WAITAOF`` (``grouped``); on a
+cluster the script and its ``WAITAOF`` go to the node owning the queue's slot, on one connection
+(``slot_pipeline``).
 """
 
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from sluicegate.events import Event
 from sluicegate.queue import keys
 from sluicegate.queue.client import is_cluster_client
 from sluicegate.queue.direct import DirectConnections
+from sluicegate.queue.grouped import GroupedWrites
 from sluicegate.queue.scripts import ENQUEUE, lua
 from sluicegate.queue.slot_pipeline import send_to_slot_owner
 
@@ -52,11 +55,16 @@ class QueueWriter:
     ) -> None:
         self._client = client
         self._cluster = is_cluster_client(client)
-        self._direct = None if self._cluster else DirectConnections(client)
         self.replicas = replicas
         self.mode = mode
         self._max_depth = max_depth
         self._timeout_ms = int(durability_timeout_s * 1000)
+        self._waitaof: tuple[str | int, ...] | None = None
+        if mode is DurabilityMode.WAITAOF:
+            self._waitaof = ("WAITAOF", 1, replicas, self._timeout_ms)
+        self._grouped = None
+        if not self._cluster:
+            self._grouped = GroupedWrites(DirectConnections(client), self._waitaof)
 
     async def enqueue(
         self,
@@ -70,8 +78,11 @@ class QueueWriter:
         ``traceparent``: the request's trace context, stored with each event."""
         args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue, traceparent or ""]
         args.append(len(quarantined))
-        for event in events:
-            args += [event.event_id, event.payload, event.accepted_at_ms]
+        args += [
+            value
+            for event in events
+            for value in (event.event_id, event.payload, event.accepted_at_ms)
+        ]
         for event, reason in quarantined:
             args += [
                 event.event_id,
@@ -79,14 +90,15 @@ class QueueWriter:
                 event.accepted_at_ms,
                 reason[: keys.REASON_MAX_CHARS],
             ]
+        command = ("EVALSHA", _ENQUEUE.sha, *self._keys(queue), *args)
         try:
-            replies = await self._send(queue, args)
+            reply, waitaof = await self._send(queue, command)
         except NoScriptError:  # a restarted server forgot the script; nothing was written
             await self._client.script_load(_ENQUEUE.source)
-            replies = await self._send(queue, args)
-        accepted, depth = int(replies[0][0]), int(replies[0][1])
-        if accepted and self.mode is DurabilityMode.WAITAOF:
-            self._check_confirmed(replies[1])
+            reply, waitaof = await self._send(queue, command)
+        accepted, depth = int(reply[0]), int(reply[1])
+        if accepted and waitaof is not None:
+            self._check_confirmed(waitaof)
         return EnqueueResult(accepted=bool(accepted), depth=depth)
 
     def _check_confirmed(self, waitaof: list[int]) -> None:
@@ -97,19 +109,19 @@ class QueueWriter:
                 f"by {replicas} of the {self.replicas} replicas asked for"
             )
 
-    async def _send(self, queue: str, args: list[str | int]) -> list[Any]:
-        """EVALSHA then WAITAOF in one round trip on one connection (WAITAOF waits for its own)."""
-        commands: list[tuple[Any, ...]] = [("EVALSHA", _ENQUEUE.sha, *self._keys(queue), *args)]
-        if self.mode is DurabilityMode.WAITAOF:
-            commands.append(("WAITAOF", 1, self.replicas, self._timeout_ms))
-        if self._direct is None:
-            return await send_to_slot_owner(self._client, keys.stream_key(queue), commands)
-        return await self._direct.exchange(commands)
+    async def _send(self, queue: str, command: tuple[Any, ...]) -> tuple[Any, Any]:
+        """The script's reply and WAITAOF's (None without it), WAITAOF sent after the script on
+        the same connection (it waits for its own connection's writes)."""
+        if self._grouped is not None:
+            return await self._grouped.send(command)
+        commands = [command] if self._waitaof is None else [command, self._waitaof]
+        replies = await send_to_slot_owner(self._client, keys.stream_key(queue), commands)
+        return replies[0], replies[1] if self._waitaof is not None else None
 
     async def aclose(self) -> None:
         """Close the writer's own connections (the client's pool is the client's to close)."""
-        if self._direct is not None:
-            await self._direct.aclose()
+        if self._grouped is not None:
+            await self._grouped.aclose()
 
     def _keys(self, queue: str) -> list[str | int]:
         """The queue's stream, stats and dead letters; on a standalone server also the set of
