@@ -14,7 +14,6 @@ Needs ``wrk`` (apt-get install wrk).
 import argparse
 import gzip
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import orjson
 import redis
 
 from bench.bench_api import start_api
+from bench.procstat import cpu_s
+from bench.wrk import run_wrk
 from sluicegate.embedded.server import EmbeddedServer
 from tests.waiting import wait_for
 
@@ -72,12 +73,6 @@ class Run:
     cpu_ms_per_request: float  # the server process's own CPU: robust on a busy machine
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wrk(port: int, body: Body, seconds: float, connections: int, folder: Path, pid: int) -> Run:
     """Raises if any answer was not a 2xx."""
     (folder / "body").write_bytes(body.content)
@@ -87,19 +82,10 @@ def wrk(port: int, body: Body, seconds: float, connections: int, folder: Path, p
         _LUA.format(content_type=body.content_type, extra=extra, path=folder / "body")
     )
     cpu_before = cpu_s(pid)
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-         "-s", str(script), f"http://127.0.0.1:{port}/v1/events/bench"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1/events/bench"
+    result = run_wrk(url, script, round(seconds), connections)
     cpu = cpu_s(pid) - cpu_before
-    if "Non-2xx" in output:
-        raise RuntimeError(f"non-2xx answers:\n{output}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    count = re.search(r"(\d+) requests in", output)
-    assert rate is not None, output
-    assert count is not None, output
-    return Run(float(rate.group(1)), cpu * 1000 / max(1, int(count.group(1))))
+    return Run(result.requests_per_s, cpu * 1000 / max(1, result.requests))
 
 
 def start_bare(redis_url: str) -> tuple[subprocess.Popen[bytes], int]:

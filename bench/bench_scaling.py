@@ -38,6 +38,7 @@ import psycopg
 
 from bench.bench_api import load, start_api
 from bench.bench_many_queues import children, persisted, start_agent
+from bench.procstat import cpu_s
 from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.embedded.server import EmbeddedServer
 from tests.loading import enqueue, make_events
@@ -91,11 +92,6 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def consumers_round(
     queues: int, consumers: int, events: int, pg: PrivatePostgres, folder: Path
 ) -> ConsumerRound:
@@ -117,7 +113,7 @@ def consumers_round(
             "LOG_LEVEL": "info",
         }
         log_path = folder / f"agent-{queues}-{consumers}.log"
-        cpu_before = _children_cpu_s(), _process_cpu_s(server.process.pid)
+        cpu_before = _children_cpu_s(), cpu_s(server.process.pid)
         agent = start_agent(env, log_path)
         peak = 0
         try:
@@ -126,7 +122,7 @@ def consumers_round(
                 assert time.monotonic() < deadline, f"not all persisted: see {log_path}"
                 peak = max(peak, len(children(agent.pid)))
                 time.sleep(_SAMPLE_S)
-            valkey_cpu_s = _process_cpu_s(server.process.pid) - cpu_before[1]
+            valkey_cpu_s = cpu_s(server.process.pid) - cpu_before[1]
         finally:
             agent.terminate()  # the agent drains its consumers
             agent.wait(timeout=60)

@@ -16,7 +16,7 @@ _POLL_S = 0.02
 PROC = Path("/proc")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/pid/stat after the command name (which may hold spaces and parens)."""
     try:
         return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
@@ -26,7 +26,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def is_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 
@@ -34,7 +34,7 @@ def children_of(pid: int) -> list[int]:
     found = []
     for entry in PROC.iterdir():
         if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             if fields is not None and fields[1] == str(pid) and fields[0] != "Z":
                 found.append(int(entry.name))
     return sorted(found)
