@@ -1,10 +1,11 @@
+import operator
 import re
 import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.events import Event, new_event_id, new_event_ids, now_ms
+from sluicegate.events import Delivery, Event, decode_entries, new_event_id, new_event_ids, now_ms
 from sluicegate.queue import keys
 
 UUID_V7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -57,3 +58,31 @@ def test_per_queue_keys_share_one_cluster_slot():
         keys.lock_key("q1"),
     ]
     assert {key[key.index("{") : key.index("}") + 1] for key in tagged} == {"{q1}"}
+
+
+@given(
+    event_id=st.text(min_size=1, max_size=20),
+    payload=st.text(),
+    at=st.integers(0, 2**53),
+    traceparent=st.none() | st.just("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    shuffled=st.booleans(),
+)
+def test_stream_entries_decode_by_position_or_by_name(event_id, payload, at, traceparent, shuffled):
+    """Entries in the writers' field order are read by position; any other order by name."""
+    event = Event("q", event_id, payload, at, traceparent)
+    pairs = [(k.encode(), str(v).encode()) for k, v in event.to_fields().items()]
+    if shuffled:
+        pairs.reverse()
+    flat = [part for pair in pairs for part in pair]
+    deleted = (b"2-0", None)  # an entry deleted meanwhile: nothing to deliver
+    assert decode_entries("q", [(b"1-0", flat), deleted]) == [Delivery("1-0", event)]
+
+
+def test_the_api_documents_stay_out_of_equality_hash_and_repr():
+    plain = Event("q", "e1", '{"a": 1}', 5)
+    parsed = Event("q", "e1", '{"a": 1}', 5, document={"a": 1})
+    assert parsed == plain
+    assert operator.ne(parsed, plain) is False  # tuple's own != would see the documents
+    assert hash(parsed) == hash(plain)
+    assert parsed != Event("q", "e2", '{"a": 1}', 5)
+    assert "document" not in repr(parsed)

@@ -9,7 +9,6 @@ and runs this file with it.
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -50,7 +49,7 @@ def test_the_persist_span_links_to_each_request_trace(settings: Settings, export
     from opentelemetry.trace import SpanKind
 
     events = make_events("q", 6)
-    traced = [replace(e, traceparent=TRACE_A if n < 2 else TRACE_B) for n, e in enumerate(events)]
+    traced = [e._replace(traceparent=TRACE_A if n < 2 else TRACE_B) for n, e in enumerate(events)]
     enqueue(settings.redis_url, traced[:2] + traced[2:4], batch=2)  # two requests of trace A, B
     enqueue(settings.redis_url, events[4:], batch=2)  # one request without a trace
     fast = settings.model_copy(update={"queue_agent_worker_ttl_s": 0.3, "queue_batch_size": 100})

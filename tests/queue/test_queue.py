@@ -1,7 +1,6 @@
 """The stream operations against a real server: write, read, ack, reclaim, dead-letter."""
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 
@@ -106,7 +105,7 @@ def test_upkeep_without_a_group_makes_it_again(redis_server, redis_client):
 def test_dead_letter_is_atomic_and_replayable(redis_server, redis_client):
     """And the event comes back whole, its trace context included."""
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    events = [replace(event, traceparent=traceparent) for event in make_events("q", 2)]
+    events = [event._replace(traceparent=traceparent) for event in make_events("q", 2)]
     enqueue(redis_server.url, events)
     reader = QueueReader(redis_client, "q", "c1")
     poison, _ = reader.read_new(2, block_ms=100)

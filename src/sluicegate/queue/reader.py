@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, OutOfMemoryError, ResponseError
 
-from sluicegate.events import Delivery, Event, now_ms
+from sluicegate.events import Delivery, Event, decode_entries, now_ms
 from sluicegate.process.liveness import is_gone
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
@@ -71,7 +71,7 @@ class QueueReader:
             return []
         # RESP3 answers a map {stream: entries}; RESP2 a list [[stream, entries]].
         entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        return self._deliveries((entry_id, _pairs(flat)) for entry_id, flat in entries)
+        return decode_entries(self.queue, entries)
 
     def _recover_read(self, error: ResponseError) -> list[Delivery]:
         if "NOGROUP" not in str(error):
@@ -102,8 +102,7 @@ class QueueReader:
         own_reply, claim_reply, infos, new_reply = replies
         own = self._parse_read(own_reply)
         mine = {delivery.entry_id for delivery in own}
-        entries = ((entry_id, _pairs(flat)) for entry_id, flat in claim_reply[1])
-        claimed = [d for d in self._deliveries(entries) if d.entry_id not in mine]
+        claimed = [d for d in decode_entries(self.queue, claim_reply[1]) if d.entry_id not in mine]
         consumers = [_consumer_info(info) for info in infos]
         return Upkeep(own, claimed, consumers, self._parse_read(new_reply))
 
@@ -131,7 +130,8 @@ class QueueReader:
     def _deliveries(
         self, entries: Iterable[tuple[bytes, dict[bytes, bytes] | None]]
     ) -> list[Delivery]:
-        # Entries deleted meanwhile come back without fields: there is nothing to deliver.
+        """Deliveries from replies redis-py parsed (fields as a dict); raw replies, the hot path,
+        go to ``decode_entries``. Entries deleted meanwhile come back without fields."""
         return [
             Delivery(entry_id=entry_id.decode(), event=Event.from_fields(self.queue, fields))
             for entry_id, fields in entries
@@ -246,10 +246,3 @@ def _consumer_info(info: Any) -> tuple[str, int, int]:
     fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=True))
     named = {as_text(name): value for name, value in fields.items()}
     return as_text(named["name"]), int(named["pending"]), int(named["idle"])
-
-
-def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:
-    if flat is None:
-        return None
-    fields = iter(flat)
-    return dict(zip(fields, fields, strict=False))
