@@ -1,4 +1,4 @@
-"""Persisted events/s: SQLite vs PostgreSQL (COPY, executemany), same events, same run.
+"""Persisted events/s: SQLite vs PostgreSQL (json, COPY, executemany), same events, same run.
 
     .venv/bin/python -m bench.bench_repositories [--events 20000] [--batch-size 500] [--rounds 5]
 
@@ -124,6 +124,7 @@ def main() -> None:
     batches = make_batches(args.events, args.batch_size)
     stores: dict[str, Store] = {
         "sqlite (WAL, synchronous=FULL)": sqlite_store,
+        "postgresql json": postgres_store(args.dsn, "json"),
         "postgresql copy": postgres_store(args.dsn, "copy"),
         "postgresql executemany": postgres_store(args.dsn, "executemany"),
     }

@@ -44,7 +44,7 @@ LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidat
 LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(_choice)]
 ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
-PostgresWrite = Annotated[Literal["copy", "executemany"], BeforeValidator(_choice)]
+PostgresWrite = Annotated[Literal["json", "copy", "executemany"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 
@@ -358,8 +358,9 @@ class Settings(BaseSettings):
         description="Weights of queues' fair shares, 'orders:5,audit:1'; unnamed queues weigh 1.",
     )
     postgres_write: PostgresWrite = Field(
-        "copy",
-        description="How a batch is written: copy (fastest) or executemany (PgBouncer-safe).",
+        "json",
+        description="How a batch is written: json (one statement; fastest, PgBouncer-safe), "
+        "copy or executemany.",
     )
     database_replicas: int = Field(
         0,

@@ -1,4 +1,5 @@
-"""PostgreSQL against the repository contract (both write strategies), and its failure modes.
+"""PostgreSQL against the repository contract (json, the default, and executemany; copy by one
+test of its own), and its failure modes.
 
 Contract tests use a fresh schema of the machine's server; outage tests stop and start a private
 cluster (tests/postgres_server.py), never the machine's server.
@@ -15,7 +16,7 @@ from psycopg import errors as pg_errors
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
 from sluicegate.events import Event
-from sluicegate.repository import EventStore, Repository, open_repository
+from sluicegate.repository import EventStore, Repository, open_repository, postgres_writes
 from sluicegate.repository.postgres import PostgresRepository, classify, with_connect_defaults
 from sluicegate.repository.postgres_writes import WriteStrategy
 from tests.postgres_server import PrivatePostgres, private_schema
@@ -76,16 +77,16 @@ class PostgresLifecycle(LifecycleContract):
             repository.close()
 
 
-class TestPostgresLifecycleCopy(PostgresLifecycle):
-    strategy = "copy"
+class TestPostgresLifecycleJson(PostgresLifecycle):
+    strategy = "json"
 
 
 class TestPostgresLifecycleExecutemany(PostgresLifecycle):
     strategy = "executemany"
 
 
-class TestPostgresCopy(PostgresContract):
-    strategy = "copy"
+class TestPostgresJson(PostgresContract):
+    strategy = "json"
 
 
 class TestPostgresExecutemany(PostgresContract):
@@ -98,7 +99,33 @@ def private_pg_url(private_pg: PrivatePostgres) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("strategy", ["copy", "executemany"])
+def test_copy_writes_once_and_refuses_a_poison_batch(postgres_url: str) -> None:
+    """POSTGRES_WRITE=copy, the strategy the contract classes no longer run."""
+    repository = PostgresRepository(postgres_url, strategy="copy")
+    events = make_events(20)
+    assert repository.persist(events) == 20
+    assert repository.persist(events[10:] + make_events(5)) == 5
+    with pytest.raises(RejectedEventError):
+        repository.persist([Event("orders", "poison", NUL_PAYLOAD, 1), *make_events(3)])
+    assert repository.count() == 25
+    repository.close()
+
+
+def test_json_splits_a_large_batch_into_documents_of_one_transaction(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_writes, "MAX_DOCUMENT_BYTES", 300)
+    repository = PostgresRepository(postgres_url, strategy="json")
+    events = make_events(9)
+    assert repository.persist(events) == 9
+    assert repository.persist(events) == 0
+    with pytest.raises(RejectedEventError):  # the last document fails: the first ones roll back
+        repository.persist([*make_events(8), Event("orders", "poison", NUL_PAYLOAD, 1)])
+    assert repository.count() == 9
+    repository.close()
+
+
+@pytest.mark.parametrize("strategy", ["json", "executemany"])
 def test_outage_is_transient_and_the_same_object_recovers(
     private_pg: PrivatePostgres, private_pg_url: str, strategy: WriteStrategy
 ) -> None:

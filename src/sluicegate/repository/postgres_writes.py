@@ -1,20 +1,24 @@
-"""The two ways to write a batch into PostgreSQL, both one transaction and both idempotent.
+"""The three ways to write a batch into PostgreSQL, each one transaction and idempotent.
 
 Each claims its ids in ``event_ids`` first (``ON CONFLICT DO NOTHING``: an id stored before, on
 any day, or deleted, is not new) and stores only the events whose id was new, in the same
 statement (``postgres_schema.py`` says why the partitioned ``events`` cannot do it alone).
 
-``copy``: COPY the batch into a session-local staging table, then one statement moves the new
-rows. ``executemany``: one such statement per row, sent in a single pipelined round trip by
-psycopg. ``bench/bench_repositories.py`` and ``bench/bench_partitions.py`` measure them.
+``json`` (the default): the batch travels as one JSON document, the parameter of one statement
+that reads it as rows: one round trip, its own transaction (a single statement is atomic), no
+session state. ``copy``: BEGIN, COPY into a session-local staging table, one statement that moves
+the new rows, COMMIT: four round trips and more client CPU (psycopg's per-row COPY formatting).
+``executemany``: one statement per row, pipelined by psycopg. ``bench/bench_repositories.py``
+measures them (docs/postgres.md has the figures).
 """
 
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import orjson
 import psycopg
 
-WriteStrategy = Literal["copy", "executemany"]
+WriteStrategy = Literal["json", "copy", "executemany"]
 Row = tuple[str, str, str, int, int]
 
 # No key or index on the staging table: COPY only appends. ON COMMIT DELETE ROWS empties it at the
@@ -38,6 +42,25 @@ INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT event_id, queue, payload, accepted_at, persisted_at FROM events_incoming
 WHERE event_id IN (SELECT event_id FROM fresh)
 """
+# The payload goes as a JSON string and is cast to jsonb here, not embedded as raw JSON: a payload
+# that is not valid JSON then fails the cast (its batch is refused and split, as with COPY) and can
+# never change the document's structure. Every row of a batch has the same persisted_at.
+_MOVE_JSON = """
+WITH incoming AS (
+    SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)
+), fresh AS (
+    INSERT INTO event_ids (event_id, queue, accepted_at, stored_at)
+    SELECT i, q, a, %s FROM incoming
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+)
+INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
+SELECT i, q, p::jsonb, a, %s FROM incoming
+WHERE i IN (SELECT event_id FROM fresh)
+"""
+# A text value is at most 1 GB in PostgreSQL; a larger batch (10,000 events of a raised
+# MAX_EVENT_BYTES) goes as several documents in one transaction.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 _INSERT = """
 WITH fresh AS (
     INSERT INTO event_ids (event_id, queue, accepted_at, stored_at)
@@ -48,6 +71,31 @@ WITH fresh AS (
 INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT %(id)s, %(queue)s, %(payload)s::jsonb, %(accepted)s, %(persisted)s FROM fresh
 """
+
+
+def json_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
+    """One statement whose parameter is the batch as JSON; returns how many rows were new."""
+    documents = _documents(rows)
+    if len(documents) == 1:  # one statement: a transaction of its own, one round trip
+        return _move_json(conn, documents[0], rows[0][4])
+    with conn.transaction():
+        return sum(_move_json(conn, document, rows[0][4]) for document in documents)
+
+
+def _move_json(conn: "psycopg.Connection[Any]", document: str, persisted_at: int) -> int:
+    return max(conn.execute(_MOVE_JSON, (document, persisted_at, persisted_at)).rowcount, 0)
+
+
+def _documents(rows: Sequence[Row]) -> list[str]:
+    """``rows`` as JSON arrays of objects, each under MAX_DOCUMENT_BYTES (or of one row)."""
+    try:
+        document = orjson.dumps([{"i": i, "q": q, "p": p, "a": a} for i, q, p, a, _ in rows])
+    except orjson.JSONEncodeError as error:  # a str that is not Unicode text: the event's fault
+        raise psycopg.DataError(f"event not encodable as JSON: {error}") from error
+    if len(document) <= MAX_DOCUMENT_BYTES or len(rows) == 1:
+        return [document.decode()]
+    half = len(rows) // 2
+    return _documents(rows[:half]) + _documents(rows[half:])
 
 
 def copy_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
@@ -84,4 +132,4 @@ def prepare_session(conn: "psycopg.Connection[Any]", strategy: WriteStrategy) ->
         conn.execute(CREATE_STAGING)
 
 
-WRITERS = {"copy": copy_batch, "executemany": executemany_batch}
+WRITERS = {"json": json_batch, "copy": copy_batch, "executemany": executemany_batch}
