@@ -36,11 +36,11 @@ _PROCESS = re.compile(r"^process (\d+):")
 _EVERYWHERE = 0.97  # of the samples: a frame in more is not shown as cumulative
 
 
-def spy(pid: int, output: Path, rate: int) -> "subprocess.Popen[bytes]":
+def spy(pid: int, output: Path, rate: int, gil: bool) -> "subprocess.Popen[bytes]":
     """py-spy recording ``pid`` and its children (collapsed stacks, no line numbers)."""
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     command = [py_spy, "record", "-p", str(pid), "--subprocesses", "--nolineno", "-r", str(rate)]
-    command += ["-f", "raw", "-o", str(output)]
+    command += ["-f", "raw", "-o", str(output), *(["--gil"] if gil else [])]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -89,7 +89,10 @@ def profile(args: argparse.Namespace) -> tuple[Path, Path, int]:
         post(system, args.shape, 1, args.connections, "w")
         drain(system, time.monotonic() + 300)
         agent_pid, api_pid = (service.pid for service in system.services)
-        spies = [spy(api_pid, api_raw, args.rate), spy(agent_pid, agent_raw, args.rate)]
+        spies = [
+            spy(pid, raw, args.rate, args.gil)
+            for pid, raw in ((api_pid, api_raw), (agent_pid, agent_raw))
+        ]
         post(system, args.shape, args.seconds, args.connections, "m")
         drain(system, time.monotonic() + 300)
         for process in spies:
@@ -106,6 +109,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=int, default=100, help="samples per second")
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples holding the GIL: Python's own CPU"
+    )
     parser.add_argument("--src", type=Path, default=ROOT / "src")
     parser.add_argument("--postgres-dsn", default=DEFAULT_DSN)
     parser.add_argument(
@@ -115,7 +121,8 @@ def main() -> None:
     require_wrk()
     args.out.mkdir(parents=True, exist_ok=True)
     api_raw, agent_raw, agent_pid = profile(args)
-    print(f"{args.database}, {args.shape.name}, {args.seconds} s of load and its drain")
+    only = ", samples holding the GIL only" if args.gil else ""
+    print(f"{args.database}, {args.shape.name}, {args.seconds} s of load and its drain{only}")
     for title, samples in (("API", _merged(stacks(api_raw))), *_agent_parts(agent_raw, agent_pid)):
         print(f"{title}: {sum(samples.values())} samples")
         print("\n".join(top(samples, args.top)))
