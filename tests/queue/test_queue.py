@@ -7,7 +7,7 @@ import pytest
 from sluicegate.errors import ConfigurationError
 from sluicegate.queue import dead_letters, keys
 from sluicegate.queue.client import async_client
-from sluicegate.queue.reader import QueueReader, ensure_group
+from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import list_queues, snapshot
 from sluicegate.queue.writer import DurabilityMode, QueueWriter, detect_durability
 from tests.loading import enqueue, make_events
@@ -143,7 +143,7 @@ def test_group_is_recreated_after_the_server_lost_its_data(redis_server, redis_c
     redis_client.flushall()
     reader = QueueReader(redis_client, "q", "c1")
     assert reader.read_new(1, block_ms=10) == []  # NOGROUP is handled by recreating the group
-    ensure_group(redis_client, "q")
+    reader.ensure_groups()  # done already: nothing more
     assert snapshot(redis_client, "q").queued == 0
 
 

@@ -39,7 +39,7 @@ def test_probes_and_every_consumer_metric(settings, start_agent):
     assert httpx.get(f"{url}/readyz").status_code == 200
     assert httpx.get(f"{url}/nowhere").status_code == 404
     enqueue(settings.redis_url, make_events("q", 1000))
-    q = (("queue", "q"),)
+    q = (("destination", "sql"), ("queue", "q"))
     wait_for(
         lambda: scrape(url).get("sluicegate_events_persisted_total", {}).get(q) == 1000,
         message="the consumer's figures to reach the agent",
@@ -73,7 +73,7 @@ def test_lag_rises_while_the_agent_is_stopped_and_falls_to_zero_after(
     assert ages == sorted(ages)
     agent = start_agent()
     url = agent_url(agent)
-    q = (("queue", "q"),)
+    q = (("destination", "sql"), ("queue", "q"))
     wait_for(
         lambda: scrape(url)["sluicegate_queue_oldest_pending_age_seconds"].get(q) == 0,
         message="the lag gauge to fall to 0",

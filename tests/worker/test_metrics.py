@@ -38,7 +38,7 @@ def test_figures_cross_the_pipe_keyed_by_the_batch_queue(redis_client):
     found = samples(agent.render())
     os.close(read_fd)
     os.close(write_fd)
-    a, b = (("queue", "a"),), (("queue", "b"),)
+    a, b = lane("a"), lane("b")
     assert found["sluicegate_events_persisted_total", a] == 7
     assert found["sluicegate_redeliveries_absorbed_total", a] == 3
     assert found["sluicegate_events_persisted_total", b] == 3
@@ -46,14 +46,19 @@ def test_figures_cross_the_pipe_keyed_by_the_batch_queue(redis_client):
     assert found["sluicegate_events_reclaimed_total", b] == 2
     assert found["sluicegate_persist_batch_size_count", a] == 1
     assert found["sluicegate_persist_batch_size_sum", a] == 10
-    assert found["sluicegate_persist_batch_seconds_bucket", (("le", "0.025"), *a)] == 1
-    assert found["sluicegate_persist_batch_seconds_bucket", (("le", "0.25"), *b)] == 0
+    assert found["sluicegate_persist_batch_seconds_bucket", lane("a", ("le", "0.025"))] == 1
+    assert found["sluicegate_persist_batch_seconds_bucket", lane("b", ("le", "0.25"))] == 0
     assert found["sluicegate_end_to_end_latency_seconds_count", a] == 10
-    assert found["sluicegate_consumer_exits_total", (*a, ("reason", "idle"))] == 1
-    assert found["sluicegate_consumer_exits_total", (*a, ("reason", "killed"))] == 1
+    assert found["sluicegate_consumer_exits_total", lane("a", ("reason", "idle"))] == 1
+    assert found["sluicegate_consumer_exits_total", lane("a", ("reason", "killed"))] == 1
     assert found["sluicegate_consumer_starts_total", a] == 2
     assert found["sluicegate_consumers", a] == 0
     assert found["sluicegate_queue_store_up", ()] == 1
+
+
+def lane(queue: str, *more: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    """A sample's labels: the queue, its (default) destination, and ``more``, sorted."""
+    return tuple(sorted((("destination", "sql"), ("queue", queue), *more)))
 
 
 def test_a_full_pipe_never_blocks_the_consumer_and_loses_nothing_later():

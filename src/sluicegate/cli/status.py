@@ -1,7 +1,9 @@
 """What ``sluicegate status`` reports: per queue where the events are, and who consumes it.
 
 The figures are the API's ``GET /v1/queues`` (``QueueSnapshot.as_json``), plus the rows the
-database holds. ``--watch`` redraws them every second with in/out rates from the last sample.
+database holds. A queue with several destinations has a row for each (its lag, its consumers,
+its conservation line; the rows of the database only for the default one, ``sql``). ``--watch``
+redraws them every second with in/out rates from the last sample.
 """
 
 import math
@@ -19,6 +21,8 @@ from rich.table import Table
 from sluicegate.events import now_ms
 from sluicegate.queue.backoff_notes import BackoffNote
 from sluicegate.queue.crash_record import CrashRecord, crash_records
+from sluicegate.queue.keys import DEFAULT_DESTINATION
+from sluicegate.queue.lanes import Lane
 from sluicegate.queue.retention_record import read_retention
 from sluicegate.queue.stats import QueueSnapshot, list_queues, snapshot
 from sluicegate.repository import EventStore
@@ -34,7 +38,7 @@ _CAPTION = (
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     snapshot: QueueSnapshot
-    rows: int  # rows in the database
+    rows: int | None  # rows in the database (None: another destination's store)
     sampled_at_s: float  # monotonic clock, for rates
     crash: CrashRecord | None = None  # its consumers died serving it: retried later
     oldest_stored_ms: int | None = None  # accepted_at of its oldest row in the database
@@ -49,20 +53,23 @@ class Rates:
 
 def gather(client: "redis.Redis", repository: EventStore, slots: int = 1) -> list[QueueStatus]:
     """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
-    queues = list_queues(client)
-    crashes = crash_records(client, queues)
+    lanes = [lane for queue in list_queues(client) for lane in snapshot(client, queue, slots).lanes]
+    crashes = crash_records(client, [Lane(lane.queue, lane.destination) for lane in lanes])
     retention = read_retention(client)
-    return [
-        QueueStatus(
-            snapshot(client, queue, slots),
-            repository.count(queue),
-            time.monotonic(),
-            crashes.get(queue),
-            repository.oldest(queue),
-            retention[queue].dropped if queue in retention else 0,
+    found = []
+    for lane in lanes:
+        ours = lane.destination == DEFAULT_DESTINATION  # the database status opened
+        found.append(
+            QueueStatus(
+                lane,
+                repository.count(lane.queue) if ours else None,
+                time.monotonic(),
+                crashes.get(Lane(lane.queue, lane.destination)),
+                repository.oldest(lane.queue) if ours else None,
+                retention[lane.queue].dropped if ours and lane.queue in retention else 0,
+            )
         )
-        for queue in queues
-    ]
+    return found
 
 
 def as_json(statuses: list[QueueStatus]) -> list[dict[str, Any]]:
@@ -91,23 +98,31 @@ def rates(now: QueueStatus, before: QueueStatus | None) -> Rates | None:
 
 
 def status_table(
-    statuses: list[QueueStatus], previous: dict[str, QueueStatus] | None = None
+    statuses: list[QueueStatus], previous: dict[tuple[str, str], QueueStatus] | None = None
 ) -> Table:
     """One row a queue; with ``previous`` samples, also the in/out rates since them."""
     columns = ["accepted", "queued", "in flight", "dead", "persisted"]
     columns += ["absorbed", "lag", "oldest stored", "expired", "consumers", "accepted ="]
     if previous is not None:
         columns[0:0] = ["in/s", "out/s"]
+    several = any(item.snapshot.destination != DEFAULT_DESTINATION for item in statuses)
+    if several:
+        columns[0:0] = ["destination"]
     table = Table(title="sluicegate status", caption=_CAPTION)
     table.add_column("queue", no_wrap=True)
     for column in columns:
         table.add_column(column, justify="left" if column == "consumers" else "right")
     for item in statuses:
-        table.add_row(*_row(item, previous))
+        cells = _row(item, previous)
+        table.add_row(*([*cells[:1], item.snapshot.destination, *cells[1:]] if several else cells))
     return table
 
 
-def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str]:
+def lane_of(status: QueueStatus) -> tuple[str, str]:
+    return status.snapshot.queue, status.snapshot.destination
+
+
+def _row(item: QueueStatus, previous: dict[tuple[str, str], QueueStatus] | None) -> list[str]:
     snap = item.snapshot
     cells = [
         snap.queue,
@@ -124,7 +139,7 @@ def _row(item: QueueStatus, previous: dict[str, QueueStatus] | None) -> list[str
         "[green]holds[/]" if snap.unaccounted == 0 else f"[red]{snap.unaccounted:+,} off[/]",
     ]
     if previous is not None:
-        found = rates(item, previous.get(snap.queue))
+        found = rates(item, previous.get(lane_of(item)))
         cells[1:1] = [f"{found.in_per_s:,.0f}", f"{found.out_per_s:,.0f}"] if found else ["…"] * 2
     return cells
 
@@ -161,13 +176,13 @@ def watch(
     rounds: int | None = None,
 ) -> None:
     """Redraw the table every ``interval_s`` until Ctrl-C (or ``rounds``, for tests)."""
-    previous: dict[str, QueueStatus] = {}
+    previous: dict[tuple[str, str], QueueStatus] = {}
     with Live(console=console, auto_refresh=False) as live:
         done = 0
         while rounds is None or done < rounds:
             statuses = sample()
             live.update(status_table(statuses, previous), refresh=True)
-            previous = {status.snapshot.queue: status for status in statuses}
+            previous = {lane_of(status): status for status in statuses}
             done += 1
             if rounds is None or done < rounds:
                 time.sleep(interval_s)

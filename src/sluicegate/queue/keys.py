@@ -67,21 +67,35 @@ def queue_of_stream(key: str) -> str:
     return key[len(PREFIX) + 2 : -len("}:events")]
 
 
-def dead_letter_key(queue: str) -> str:
-    return f"{PREFIX}:{{{queue}}}:dead"
+def destination_suffix(destination: str) -> str:
+    """The suffix of a destination's own keys and stats fields: none for the default one, whose
+    keys keep the names they had before destinations."""
+    return "" if destination == DEFAULT_DESTINATION else f":{destination}"
+
+
+def dead_letter_key(queue: str, destination: str = DEFAULT_DESTINATION) -> str:
+    """The events ``destination`` refused for good (each destination has its own)."""
+    return f"{PREFIX}:{{{queue}}}:dead{destination_suffix(destination)}"
+
+
+def stat_field(stat: str, destination: str = DEFAULT_DESTINATION) -> str:
+    """A destination's own counter in the queue's stats hash (``persisted:lake``); ``accepted``
+    is the queue's, shared by its destinations."""
+    return f"{stat}{destination_suffix(destination)}"
 
 
 def stats_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:stats"
 
 
-def lock_key(queue: str, slot: int = 0) -> str:
-    """Lock slot ``slot`` of ``queue`` (QUEUE_CONSUMERS slots: one consumer holds each)."""
-    return f"{PREFIX}:{{{queue}}}:worker:{slot}"
+def lock_key(queue: str, slot: int = 0, destination: str = DEFAULT_DESTINATION) -> str:
+    """Lock slot ``slot`` of ``queue`` for ``destination`` (QUEUE_CONSUMERS slots each: one
+    consumer holds each)."""
+    return f"{PREFIX}:{{{queue}}}:worker{destination_suffix(destination)}:{slot}"
 
 
-def lock_keys(queue: str, slots: int) -> list[str]:
-    return [lock_key(queue, slot) for slot in range(slots)]
+def lock_keys(queue: str, slots: int, destination: str = DEFAULT_DESTINATION) -> list[str]:
+    return [lock_key(queue, slot, destination) for slot in range(slots)]
 
 
 def rate_key(token: str) -> str:
@@ -90,6 +104,7 @@ def rate_key(token: str) -> str:
     return f"{PREFIX}:{{token:{token}}}:rate"
 
 
-def crash_key(queue: str) -> str:
-    """Its consumers' last crash and when to try the queue again (queue/crash_record.py)."""
-    return f"{PREFIX}:{{{queue}}}:crash"
+def crash_key(queue: str, destination: str = DEFAULT_DESTINATION) -> str:
+    """The last crash of its consumers for ``destination`` and when to try again
+    (queue/crash_record.py)."""
+    return f"{PREFIX}:{{{queue}}}:crash{destination_suffix(destination)}"

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import redis
@@ -19,6 +20,7 @@ from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
 from sluicegate.process.liveness import is_gone, process_name
 from sluicegate.queue import keys
+from sluicegate.queue.lanes import Lane
 from sluicegate.queue.scripts import LOCK_ACQUIRE, LOCK_HEARTBEAT, LOCK_RELEASE, lua
 
 
@@ -32,6 +34,7 @@ class LockEntry:
     process: str = ""  # liveness.process_name: lets a consumer tell a dead holder for certain
     slot: int = 0
     agent: str = ""  # the agent's process_name: agents count the slots others hold
+    destination: str = keys.DEFAULT_DESTINATION  # the queue's destination it serves
 
     def encode(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -42,10 +45,19 @@ class LockEntry:
 
     @property
     def key(self) -> str:
-        return keys.lock_key(self.queue, self.slot)
+        return keys.lock_key(self.queue, self.slot, self.destination)
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.queue, self.destination)
 
 
-def new_lock_entry(queue: str, pid: int | None = None, agent: str = "") -> LockEntry:
+def new_lock_entry(
+    queue: str,
+    pid: int | None = None,
+    agent: str = "",
+    destination: str = keys.DEFAULT_DESTINATION,
+) -> LockEntry:
     return LockEntry(
         token=uuid.uuid4().hex,
         queue=queue,
@@ -54,6 +66,7 @@ def new_lock_entry(queue: str, pid: int | None = None, agent: str = "") -> LockE
         started_at_ms=now_ms(),
         process=process_name(pid),
         agent=agent,
+        destination=destination,
     )
 
 
@@ -96,7 +109,8 @@ def _try_slots(
     """One round trip: the lock, or (when every slot is held) who holds them."""
     values = [replace(entry, slot=slot).encode() for slot in range(slots)]
     script = client.register_script(lua(LOCK_ACQUIRE).source)
-    stream_and_slots = [keys.stream_key(entry.queue), *keys.lock_keys(entry.queue, slots)]
+    slot_keys = keys.lock_keys(entry.queue, slots, entry.destination)
+    stream_and_slots = [keys.stream_key(entry.queue), *slot_keys]
     reply = script(keys=stream_and_slots, args=[int(ttl_s * 1000), *values])
     if isinstance(reply, list):  # every slot held
         return None, [LockEntry.decode(raw) for raw in reply[1:] if raw]
@@ -115,14 +129,20 @@ def _released_dead_holders(client: "redis.Redis", queue: str, holders: list[Lock
     return released
 
 
-def lock_holder(client: "redis.Redis", queue: str, slot: int = 0) -> LockEntry | None:
-    raw = client.get(keys.lock_key(queue, slot))
+def lock_holder(
+    client: "redis.Redis", queue: str, slot: int = 0, destination: str = keys.DEFAULT_DESTINATION
+) -> LockEntry | None:
+    raw = client.get(keys.lock_key(queue, slot, destination))
     return LockEntry.decode(raw) if raw else None
 
 
-def lock_holders_of(client: "redis.Redis", queue: str, slots: int) -> list[LockEntry]:
-    """Who holds the slots of ``queue`` now (one MGET: the slots share the queue's hash tag)."""
-    raws: list[bytes | None] = client.mget(keys.lock_keys(queue, slots))  # type: ignore[assignment]
+def lock_holders_of(
+    client: "redis.Redis", queue: str, slots: int, destination: str = keys.DEFAULT_DESTINATION
+) -> list[LockEntry]:
+    """Who holds the slots of ``queue`` for ``destination`` now (one MGET: the slots share the
+    queue's hash tag)."""
+    slot_keys = keys.lock_keys(queue, slots, destination)
+    raws: list[bytes | None] = client.mget(slot_keys)  # type: ignore[assignment]
     return [LockEntry.decode(raw) for raw in raws if raw]
 
 
@@ -163,14 +183,24 @@ def lock_holders(
 
 
 def held_slots(client: "redis.Redis", queues: list[str], slots: int) -> dict[str, list[LockEntry]]:
-    """The holders of every slot of each of ``queues``, in one round trip."""
+    """The holders of every slot of each of ``queues`` (their default destination's), in one
+    round trip."""
+    held = held_lane_slots(client, [Lane(queue) for queue in queues], slots)
+    return {lane.queue: holders for lane, holders in held.items()}
+
+
+def held_lane_slots(
+    client: "redis.Redis", lanes: Sequence[Lane], slots: int
+) -> dict[Lane, list[LockEntry]]:
+    """The holders of every slot of each of ``lanes``, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
-        for queue in queues:
+        for lane in lanes:
             # MGET raw: redis-py's cluster pipeline refuses .mget(), though one queue's lock
             # keys share its slot (the {queue} hash tag)
-            pipe.execute_command("MGET", *keys.lock_keys(queue, slots))  # type: ignore[no-untyped-call]
+            slot_keys = keys.lock_keys(lane.queue, slots, lane.destination)
+            pipe.execute_command("MGET", *slot_keys)  # type: ignore[no-untyped-call]
         replies = pipe.execute()
     return {
-        queue: [LockEntry.decode(raw) for raw in raws if raw]
-        for queue, raws in zip(queues, replies, strict=True)
+        lane: [LockEntry.decode(raw) for raw in raws if raw]
+        for lane, raws in zip(lanes, replies, strict=True)
     }

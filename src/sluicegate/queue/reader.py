@@ -5,38 +5,39 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError, OutOfMemoryError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from sluicegate.events import Delivery, Event, decode_entries, now_ms
 from sluicegate.process.liveness import is_gone
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
+from sluicegate.queue.lanes import Gathering, StreamState, ensure_groups, stream_states
 from sluicegate.queue.pending_reply import PendingReply, round_trip
 from sluicegate.queue.scripts import ACK, COUNT_RECLAIMED, DEAD_LETTER, FORGET_CONSUMER, lua
 
 
-def ensure_group(client: "redis.Redis", queue: str) -> None:
-    """Create the consumer group from the stream's start, so nothing added before is skipped."""
-    stream = keys.stream_key(queue)
-    try:
-        client.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
-    except OutOfMemoryError:
-        # Redis is full (XGROUP CREATE may grow memory, so it is refused): a stream that exists
-        # has its group already, made with it by the enqueue; else there is nothing to read yet
-        if not client.exists(stream):
-            raise
-    except ResponseError as error:
-        if "BUSYGROUP" not in str(error):
-            raise
-
-
 class QueueReader:
-    """Group operations for one (queue, consumer name) pair."""
+    """Group operations for one (queue, destination, consumer name): the destination's consumer
+    group. ``starts``: every group of the queue's destinations with its start ('0' or '$'),
+    made again together when the server lost them."""
 
-    def __init__(self, client: "redis.Redis", queue: str, consumer: str) -> None:
+    def __init__(
+        self,
+        client: "redis.Redis",
+        queue: str,
+        consumer: str,
+        destination: str = keys.DEFAULT_DESTINATION,
+        starts: Sequence[tuple[str, str]] = (),
+        gathering: Gathering | None = None,
+    ) -> None:
         self.client = client
         self.queue = queue
         self.consumer = consumer
+        self.destination = destination
+        self.group = keys.consumer_group(destination)
+        self._suffix = keys.destination_suffix(destination)
+        self._starts = list(starts) or [(self.group, "0")]
+        self.gathering = gathering
         self._stream = keys.stream_key(queue)
         self._ack_script = client.register_script(lua(ACK).source)
         self._ack_keys = [self._stream, keys.stats_key(queue)]
@@ -63,7 +64,7 @@ class QueueReader:
 
     def _read_command(self, start: str, count: int, block_ms: int | None) -> list[str | int]:
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
-        command: list[str | int] = ["XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.consumer]
+        command: list[str | int] = ["XREADGROUP", "GROUP", self.group, self.consumer]
         return [*command, "COUNT", count, *block, "STREAMS", self._stream, start]
 
     def _parse_read(self, reply: Any) -> list[Delivery]:
@@ -76,46 +77,60 @@ class QueueReader:
     def _recover_read(self, error: ResponseError) -> list[Delivery]:
         if "NOGROUP" not in str(error):
             raise error
-        ensure_group(self.client, self.queue)  # the server lost its data: start again
+        self.ensure_groups()  # the server lost its data: start again
         return []
 
-    def upkeep(self, count: int, min_idle_s: float) -> "Upkeep":
+    def ensure_groups(self) -> None:
+        """The consumer groups of the queue's destinations, made where missing."""
+        ensure_groups(self.client, self.queue, self._starts)
+
+    def upkeep(self, count: int, min_idle_s: float, read_new: bool = True) -> "Upkeep":
         """A visit's maintenance reads in one round trip: this consumer's own pending entries,
         the entries other consumers left idle past ``min_idle_s`` (XAUTOCLAIM takes them over),
         the group's consumers (to take over those of dead ones, and to forget them), and then
-        new entries (without blocking). Everything in ``own``, ``claimed`` and ``new`` is
-        delivered to this consumer."""
-        group = keys.CONSUMER_GROUP
+        new entries (without blocking; not with ``read_new`` False). Everything in ``own``,
+        ``claimed`` and ``new`` is delivered to this consumer."""
+        group = self.group
         claim: list[str | int] = ["XAUTOCLAIM", self._stream, group, self.consumer]
         claim += [int(min_idle_s * 1000), "0-0", "COUNT", count]
         commands: list[list[str | int]] = [
             self._read_command("0", count, block_ms=None),
             claim,
             ["XINFO", "CONSUMERS", self._stream, group],
-            self._read_command(">", count, block_ms=None),
         ]
+        if read_new:
+            commands.append(self._read_command(">", count, block_ms=None))
         replies = round_trip(self.client, commands, key=self._stream)
         errors = [reply for reply in replies if isinstance(reply, ResponseError)]
         if errors:  # no group (the server lost its data): made again, nothing to do yet
             self._recover_read(errors[0])
             return Upkeep([], [], [], [])
-        own_reply, claim_reply, infos, new_reply = replies
+        own_reply, claim_reply, infos, *new_reply = replies
         own = self._parse_read(own_reply)
         mine = {delivery.entry_id for delivery in own}
         claimed = [d for d in decode_entries(self.queue, claim_reply[1]) if d.entry_id not in mine]
         consumers = [_consumer_info(info) for info in infos]
-        return Upkeep(own, claimed, consumers, self._parse_read(new_reply))
+        return Upkeep(own, claimed, consumers, self._parse_read(new_reply[0] if new_reply else []))
 
     def length(self) -> int:
-        """Entries still in the stream: queued, or pending with some consumer."""
-        return int(self.client.xlen(self._stream))
+        """Entries the destination has still to store: queued for it, or pending with its
+        consumers (with one destination: every entry of the stream)."""
+        return self._state().work(self.destination)
+
+    def ready(self) -> bool:
+        """Read new entries now? Always, unless the destination gathers larger batches
+        (``Gathering``): then once enough wait, or the oldest waited long enough."""
+        return self.gathering is None or self._state().ready(self.destination, self.gathering)
+
+    def _state(self) -> StreamState:
+        return stream_states(self.client, [self.queue])[self.queue]
 
     def reclaim(self, min_idle_s: float, count: int) -> list[Delivery]:
         """Take over entries another consumer left idle (it died, or lost its lock)."""
         try:
             reply: Any = self.client.xautoclaim(
                 self._stream,
-                keys.CONSUMER_GROUP,
+                self.group,
                 self.consumer,
                 min_idle_time=int(min_idle_s * 1000),
                 start_id="0-0",
@@ -161,7 +176,8 @@ class QueueReader:
     def _ack_args(
         self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
     ) -> list[str | int]:
-        return [keys.CONSUMER_GROUP, persisted, duplicates, *(d.entry_id for d in deliveries)]
+        ids = (delivery.entry_id for delivery in deliveries)
+        return [self.group, persisted, duplicates, self._suffix, *ids]
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""
@@ -170,7 +186,7 @@ class QueueReader:
             for delivery in deliveries:
                 pipe.xpending_range(
                     self._stream,
-                    keys.CONSUMER_GROUP,
+                    self.group,
                     min=delivery.entry_id,
                     max=delivery.entry_id,
                     count=1,
@@ -189,14 +205,15 @@ class QueueReader:
             keys.FIELD_DEAD_AT: now_ms(),
         }
         pairs = [part for field, value in fields.items() for part in (field, value)]
-        script_keys = [self._stream, keys.dead_letter_key(self.queue), keys.stats_key(self.queue)]
-        self._dead_letter_script(
-            keys=script_keys, args=[keys.CONSUMER_GROUP, delivery.entry_id, *pairs]
-        )
+        dead = keys.dead_letter_key(self.queue, self.destination)
+        script_keys = [self._stream, dead, keys.stats_key(self.queue)]
+        args = [self.group, delivery.entry_id, self._suffix, *pairs]
+        self._dead_letter_script(keys=script_keys, args=args)
 
     def count_reclaimed(self, count: int) -> None:
         if count:
-            self._count_reclaimed_script(keys=[keys.stats_key(self.queue)], args=[count])
+            stats = [keys.stats_key(self.queue)]
+            self._count_reclaimed_script(keys=stats, args=[count, self._suffix])
 
     def claim_from_gone(
         self, count: int, consumers: list[tuple[str, int, int]] | None = None
@@ -207,12 +224,10 @@ class QueueReader:
         for name, pending, _ in self._consumers() if consumers is None else consumers:
             if pending and name != self.consumer and is_gone(name):
                 rows: Any = self.client.xpending_range(
-                    self._stream, keys.CONSUMER_GROUP, "-", "+", count, consumername=name
+                    self._stream, self.group, "-", "+", count, consumername=name
                 )
                 ids = [row["message_id"] for row in rows]
-                claimed: Any = self.client.xclaim(
-                    self._stream, keys.CONSUMER_GROUP, self.consumer, 0, ids
-                )
+                claimed: Any = self.client.xclaim(self._stream, self.group, self.consumer, 0, ids)
                 return self._deliveries(claimed)
         return []
 
@@ -223,11 +238,11 @@ class QueueReader:
         ``consumers``: the group's, if just read (``upkeep``)."""
         for name, pending, idle_ms in self._consumers() if consumers is None else consumers:
             if name != self.consumer and pending == 0 and idle_ms > idle_s * 1000:
-                self._forget_script(keys=[self._stream], args=[keys.CONSUMER_GROUP, name])
+                self._forget_script(keys=[self._stream], args=[self.group, name])
 
     def _consumers(self) -> list[tuple[str, int, int]]:
         """(name, pending entries, idle ms) of every consumer of the group."""
-        infos: Any = self.client.xinfo_consumers(self._stream, keys.CONSUMER_GROUP)
+        infos: Any = self.client.xinfo_consumers(self._stream, self.group)
         return [(as_text(info["name"]), int(info["pending"]), int(info["idle"])) for info in infos]
 
 

@@ -24,6 +24,8 @@ FORGET_CONSUMER = "forget_consumer"
 DEAD_LETTER = "dead_letter"
 COUNT_RECLAIMED = "count_reclaimed"
 RATE_LIMIT = "rate_limit"
+ENSURE_GROUPS = "ensure_groups"
+LANES = "lanes"
 
 
 @dataclass(frozen=True, slots=True)

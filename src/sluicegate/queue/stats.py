@@ -1,11 +1,14 @@
 """A consistent snapshot of where a queue's events are: queued, in flight, dead-lettered, stored.
 
 Everything is read in one MULTI, so the conservation line ``accepted = persisted + queued +
-in flight + dead`` is checked on one instant of the server, never on figures read apart.
+in flight + dead`` is checked on one instant of the server, never on figures read apart; it
+holds for each destination of the queue (each has its own consumer group, dead letters and
+counters; ``accepted`` is the queue's).
 """
 
-from dataclasses import asdict, dataclass
-from typing import Any, cast
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import orjson
 import redis
@@ -14,10 +17,11 @@ import redis.asyncio.cluster
 from redis.exceptions import ResponseError
 
 from sluicegate.queue import keys
-from sluicegate.queue.client import as_text, is_cluster_client, node_client
+from sluicegate.queue.client import as_text, is_cluster_client
+from sluicegate.queue.lanes import parse_state
+from sluicegate.queue.scripts import LANES, lua
 
 _SCAN_COUNT = 1000  # keys a primary looks at per SCAN call
-_READ_COUNT = 5  # reads of a snapshot before the lock slots (see _reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class QueueSnapshot:
     oldest_age_s: float = 0.0  # the lag: how long the oldest event not yet stored has waited
     accepted: int = 0  # counted by the enqueue script, with the events (exact, durable)
     consumers: tuple[ConsumerInfo, ...] = ()
+    destination: str = keys.DEFAULT_DESTINATION
+    others: tuple["QueueSnapshot", ...] = ()  # the queue's other destinations (``snapshot``)
 
     @property
     def depth(self) -> int:
@@ -56,10 +62,23 @@ class QueueSnapshot:
         """accepted - (persisted + queued + in flight + dead): 0 whenever nothing was lost."""
         return self.accepted - (self.persisted + self.depth + self.dead_lettered)
 
+    @property
+    def lanes(self) -> tuple["QueueSnapshot", ...]:
+        """This destination's snapshot and the queue's other destinations'."""
+        return (replace(self, others=()), *self.others)
+
     def as_json(self) -> dict[str, Any]:
-        """The shape of ``GET /v1/queues/{queue}`` and ``sluicegate status --json``."""
+        """The shape of ``GET /v1/queues/{queue}`` and ``sluicegate status --json``: the first
+        destination's figures, and with several destinations each one's under ``destinations``."""
+        found = self._figures()
+        if self.others:
+            found["destinations"] = [lane._figures() for lane in self.lanes]
+        return found
+
+    def _figures(self) -> dict[str, Any]:
         return {
             "queue": self.queue,
+            "destination": self.destination,
             "accepted": self.accepted,
             "queued": self.queued,
             "in_flight": self.in_flight,
@@ -115,47 +134,47 @@ def work_by_queue(client: "redis.Redis", queues: list[str] | None = None) -> dic
     return {queue: int(length) for queue, length in zip(names, lengths, strict=True) if length}
 
 
-def snapshot(client: "redis.Redis", queue: str, slots: int = 1) -> QueueSnapshot:
+def snapshot(
+    client: "redis.Redis", queue: str, slots: int = 1, destinations: Sequence[str] = ()
+) -> QueueSnapshot:
     """Read counts in one MULTI, so an ack between two reads cannot make an event vanish.
 
-    Acked entries are deleted, so the stream's first entry is the oldest event not yet stored;
-    its id holds the server's clock at XADD, compared with the same server's TIME (no skew; on a
-    cluster, whose MULTI takes keyed commands only, TIME is asked of that node right after).
+    One lane per destination (``destinations``, else the queue's consumer groups): the first
+    destination's snapshot, the others in its ``others``. A destination's oldest event not yet
+    stored is the oldest entry its group has not acknowledged (``lua/lanes.lua``); its id holds
+    the server's clock at XADD, compared with the same server's TIME (no skew).
     """
-    cluster = is_cluster_client(client)
+    names = list(destinations) or _discovered(client, [queue])[queue]
     with client.pipeline(transaction=True) as pipe:
-        _queue_reads(pipe, queue, slots)
-        if not cluster:
-            pipe.time()
+        _queue_reads(pipe, queue, slots, names)
         try:
             replies = pipe.execute()
-        except ResponseError:  # the stream does not exist (yet)
+        except ResponseError:  # a key of another type under the name: nothing to show
             return QueueSnapshot(queue, 0, 0, 0, 0, 0, 0)
-    reads = _READ_COUNT + slots
-    now = replies[reads] if not cluster else node_client(client, keys.stream_key(queue)).time()
-    return _parsed(queue, replies[:reads], now)
+    return _parsed(queue, replies, names, slots)
 
 
 def snapshots(client: "redis.Redis", queues: list[str], slots: int = 1) -> list[QueueSnapshot]:
-    """``snapshot`` of every queue of ``queues``, in one round trip on a server: every queue's
+    """``snapshot`` of every queue of ``queues``, in two round trips on a server: every queue's
     reads in one MULTI (one instant for them all). A cluster's MULTI stays in one slot: one
     snapshot per queue there."""
     if is_cluster_client(client):
         return [snapshot(client, queue, slots) for queue in queues]
-    reads = _READ_COUNT + slots
+    names = _discovered(client, queues)
     with client.pipeline(transaction=True) as pipe:
         for queue in queues:
-            _queue_reads(pipe, queue, slots)
-        pipe.time()
+            _queue_reads(pipe, queue, slots, names[queue])
         replies = pipe.execute(raise_on_error=False)
-    now = replies[-1]
     found = []
-    for index, queue in enumerate(queues):
-        own = replies[index * reads : (index + 1) * reads]
-        if any(isinstance(reply, ResponseError) for reply in own):  # no stream (yet)
+    start = 0
+    for queue in queues:
+        count = _read_count(names[queue], slots)
+        own = replies[start : start + count]
+        start += count
+        if any(isinstance(reply, ResponseError) for reply in own):
             found.append(QueueSnapshot(queue, 0, 0, 0, 0, 0, 0))
         else:
-            found.append(_parsed(queue, own, now))
+            found.append(_parsed(queue, own, names[queue], slots))
     return found
 
 
@@ -163,18 +182,14 @@ async def snapshot_async(
     client: "redis.asyncio.Redis", queue: str, slots: int = 1
 ) -> QueueSnapshot:
     """``snapshot`` for the API's asyncio client: the same reads in one MULTI."""
-    cluster = is_cluster_client(client)
+    names = await _discovered_async(client, queue)
     try:
         async with client.pipeline(transaction=True) as pipe:
-            _queue_reads(pipe, queue, slots)
-            if not cluster:
-                pipe.time()
+            _queue_reads(pipe, queue, slots, names)
             replies = await pipe.execute()
-    except ResponseError:  # the stream does not exist (yet)
+    except ResponseError:  # a key of another type under the name: nothing to show
         return QueueSnapshot(queue, 0, 0, 0, 0, 0, 0)
-    reads = _READ_COUNT + slots
-    now = replies[reads] if not cluster else await _node_time(client, keys.stream_key(queue))
-    return _parsed(queue, replies[:reads], now)
+    return _parsed(queue, replies, names, slots)
 
 
 async def known_snapshot_async(
@@ -187,56 +202,79 @@ async def known_snapshot_async(
     return await snapshot_async(client, queue, slots)
 
 
-async def _node_time(client: "redis.asyncio.Redis", key: str) -> Any:
-    cluster = cast(redis.asyncio.cluster.RedisCluster, client)
-    return await cluster.execute_command("TIME", target_nodes=cluster.get_node_from_key(key))
+def _discovered(client: "redis.Redis", queues: Sequence[str]) -> dict[str, list[str]]:
+    """Each queue's destinations, as its stream's consumer groups say (one round trip)."""
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.xinfo_groups(keys.stream_key(queue))
+        replies = pipe.execute(raise_on_error=False)
+    return {queue: _destinations(reply) for queue, reply in zip(queues, replies, strict=True)}
 
 
-def _reads(queue: str, slots: int) -> list[tuple[str, ...]]:
+async def _discovered_async(client: "redis.asyncio.Redis", queue: str) -> list[str]:
+    try:
+        groups: Any = await client.xinfo_groups(keys.stream_key(queue))
+    except ResponseError:  # no stream yet
+        groups = []
+    return _destinations(groups)
+
+
+def _destinations(groups: Any) -> list[str]:
+    """The destinations of the groups, the default one first; a stream without a group has the
+    default destination's lane (its group comes with the first read)."""
+    if isinstance(groups, Exception):  # no stream yet
+        groups = []
+    found = {keys.destination_of_group(as_text(_fields(group)["name"])) for group in groups}
+    if not found:
+        return [keys.DEFAULT_DESTINATION]
+    first = [keys.DEFAULT_DESTINATION] if keys.DEFAULT_DESTINATION in found else []
+    return first + sorted(found - {keys.DEFAULT_DESTINATION})
+
+
+def _read_count(destinations: Sequence[str], slots: int) -> int:
+    return 2 + len(destinations) * (1 + slots)
+
+
+def _queue_reads(pipe: Any, queue: str, slots: int, destinations: Sequence[str]) -> None:
     """What a snapshot reads, in this order; all keys in the queue's slot."""
-    stream = keys.stream_key(queue)
-    return [
-        ("XLEN", stream),
-        ("XLEN", keys.dead_letter_key(queue)),
+    reads: list[tuple[Any, ...]] = [
+        ("EVAL", lua(LANES).source, 1, keys.stream_key(queue)),
         ("HGETALL", keys.stats_key(queue)),
-        ("XINFO", "GROUPS", stream),
-        ("XRANGE", stream, "-", "+", "COUNT", "1"),
-        *(("GET", key) for key in keys.lock_keys(queue, slots)),
     ]
-
-
-def _queue_reads(pipe: Any, queue: str, slots: int) -> None:
-    for command in _reads(queue, slots):
+    for destination in destinations:
+        reads.append(("XLEN", keys.dead_letter_key(queue, destination)))
+        reads.extend(("GET", key) for key in keys.lock_keys(queue, slots, destination))
+    for command in reads:
         pipe.execute_command(*command)
 
 
-def _parsed(queue: str, replies: list[Any], now: Any) -> QueueSnapshot:
-    length, dead, stats, groups, first, *locks = replies
-    infos = [_fields(group) for group in groups]
-    pending = sum(
-        int(info["pending"]) for info in infos if as_text(info["name"]) == keys.CONSUMER_GROUP
-    )
+def _parsed(
+    queue: str, replies: list[Any], destinations: Sequence[str], slots: int
+) -> QueueSnapshot:
+    state, stats, *per_destination = replies
+    lanes = parse_state(state)
     stats = _fields(stats)
-    return QueueSnapshot(
-        queue=queue,
-        queued=int(length) - pending,
-        in_flight=pending,
-        dead_lettered=int(dead),
-        persisted_acks=_stat(stats, keys.STAT_PERSISTED),
-        duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED),
-        reclaimed=_stat(stats, keys.STAT_RECLAIMED),
-        oldest_age_s=_age_s(first, now),
-        accepted=_stat(stats, keys.STAT_ACCEPTED),
-        consumers=tuple(info for lock in locks if (info := _consumer(lock)) is not None),
-    )
-
-
-def _age_s(first: list[tuple[bytes, object]], now: tuple[int, int]) -> float:
-    if not first:
-        return 0.0
-    added_ms = int(as_text(first[0][0]).partition("-")[0])
-    now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
-    return max(now_ms - added_ms, 0) / 1000
+    found = []
+    for index, destination in enumerate(destinations):
+        dead, *locks = per_destination[index * (1 + slots) : (index + 1) * (1 + slots)]
+        group = lanes.groups.get(destination)
+        found.append(
+            QueueSnapshot(
+                queue=queue,
+                queued=lanes.queued(destination),
+                in_flight=group.pending if group is not None else 0,
+                dead_lettered=int(dead),
+                persisted_acks=_stat(stats, keys.STAT_PERSISTED, destination),
+                duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED, destination),
+                reclaimed=_stat(stats, keys.STAT_RECLAIMED, destination),
+                oldest_age_s=lanes.oldest_age_s(destination),
+                accepted=_stat(stats, keys.STAT_ACCEPTED),
+                consumers=tuple(info for lock in locks if (info := _consumer(lock)) is not None),
+                destination=destination,
+            )
+        )
+    first, *others = found
+    return replace(first, others=tuple(others))
 
 
 def _consumer(raw: bytes | None) -> ConsumerInfo | None:
@@ -258,5 +296,5 @@ def _fields(reply: Any) -> dict[str, Any]:
     return {as_text(name): value for name, value in zip(pairs, pairs, strict=True)}
 
 
-def _stat(stats: dict[str, Any], name: str) -> int:
-    return int(stats.get(name, 0))
+def _stat(stats: dict[str, Any], name: str, destination: str = keys.DEFAULT_DESTINATION) -> int:
+    return int(stats.get(keys.stat_field(name, destination), 0))

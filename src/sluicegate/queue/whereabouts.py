@@ -67,18 +67,34 @@ async def _scan(
 
 async def _in_stream(
     client: "redis.asyncio.Redis", queue: str, entry_id: str, fields: dict[bytes, bytes]
-) -> InRedis:
+) -> InRedis | None:
+    """In flight while pending with a destination's group; queued while some group has not had
+    it; else every destination has it and the stream keeps it for none (None: look in the
+    database), which happens with several destinations until the stream is trimmed."""
     accepted_at_ms = int(fields[keys.FIELD_ACCEPTED_AT.encode()])
     stream = keys.stream_key(queue)
-    try:
-        pending: Any = await client.xpending_range(
-            stream, keys.CONSUMER_GROUP, min=entry_id, max=entry_id, count=1
-        )
-    except redis.ResponseError:  # no consumer group yet: nobody ever read the queue
-        pending = []
-    if not pending:
+    groups: Any = await client.xinfo_groups(stream)
+    if not groups:  # no consumer group yet: nobody ever read the queue
         return InRedis("queued", entry_id, accepted_at_ms)
-    held = pending[0]
+    queued = False
+    for group in groups:
+        pending: Any = await client.xpending_range(
+            stream, group["name"], min=entry_id, max=entry_id, count=1
+        )
+        if pending:
+            return _in_flight(entry_id, accepted_at_ms, pending[0])
+        queued = queued or _after(entry_id, as_text(group["last-delivered-id"]))
+    return InRedis("queued", entry_id, accepted_at_ms) if queued else None
+
+
+def _after(entry_id: str, delivered_id: str) -> bool:
+    """Is stream entry ``entry_id`` later than ``delivered_id`` (never delivered to its group)?"""
+    ms, _, seq = entry_id.partition("-")
+    delivered_ms, _, delivered_seq = delivered_id.partition("-")
+    return (int(ms), int(seq)) > (int(delivered_ms), int(delivered_seq))
+
+
+def _in_flight(entry_id: str, accepted_at_ms: int, held: Any) -> InRedis:
     return InRedis(
         "in_flight",
         entry_id,

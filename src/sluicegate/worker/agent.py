@@ -23,6 +23,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisClusterException, RedisError
 
 from sluicegate import tracing
+from sluicegate.destination.config import load_destinations
+from sluicegate.destination.work import read_count, work_by_lane
 from sluicegate.logs import Throttle, get_logger
 from sluicegate.process.liveness import is_gone, process_name
 from sluicegate.process.signals import TERMINATING, SignalInbox, deferred
@@ -31,14 +33,14 @@ from sluicegate.queue.client import (
     is_cluster,
     sync_client,
 )
+from sluicegate.queue.lanes import Lane
 from sluicegate.queue.lock import (
     LockEntry,
-    held_slots,
+    held_lane_slots,
     new_lock_entry,
     release_all,
     release_any_slot,
 )
-from sluicegate.queue.stats import work_by_queue
 from sluicegate.queue.topology import Topology
 from sluicegate.repository.standbys_check import look_at_standbys
 from sluicegate.settings import Settings
@@ -106,6 +108,7 @@ class Agent:
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._policy = PolicyWatch(settings.durability, self._outage_log)
         self._crash_loops = CrashLoops(settings, self.log)
+        self.destinations = load_destinations(settings.destinations_file)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if self._consumer_class is not load_consumer_class(DEFAULT_CONSUMER):
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
@@ -262,18 +265,23 @@ class Agent:
 
     def _consumers_wanted(self) -> int:
         """How many consumers this agent should run: one per batch of work, at most
-        QUEUE_CONSUMERS per queue, less the slots other agents' consumers hold, at most
-        MAX_CONSUMERS. Consumers that find nothing to do exit after a TTL."""
+        QUEUE_CONSUMERS per lane (a queue and one of its destinations), less the slots other
+        agents' consumers hold, at most MAX_CONSUMERS. Consumers that find nothing to do exit
+        after a TTL."""
         settings = self.settings
-        work = self._crash_loops.queues_to_serve(self._client, work_by_queue(self._client))
+        lanes = work_by_lane(self._client, self.destinations)
+        work = self._crash_loops.queues_to_serve(self._client, lanes)
         demand = sum(
-            min(settings.queue_consumers, -(-length // settings.queue_batch_size))
-            for length in work.values()
+            min(settings.queue_consumers, -(-length // self._read_count(lane)))
+            for lane, length in work.items()
         )
         if demand > len(self.consumers):
-            held = held_slots(self._client, list(work), settings.queue_consumers)
+            held = held_lane_slots(self._client, list(work), settings.queue_consumers)
             demand -= sum(1 for holders in held.values() for e in holders if self._others(e))
         return min(settings.max_consumers, demand)
+
+    def _read_count(self, lane: Lane) -> int:
+        return read_count(self.destinations.named(lane.destination), self.settings)
 
     def _others(self, entry: LockEntry) -> bool:
         """Held by a live consumer of another agent (a dead one's slot is taken over at once)."""
@@ -302,6 +310,7 @@ class Agent:
                     agent_pid,
                     self._consumer_class,
                     Place(self.board, row, self.http.figures_fd),
+                    self.destinations,
                 )
         self.consumers[pid] = ForkedConsumer(pid, row)
         self.metrics.processes.inc()
@@ -338,17 +347,19 @@ class Agent:
         self.metrics.processes.dec()
         held = self.board.holding(consumer.row)
         self.board.hold(consumer.row, None)
-        queue = None
+        queue = destination = None
         if held is not None:
             entry = LockEntry.decode(held)
-            queue = entry.queue
+            queue, destination = entry.queue, entry.destination
             if release:
                 released = self._release(entry)
             if released:  # it died in the middle of a visit: the visit ends here
-                self.metrics.consumer_gone(queue, exit_reason(exit_code) or "stop")
+                reason = exit_reason(exit_code) or "stop"
+                self.metrics.consumer_gone(queue, reason, destination)
         self.log.info(
             "stopped-node-process",
             queue=queue,
+            destination=destination,
             consumer_pid=consumer.pid,
             exit_code=exit_code,
             released_stale_entry=released,

@@ -1,6 +1,7 @@
 """The agent's Prometheus registry: its consumers' figures, its own, and the queues' gauges.
 
-Consumers' figures arrive as lines on a pipe (``worker/metrics.py``) and are summed here per queue.
+Consumers' figures arrive as lines on a pipe (``worker/metrics.py``) and are summed here per queue
+and destination (label ``destination``: each destination of a queue has its own consumer group).
 Queue gauges (depth, in flight, dead, lag) are read from Redis at scrape time, so they are never
 stale; they describe the queue, not this agent, so with several agents use ``max by (queue)``.
 """
@@ -21,11 +22,13 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from sluicegate.logs import get_logger
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 from sluicegate.queue.stats import list_queues, snapshot
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import Buckets, QueueFigures, parse_lines
 from sluicegate.worker.retention_metrics import RetentionCollector
 
+_LANE = ["queue", "destination"]  # every figure is a queue's for one of its destinations
 _COUNTERS = {
     "persisted": ("sluicegate_events_persisted", "Rows inserted by this agent's consumers."),
     "absorbed": (
@@ -52,7 +55,7 @@ class AgentMetrics:
     def __init__(self, client: "redis.Redis") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
-        self._figures: dict[str, QueueFigures] = {}
+        self._figures: dict[tuple[str, str], QueueFigures] = {}
         self._partial = b""
         self.processes = Gauge(
             "sluicegate_consumer_processes",
@@ -69,29 +72,32 @@ class AgentMetrics:
         complete, _, self._partial = data.rpartition(b"\n")
         with self._lock:
             for wire in parse_lines(complete):
-                self._queue(wire["q"]).merge(wire)
+                destination = str(wire.get("d", DEFAULT_DESTINATION))
+                self._lane((wire["q"], destination)).merge(wire)
 
-    def consumer_started(self, queue: str) -> None:
+    def consumer_started(self, queue: str, destination: str = DEFAULT_DESTINATION) -> None:
         """A consumer began serving ``queue`` (consumers report it over the pipe)."""
         with self._lock:
-            self._queue(queue).starts += 1
+            self._lane((queue, destination)).starts += 1
 
-    def consumer_gone(self, queue: str, reason: str) -> None:
+    def consumer_gone(
+        self, queue: str, reason: str, destination: str = DEFAULT_DESTINATION
+    ) -> None:
         """A consumer died while serving ``queue`` (killed, crashed): its visit ends here."""
         with self._lock:
-            exits = self._queue(queue).exits
+            exits = self._lane((queue, destination)).exits
             exits[reason] = exits.get(reason, 0) + 1
 
-    def _queue(self, queue: str) -> QueueFigures:
-        figures = self._figures.get(queue)
+    def _lane(self, lane: tuple[str, str]) -> QueueFigures:
+        figures = self._figures.get(lane)
         if figures is None:
-            figures = self._figures[queue] = QueueFigures()
+            figures = self._figures[lane] = QueueFigures()
         return figures
 
-    def copy_figures(self) -> dict[str, QueueFigures]:
+    def copy_figures(self) -> dict[tuple[str, str], QueueFigures]:
         with self._lock:
             return {
-                queue: QueueFigures(
+                lane: QueueFigures(
                     dict(figures.counters),
                     {
                         name: Buckets(b.bounds, list(b.counts), b.total)
@@ -100,7 +106,7 @@ class AgentMetrics:
                     dict(figures.exits),
                     figures.starts,
                 )
-                for queue, figures in self._figures.items()
+                for lane, figures in self._figures.items()
             }
 
     def render(self) -> bytes:
@@ -114,39 +120,39 @@ class _FiguresCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         figures = self._metrics.copy_figures()
         for key, (name, documentation) in _COUNTERS.items():
-            family = CounterMetricFamily(name, documentation, labels=["queue"])
-            for queue, queue_figures in figures.items():
-                family.add_metric([queue], queue_figures.counters[key])
+            family = CounterMetricFamily(name, documentation, labels=_LANE)
+            for lane, queue_figures in figures.items():
+                family.add_metric(list(lane), queue_figures.counters[key])
             yield family
         for key, (name, documentation) in _HISTOGRAMS.items():
-            histogram = HistogramMetricFamily(name, documentation, labels=["queue"])
-            for queue, queue_figures in figures.items():
+            histogram = HistogramMetricFamily(name, documentation, labels=_LANE)
+            for lane, queue_figures in figures.items():
                 buckets = queue_figures.histograms[key]
-                histogram.add_metric([queue], _cumulative(buckets), buckets.total)
+                histogram.add_metric(list(lane), _cumulative(buckets), buckets.total)
             yield histogram
         exits = CounterMetricFamily(
             "sluicegate_consumer_exits",
             "Visits of a consumer to a queue that ended, by reason (drained, share-used, idle, "
             "stopped, lock-lost; killed, crashed when the process died in the visit).",
-            labels=["queue", "reason"],
+            labels=[*_LANE, "reason"],
         )
-        for queue, queue_figures in figures.items():
+        for lane, queue_figures in figures.items():
             for reason, count in sorted(queue_figures.exits.items()):
-                exits.add_metric([queue, reason], count)
+                exits.add_metric([*lane, reason], count)
         yield exits
         starts = CounterMetricFamily(
             "sluicegate_consumer_starts",
             "Visits begun: a consumer took one of the queue's lock slots.",
-            labels=["queue"],
+            labels=_LANE,
         )
         serving = GaugeMetricFamily(
             "sluicegate_consumers",
             "This agent's consumers serving the queue now (visits begun and not ended).",
-            labels=["queue"],
+            labels=_LANE,
         )
-        for queue, queue_figures in figures.items():
-            starts.add_metric([queue], queue_figures.starts)
-            serving.add_metric([queue], queue_figures.starts - sum(queue_figures.exits.values()))
+        for lane, queue_figures in figures.items():
+            starts.add_metric(list(lane), queue_figures.starts)
+            serving.add_metric(list(lane), queue_figures.starts - sum(queue_figures.exits.values()))
         yield starts
         yield serving
 
@@ -173,11 +179,12 @@ class _QueueCollector(Collector):
         depth, in_flight, dead, age, up = _queue_families()
         try:
             for queue in list_queues(self._client):
-                snap = snapshot(self._client, queue)
-                depth.add_metric([queue], snap.depth)
-                in_flight.add_metric([queue], snap.in_flight)
-                dead.add_metric([queue], snap.dead_lettered)
-                age.add_metric([queue], snap.oldest_age_s)
+                for lane in snapshot(self._client, queue).lanes:
+                    labels = [queue, lane.destination]
+                    depth.add_metric(labels, lane.depth)
+                    in_flight.add_metric(labels, lane.in_flight)
+                    dead.add_metric(labels, lane.dead_lettered)
+                    age.add_metric(labels, lane.oldest_age_s)
             up.add_metric([], 1)
         except (RedisError, OSError) as error:
             log = get_logger(component="agent-http")
@@ -190,21 +197,24 @@ def _queue_families() -> tuple[GaugeMetricFamily, ...]:
     return (
         GaugeMetricFamily(
             "sluicegate_queue_depth",
-            "Events in the queue's stream: not yet delivered plus in flight.",
-            labels=["queue"],
+            "Events the destination has still to store: not yet delivered plus in flight.",
+            labels=_LANE,
         ),
         GaugeMetricFamily(
             "sluicegate_queue_in_flight",
             "Events delivered to a consumer and not yet acknowledged.",
-            labels=["queue"],
+            labels=_LANE,
         ),
         GaugeMetricFamily(
-            "sluicegate_queue_dead", "Events in the queue's dead letters.", labels=["queue"]
+            "sluicegate_queue_dead",
+            "Events in the destination's dead letters of the queue.",
+            labels=_LANE,
         ),
         GaugeMetricFamily(
             "sluicegate_queue_oldest_pending_age_seconds",
-            "The lag: how long the oldest event not yet stored has waited (0 when none waits).",
-            labels=["queue"],
+            "The lag: how long the oldest event the destination has not stored has waited (0 "
+            "when none waits).",
+            labels=_LANE,
         ),
         GaugeMetricFamily(
             "sluicegate_queue_store_up", "1 when Redis answered this scrape, else 0.", labels=[]

@@ -1,7 +1,9 @@
-"""A consumer process's life: serve queues in turn, one lock slot at a time, until told to stop.
+"""A consumer process's life: serve lanes in turn, one lock slot at a time, until told to stop.
 
-One Redis client and one database connection for the whole process, reused for every queue it
-serves, so an agent's connections are bounded by MAX_CONSUMERS however many queues there are.
+A lane is a queue read by one of its destinations (without DESTINATIONS_FILE: one per queue).
+One Redis client and one writer per destination for the whole process (opened when first
+needed), reused for every queue it serves, so an agent's connections to a store are bounded by
+MAX_CONSUMERS however many queues there are.
 """
 
 import os
@@ -12,15 +14,17 @@ from functools import partial
 import redis
 
 from sluicegate.backoff import Backoff
+from sluicegate.destination.work import gathering, read_count
+from sluicegate.destination.writers import Writers
 from sluicegate.errors import ConsumerCrashedError
 from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
 from sluicegate.process.liveness import process_name
 from sluicegate.process.signals import StopWatch
 from sluicegate.queue.crash_record import clear, describe, record_crash
+from sluicegate.queue.lanes import Lane
 from sluicegate.queue.lock import Lock, LockEntry, acquire_slot
-from sluicegate.queue.reader import QueueReader, ensure_group
-from sluicegate.repository import Repository
+from sluicegate.queue.reader import QueueReader
 from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
@@ -47,7 +51,7 @@ class ConsumerLoop:
         self,
         settings: Settings,
         client: "redis.Redis",
-        repository: Repository,
+        writers: Writers,
         stop: StopWatch,
         identity: LockEntry,
         place: Place,
@@ -56,16 +60,19 @@ class ConsumerLoop:
     ) -> None:
         self.settings = settings
         self.client = client
-        self.repository = repository
+        self.writers = writers
+        self.registry = writers.registry
         self.stop = stop
-        self.identity = identity  # token, host, pid and agent; queue and slot set per visit
+        self.identity = identity  # token, host, pid and agent; lane and slot set per visit
         self.place = place
         self.consumer_class = consumer_class
-        self.rotation = Rotation(client, settings.queue_poll_freq_s, queues)
+        self.rotation = Rotation(client, settings.queue_poll_freq_s, queues, self.registry)
         self.log = get_logger(component="consumer", pid=os.getpid())
-        self._readers: dict[str, QueueReader] = {}
+        self._readers: dict[Lane, QueueReader] = {}
         self.metrics = ConsumerMetrics(place.figures_fd)
         self._weights = settings.weights
+        # How long a destination whose store is down rests before this consumer tries it again.
+        self._rests = {name: Backoff(0.5, 10.0) for name in self.registry.names}
 
     def run(self) -> None:
         """Serve until a stop, the agent's death, or a TTL without anything to do."""
@@ -83,29 +90,36 @@ class ConsumerLoop:
                 self.stop.wait(delay_s)
 
     def _step(self) -> bool:
-        """Visit the next queue, or wait for one; False once idle for a TTL."""
-        queue = self.rotation.next_queue()
-        if queue is None:
+        """Visit the next lane, or wait for one; False once idle for a TTL."""
+        lane = self.rotation.next_lane()
+        if lane is None:
             if time.monotonic() - self._last_served > self.settings.queue_agent_worker_ttl_s:
                 self.log.info("consumer-idle-exit")
                 return False
             self.stop.wait(max(self.rotation.until_next_listing_s(), 0.01))
             return True
-        outcome, served = self.visit(queue)
+        outcome, served = self.visit(lane)
         if served:
             self._last_served = time.monotonic()
-        if outcome is not None and queue in self.rotation.crashed:
-            self._forgive(queue)
+        if outcome is not None and lane in self.rotation.crashed:
+            self._forgive(lane)
+        if outcome is Outcome.GAVE_WAY:
+            self.rotation.rest(lane.destination, self._rests[lane.destination].next_delay_s())
+        elif served:
+            self._rests[lane.destination].reset()
         if outcome in (None, Outcome.DRAINED, Outcome.LOCK_LOST):
-            self.rotation.skip(queue)
+            self.rotation.skip(lane)
         elif outcome is Outcome.IDLE:
-            self.log.info("consumer-idle-exit", queue=queue)
+            self.log.info("consumer-idle-exit", queue=lane.queue, destination=lane.destination)
             return False
         return True
 
-    def visit(self, queue: str) -> tuple[Outcome | None, int]:
-        """Serve ``queue`` for a fair share under one of its lock slots; None when all are held."""
-        entry = replace(self.identity, queue=queue, started_at_ms=now_ms())
+    def visit(self, lane: Lane) -> tuple[Outcome | None, int]:
+        """Serve ``lane`` for a fair share under one of its lock slots; None when all are held."""
+        queue = lane.queue
+        entry = replace(
+            self.identity, queue=queue, destination=lane.destination, started_at_ms=now_ms()
+        )
         self.place.hold(entry.encode())  # before the SET: the agent can always clean up after us
         try:
             lock = acquire_slot(
@@ -121,75 +135,101 @@ class ConsumerLoop:
             except TRANSIENT:
                 raise
             except Exception as error:  # recorded before the lock goes: nobody retries at once
-                raise self._crashed(queue, error) from error
+                raise self._crashed(lane, error) from error
             finally:
                 _release_quietly(lock)
         finally:
             self.place.hold(None)
 
     def _serve_holding(self, lock: Lock) -> tuple[Outcome, int]:
-        queue = lock.entry.queue
+        lane = lock.entry.lane
+        metrics = self.metrics.of(lane.destination)
         consumer = self.consumer_class(
-            self.settings,
-            self._reader(queue),
-            self.repository,
+            self._settings_of(lane.destination),
+            self._reader(lane),
+            self.writers[lane.destination],
             lock,
             self.stop,
             self.place.board,
-            self.metrics,
+            metrics,
         )
-        share = self.settings.queue_share_batches * self._weights.get(queue, 1)
-        self.metrics.visit_started(queue)
+        share = self.settings.queue_share_batches * self._weights.get(lane.queue, 1)
+        metrics.visit_started(lane.queue)
         outcome = Outcome.STOPPED
         try:
-            outcome = consumer.run(Stay(share, partial(self.rotation.others_waiting, queue)))
+            rotation = self.rotation
+            stay = Stay(
+                share,
+                partial(rotation.others_waiting, lane),
+                partial(rotation.other_destinations_waiting, lane),
+            )
+            outcome = consumer.run(stay)
         finally:
-            self.metrics.exited(queue, outcome.value)
+            metrics.exited(lane.queue, outcome.value)
         self.log.debug(
-            "consumer-visit", queue=queue, outcome=outcome.value, batches=consumer.served
+            "consumer-visit", lane=str(lane), outcome=outcome.value, batches=consumer.served
         )
         return outcome, consumer.served
 
-    def _crashed(self, queue: str, error: Exception) -> ConsumerCrashedError:
-        """Log it once (its traceback once a minute) and make the queue wait before a retry."""
+    def _settings_of(self, destination: str) -> Settings:
+        """The settings a visit for ``destination`` runs with: its own read size."""
+        count = read_count(self.registry.named(destination), self.settings)
+        if count == self.settings.queue_batch_size:
+            return self.settings
+        return self.settings.model_copy(update={"queue_batch_size": count})
+
+    def _crashed(self, lane: Lane, error: Exception) -> ConsumerCrashedError:
+        """Log it once (its traceback once a minute) and make the lane wait before a retry."""
         text = describe(error)
         settings = self.settings
+        where = {"queue": lane.queue, "destination": lane.destination}
         try:
             crash = record_crash(
                 self.client,
-                queue,
+                lane,
                 os.getpid(),
                 text,
                 Backoff(settings.crash_backoff_initial_s, settings.crash_backoff_max_s),
             )
         except Exception:  # Redis away: the traceback must not be lost
-            self.log.error("consumer-crashed", queue=queue, error=text, exc_info=error)
-            return ConsumerCrashedError(queue)
+            self.log.error("consumer-crashed", **where, error=text, exc_info=error)
+            return ConsumerCrashedError(str(lane))
         trace = {"exc_info": error} if crash.log_traceback else {}
         self.log.error(
             "consumer-crash-looping",
-            queue=queue,
+            **where,
             attempt=crash.attempt,
             retry_in_s=round(crash.retry_in_s, 1),
             error=text,
             **trace,
         )
-        return ConsumerCrashedError(queue)
+        return ConsumerCrashedError(str(lane))
 
-    def _forgive(self, queue: str) -> None:
-        """A visit ended normally: the queue's crash loop is over."""
+    def _forgive(self, lane: Lane) -> None:
+        """A visit ended normally: the lane's crash loop is over."""
         try:
-            clear(self.client, queue)
+            clear(self.client, lane)
         except TRANSIENT:
             return
-        self.rotation.crashed.discard(queue)
-        self.log.info("crash-loop-over", queue=queue)
+        self.rotation.crashed.discard(lane)
+        self.log.info("crash-loop-over", queue=lane.queue, destination=lane.destination)
 
-    def _reader(self, queue: str) -> QueueReader:
-        reader = self._readers.get(queue)
+    def _reader(self, lane: Lane) -> QueueReader:
+        reader = self._readers.get(lane)
         if reader is None:
-            ensure_group(self.client, queue)
-            reader = self._readers[queue] = QueueReader(self.client, queue, process_name())
+            destinations = self.registry.for_queue(lane.queue)
+            starts = [(d.group, "$" if d.start == "now" else "0") for d in destinations]
+            destination = self.registry.named(lane.destination)
+            reader = QueueReader(
+                self.client,
+                lane.queue,
+                process_name(),
+                lane.destination,
+                starts,
+                gathering(destination),
+            )
+            reader.ensure_groups()
+            self._readers[lane] = reader
         return reader
 
 

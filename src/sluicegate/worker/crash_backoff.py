@@ -20,6 +20,7 @@ from structlog.typing import FilteringBoundLogger
 
 from sluicegate.backoff import Backoff
 from sluicegate.queue.crash_record import backing_off
+from sluicegate.queue.lanes import Lane
 from sluicegate.settings import Settings
 from sluicegate.worker.fork import EXIT_VISIT_CRASHED
 
@@ -89,10 +90,10 @@ class CrashLoops:
             )
 
     @staticmethod
-    def queues_to_serve(client: "redis.Redis", work: Mapping[str, int]) -> dict[str, int]:
-        """``work`` without the queues that are backing off after their consumers crashed."""
+    def queues_to_serve(client: "redis.Redis", work: Mapping[Lane, int]) -> dict[Lane, int]:
+        """``work`` without the lanes that are backing off after their consumers crashed."""
         waiting = backing_off(client, list(work))
-        return {queue: length for queue, length in work.items() if queue not in waiting}
+        return {lane: length for lane, length in work.items() if lane not in waiting}
 
 
 def describe_exit(exit_code: int) -> str:

@@ -13,6 +13,8 @@ from dataclasses import replace
 from typing import NoReturn
 
 from sluicegate import tracing
+from sluicegate.destination.config import Destinations, load_destinations
+from sluicegate.destination.writers import Writers
 from sluicegate.errors import ConfigurationError, ConsumerCrashedError, TransientStoreError
 from sluicegate.logs import get_logger
 from sluicegate.process.liveness import process_name
@@ -20,7 +22,6 @@ from sluicegate.process.signals import TERMINATING, SignalInbox, StopWatch
 from sluicegate.queue.client import sync_client
 from sluicegate.queue.lock import LockEntry, new_lock_entry
 from sluicegate.queue.topology import Topology
-from sluicegate.repository import open_repository
 from sluicegate.settings import Settings
 from sluicegate.worker.consumer_loop import ConsumerLoop, Place
 from sluicegate.worker.visit import QueueVisit
@@ -47,6 +48,7 @@ def run_consumer_process(
     parent_pid: int,
     consumer_class: type[QueueVisit] = QueueVisit,
     place: Place | None = None,
+    registry: Destinations | None = None,
 ) -> NoReturn:
     """Entry point right after ``os.fork()`` in the consumer process. Never returns."""
     code = EXIT_CRASHED
@@ -58,7 +60,9 @@ def run_consumer_process(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
         identity = replace(identity, pid=os.getpid(), process=process_name())
         stop = StopWatch(inbox, parent_pid)
-        code = serve_queues(settings, redis_url, identity, stop, consumer_class, place)
+        code = serve_queues(
+            settings, redis_url, identity, stop, consumer_class, place, registry=registry
+        )
     except ConsumerCrashedError:
         code = EXIT_VISIT_CRASHED  # said and recorded where it happened
     except BaseException as error:
@@ -78,18 +82,15 @@ def serve_queues(
     consumer_class: type[QueueVisit] = QueueVisit,
     place: Place | None = None,
     queues: list[str] | None = None,
+    registry: Destinations | None = None,
 ) -> int:
-    """Serve queues (all, or only ``queues``) until stopped or idle. Also runs without a fork."""
+    """Serve queues (all, or only ``queues``) until stopped or idle. Also runs without a fork.
+    ``registry``: the destinations (the agent's; else read from DESTINATIONS_FILE)."""
     log = get_logger(pid=os.getpid())
     client = sync_client(redis_url, cluster=settings.redis_cluster, topology=Topology.of(settings))
     try:
         try:
-            repository = open_repository(
-                settings.resolved_database_url,
-                settings.postgres_write,
-                settings.database_replicas,
-                settings.database_replicas_timeout_s,
-            )
+            writers = Writers(registry or load_destinations(settings.destinations_file), settings)
         except TransientStoreError as error:  # the agent forks again at its next poll
             log.warning("database-unavailable", error=str(error))
             return EXIT_DATABASE_UNAVAILABLE
@@ -97,7 +98,7 @@ def serve_queues(
             ConsumerLoop(
                 settings,
                 client,
-                repository,
+                writers,
                 stop,
                 identity,
                 place or Place(),
@@ -105,7 +106,7 @@ def serve_queues(
                 queues,
             ).run()
         finally:
-            repository.close()
+            writers.close()
         if stop.parent_gone:
             log.warning("consumer-parent-died", parent_pid=stop.parent_pid)
         log.info("consumer-stopped")

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from sluicegate.events import Event
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 
 _ACCEPTED_AT = attrgetter("accepted_at_ms")
 PIPE_BUF = 4096  # POSIX minimum; Linux's too: writes up to this size are atomic
@@ -96,9 +97,10 @@ class QueueFigures:
         for reason, count in wire.get("x", {}).items():
             self.exits[reason] = self.exits.get(reason, 0) + int(count)
 
-    def to_wire(self, queue: str) -> dict[str, Any]:
+    def to_wire(self, queue: str, destination: str = DEFAULT_DESTINATION) -> dict[str, Any]:
         return {
             "q": queue,
+            "d": destination,
             "c": {name: count for name, count in self.counters.items() if count},
             "h": {
                 name: (buckets.counts, buckets.total)
@@ -111,11 +113,24 @@ class QueueFigures:
 
 
 class ConsumerMetrics:
-    """The consumer's only handle on metrics. ``fd`` None: count nothing (tests, benchmarks)."""
+    """The consumer's only handle on metrics. ``fd`` None: count nothing (tests, benchmarks).
+    Figures are kept per queue and destination: ``of`` is the handle for another destination,
+    sharing the pipe and what waits to be sent."""
 
-    def __init__(self, fd: int | None) -> None:
+    def __init__(
+        self,
+        fd: int | None,
+        destination: str = DEFAULT_DESTINATION,
+        pending: dict[tuple[str, str], QueueFigures] | None = None,
+    ) -> None:
         self._fd = fd
-        self._pending: dict[str, QueueFigures] = {}
+        self._destination = destination
+        self._pending = {} if pending is None else pending
+
+    def of(self, destination: str) -> "ConsumerMetrics":
+        if destination == self._destination:
+            return self
+        return ConsumerMetrics(self._fd, destination, self._pending)
 
     def batch_persisted(
         self, queue: str, events: Sequence[Event], inserted: int, seconds: float
@@ -160,18 +175,19 @@ class ConsumerMetrics:
         self.flush()
 
     def _figures(self, queue: str) -> QueueFigures:
-        figures = self._pending.get(queue)
+        lane = (queue, self._destination)
+        figures = self._pending.get(lane)
         if figures is None:
-            figures = self._pending[queue] = QueueFigures()
+            figures = self._pending[lane] = QueueFigures()
         return figures
 
     def flush(self) -> None:
         """Send every pending delta that the pipe takes now; keep the rest for the next call."""
-        for queue in list(self._pending):
-            line = orjson.dumps(self._pending[queue].to_wire(queue)) + b"\n"
+        for lane in list(self._pending):
+            line = orjson.dumps(self._pending[lane].to_wire(*lane)) + b"\n"
             if len(line) <= PIPE_BUF and not self._send(line):
                 return
-            del self._pending[queue]  # sent (a line too long to be atomic is dropped)
+            del self._pending[lane]  # sent (a line too long to be atomic is dropped)
 
     def _send(self, line: bytes) -> bool:
         if self._fd is None:

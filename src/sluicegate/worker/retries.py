@@ -36,6 +36,11 @@ class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised out of a retry loop when the consumer was told to stop; the batch stays pending."""
 
 
+class GiveWay(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised out of a retry loop when the caller would rather do something else than wait (its
+    destination is down and another lane waits); the batch stays pending. Its cause: the error."""
+
+
 class Retrier:
     """The retry loop of one visit: ``heartbeat`` keeps its lock, ``log`` is the visit's logger;
     ``client`` and ``agent`` say where and whose database backoff ``sluicegate status`` shows."""
@@ -59,14 +64,20 @@ class Retrier:
         self._agent = agent
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
 
-    def retry(self, operation: Callable[[], T]) -> T:
-        """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile."""
+    def retry(
+        self, operation: Callable[[], T], give_way: Callable[[Exception], bool] | None = None
+    ) -> T:
+        """Run ``operation`` until it stops failing transiently; keep the lock alive meanwhile.
+        ``give_way``: asked after each failure; True raises ``GiveWay`` instead of waiting."""
         backoff = Backoff()
         while True:
             try:
                 return operation()
             except TRANSIENT as error:
-                self.pause(self._delay_after(error, backoff), error)
+                delay_s = self._delay_after(error, backoff)
+                if give_way is not None and give_way(error):
+                    raise GiveWay from error
+                self.pause(delay_s, error)
 
     def pause(self, delay_s: float, cause: Exception | None = None) -> None:
         """Wait ``delay_s``, heartbeating the lock meanwhile (a wait may outlast the lock's TTL);

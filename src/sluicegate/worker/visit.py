@@ -20,6 +20,7 @@ from sluicegate import tracing
 from sluicegate.errors import (
     LockLostError,
     RejectedEventError,
+    TransientStoreError,
 )
 from sluicegate.events import Delivery, Event
 from sluicegate.logs import get_logger
@@ -32,7 +33,7 @@ from sluicegate.settings import Settings
 from sluicegate.worker.board import Board
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.poison import PoisonSplit
-from sluicegate.worker.retries import TRANSIENT, Retrier, Stopping
+from sluicegate.worker.retries import TRANSIENT, GiveWay, Retrier, Stopping
 
 
 class Outcome(Enum):
@@ -41,15 +42,19 @@ class Outcome(Enum):
     STOPPED = "stopped"  # a stop signal, or the agent died
     LOCK_LOST = "lock-lost"
     IDLE = "idle"  # no other queue waiting, and nothing here for a TTL
+    GAVE_WAY = "gave-way"  # its destination's store kept failing while another lane waited
 
 
 @dataclass(frozen=True, slots=True)
 class Stay:
     """How long to stay: ``batches`` while ``others_waiting()``; while nothing else waits, the
-    consumer stays on (reads block up to QUEUE_BATCH_TIMEOUT) until idle for a TTL."""
+    consumer stays on (reads block up to QUEUE_BATCH_TIMEOUT) until idle for a TTL. While its
+    destination's store fails, only as long as no lane of another destination waits
+    (``elsewhere``)."""
 
     batches: int
     others_waiting: Callable[[], bool] = lambda: False
+    elsewhere: Callable[[], bool] = lambda: False
 
 
 class QueueVisit:
@@ -72,10 +77,11 @@ class QueueVisit:
         self.stop = stop
         self.board = board
         self.metrics = metrics or ConsumerMetrics(None)
-        self.log = get_logger(queue=reader.queue, pid=os.getpid())
+        self.log = get_logger(queue=reader.queue, destination=reader.destination, pid=os.getpid())
         self._next_heartbeat = time.monotonic() + settings.heartbeat_interval_s  # just acquired
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
+        self._elsewhere: Callable[[], bool] = lambda: False
         self.served = 0  # batches processed in this visit
         self.retrier = Retrier(
             settings.heartbeat_interval_s,
@@ -104,10 +110,14 @@ class QueueVisit:
         except LockLostError as error:
             self.log.warning("consumer-lock-lost", reason=str(error))
             return Outcome.LOCK_LOST
+        except GiveWay as error:  # the batch stays pending with us: read again on our return
+            self.log.warning("destination-unavailable-giving-way", error=str(error.__cause__))
+            return Outcome.GAVE_WAY
         finally:
             self._confirm_ack_before_leaving()
 
     def _serve(self, stay: Stay) -> Outcome:
+        self._elsewhere = stay.elsewhere
         idle_since = time.monotonic()
         batch: list[Delivery] = []
         served = 0
@@ -163,6 +173,10 @@ class QueueVisit:
             batch = self._retry(self._maintenance)
             if batch or not block:
                 return batch
+        if not self._retry(self.reader.ready):  # its destination gathers a larger batch
+            if block:
+                self.stop.wait(self.settings.queue_batch_timeout_s)
+            return []
         return self._retry(partial(self.reader.read_new, *self._read_args(block)))
 
     def _read_args(self, block: bool) -> tuple[int, int | None]:
@@ -197,6 +211,8 @@ class QueueVisit:
 
     def _send_read(self, block: bool) -> PendingReply[list[Delivery]] | None:
         try:
+            if not self.reader.ready():
+                return None
             return self.reader.send_read(">", *self._read_args(block))
         except TRANSIENT as error:  # Redis is away: process without reading ahead
             self.log.warning("read-ahead-failed", error=str(error))
@@ -212,7 +228,7 @@ class QueueVisit:
         events = [d.event for d in batch]
         started = time.perf_counter()
         try:
-            inserted = self._retry(partial(self._persist, events))
+            inserted = self.retrier.retry(partial(self._persist, events), self._give_way)
         except RejectedEventError:
             self._confirm_ack()
             self.poison.persist_one_by_one(batch)
@@ -226,6 +242,11 @@ class QueueVisit:
             self._unconfirmed_ack = (self.reader.send_ack(*redo.args), redo)
         except TRANSIENT:
             self._retry(redo)
+
+    def _give_way(self, error: Exception) -> bool:
+        """Leave the lane when its destination's store fails while a lane of another destination
+        waits: a store that is down must not hold this consumer back from the others."""
+        return isinstance(error, TransientStoreError) and self._elsewhere()
 
     def _persist(self, events: Sequence[Event]) -> int:
         """``repository.persist``, after the agent-wide backoff when we would have to connect."""
@@ -269,7 +290,7 @@ class QueueVisit:
         self._next_maintenance = now + self.settings.heartbeat_interval_s
         count = self.settings.queue_batch_size
         min_idle_s = self.settings.reclaim_min_idle_s
-        upkeep = self.reader.upkeep(count, min_idle_s)
+        upkeep = self.reader.upkeep(count, min_idle_s, read_new=self.reader.ready())
         claimed = upkeep.claimed
         if not (upkeep.own or claimed):
             claimed = self.reader.claim_from_gone(count, upkeep.consumers)

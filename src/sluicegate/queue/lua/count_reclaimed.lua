@@ -5,6 +5,7 @@
 --
 -- KEYS[1]  the queue's stats hash        sluicegate:{queue}:stats
 -- ARGV[1]  entries taken over
+-- ARGV[2]  the suffix of the destination's stats fields ('' for the default destination)
 -- writes stats fields: reclaimed
 -- returns  the new count
-return redis.call('HINCRBY', KEYS[1], 'reclaimed', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'reclaimed' .. ARGV[2], ARGV[1])
