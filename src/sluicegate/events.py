@@ -2,7 +2,7 @@
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sluicegate.queue import keys
@@ -103,6 +103,21 @@ class Event(NamedTuple):
             int(fields[_ACCEPTED_AT]),
             None if traceparent is None else traceparent.decode(),
         )
+
+
+def request_events(
+    queue: str,
+    event_ids: Sequence[str],
+    payloads: Sequence[str],
+    accepted_at_ms: int,
+    documents: Sequence[Any],
+) -> list[Event]:
+    """The events of one request (no traceparent yet), made like ``decode_entries``'s: without
+    the named tuple's Python-level ``__new__`` per event."""
+    return [
+        _new(Event, (queue, event_id, payload, accepted_at_ms, None, document))
+        for event_id, payload, document in zip(event_ids, payloads, documents, strict=True)
+    ]
 
 
 class Delivery(NamedTuple):

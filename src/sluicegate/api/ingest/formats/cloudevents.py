@@ -19,7 +19,7 @@ from sluicegate.api.ingest.formats.base import Intake, is_json, media_type
 from sluicegate.api.ingest.formats.envelope import Fields, batch_field, single_field
 from sluicegate.api.ingest.formats.ids import scoped_id
 from sluicegate.api.problems import FieldError
-from sluicegate.events import Event, now_ms
+from sluicegate.events import Event, now_ms, request_events
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -102,13 +102,9 @@ def _events(items: Sequence[Any], exact: bool, field: Fields, intake: Intake) ->
         raise checks.invalid(errors)
     ids = [scoped_id("ce", item["source"], item["id"]) for item in items]
     checks.check_unique(ids, lambda index: field(index, "id"), what="source and id")
-    texts = [jsontext.dumps(item, exact) for item in items]
+    texts = jsontext.dumps_all(items, exact)
     checks.check_sizes(texts, lambda index: field(index, ""), intake.settings.max_event_bytes)
-    accepted_at_ms = now_ms()
-    return [
-        Event(intake.queue, event_id, text, accepted_at_ms, document=item)
-        for event_id, text, item in zip(ids, texts, items, strict=True)
-    ]
+    return request_events(intake.queue, ids, texts, now_ms(), items)
 
 
 def _check(item: Any, index: int, field: Fields, errors: list[FieldError]) -> None:

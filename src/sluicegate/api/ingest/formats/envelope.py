@@ -12,7 +12,7 @@ from sluicegate.api.ingest import jsontext
 from sluicegate.api.ingest.formats import checks
 from sluicegate.api.ingest.formats.base import Intake
 from sluicegate.api.problems import FieldError, ProblemError
-from sluicegate.events import Event, new_event_ids, now_ms
+from sluicegate.events import Event, new_event_ids, now_ms, request_events
 
 Fields = Callable[[int, str], str]
 _KNOWN = frozenset({"event_id", "payload"})
@@ -57,6 +57,35 @@ def build(
     idempotency_key: str | None = None,
 ) -> list[Event]:
     """Check every item, then make the events (ids given, from the key, or minted)."""
+    checked = _well_formed(items)
+    if checked is None:  # something is wrong: find and name all of it
+        checked = _check_items(items, field)
+    given, payloads = checked
+    texts = jsontext.dumps_all(payloads, exact)
+    checks.check_sizes(texts, lambda i: field(i, "payload"), intake.settings.max_event_bytes)
+    ids = _event_ids(given, field, idempotency_key)
+    return request_events(intake.queue, ids, texts, now_ms(), payloads)
+
+
+def _well_formed(items: Sequence[Any]) -> tuple[list[str | None], list[Any]] | None:
+    """The common case in one tight pass: every item an object of known fields with an object
+    payload and a usable event id, if any. None at the first doubt (``_check_items`` decides)."""
+    given: list[str | None] = []
+    payloads: list[Any] = []
+    for item in items:
+        if type(item) is not dict or not _KNOWN.issuperset(item):
+            return None
+        payload = item.get("payload")
+        event_id = item.get("event_id")
+        if type(payload) is not dict or (event_id is not None and not checks.is_id(event_id)):
+            return None
+        given.append(event_id)
+        payloads.append(payload)
+    return given, payloads
+
+
+def _check_items(items: Sequence[Any], field: Fields) -> tuple[list[str | None], list[Any]]:
+    """Every item checked, every error named (a 422), or what ``_well_formed`` would return."""
     errors: list[FieldError] = []
     given: list[str | None] = []
     payloads: list[Any] = []
@@ -66,15 +95,7 @@ def build(
         payloads.append(payload)
     if errors:
         raise checks.invalid(errors)
-    texts = [jsontext.dumps(payload, exact) for payload in payloads]
-    count = range(len(texts))
-    max_bytes = intake.settings.max_event_bytes
-    checks.check_sizes(texts, lambda i: field(i, "payload"), max_bytes)
-    ids = _event_ids(given, field, idempotency_key)
-    accepted_at_ms = now_ms()
-    return [
-        Event(intake.queue, ids[i], texts[i], accepted_at_ms, document=payloads[i]) for i in count
-    ]
+    return given, payloads
 
 
 def _check_item(
@@ -102,8 +123,12 @@ def _event_ids(given: list[str | None], field: Fields, idempotency_key: str | No
             message = "differs from the body's event_id; send one or the other"
             raise checks.invalid([FieldError("Idempotency-Key", message)])
         return [idempotency_key]
-    minted = iter(new_event_ids(given.count(None)))
-    ids = [next(minted) if event_id is None else event_id for event_id in given]
+    missing = given.count(None)
+    if missing == len(given):
+        ids = new_event_ids(missing)
+    else:
+        minted = iter(new_event_ids(missing))
+        ids = [next(minted) if event_id is None else event_id for event_id in given]
     if len(ids) > 1:
         checks.check_unique(ids, lambda i: field(i, "event_id"))
     return ids
