@@ -47,6 +47,7 @@ def test_redis_url_wins_over_host(monkeypatch):
         ("DURABILITY", "sometimes", "DURABILITY"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL"),
         ("QUEUE_AGENT_WORKER_TTL", "1", "more than twice QUEUE_BATCH_TIMEOUT"),
+        ("QUEUE_BATCH_LINGER", "2", "less than or equal to 1"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value, expected):

@@ -167,6 +167,16 @@ class Settings(BaseSettings):
         description="Seconds a consumer's read waits for events; also bounds how fast it sees "
         "a stop.",
     )
+    queue_batch_linger_s: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        validation_alias=_env("QUEUE_BATCH_LINGER", "queue_batch_linger_s"),
+        description="Seconds a consumer that has caught up waits after a batch smaller than "
+        "QUEUE_BATCH_SIZE before it reads again, so that the next batch holds more events: "
+        "less CPU per event, at most that much more latency. 0: read again at once. Capped at "
+        "QUEUE_BATCH_TIMEOUT.",
+    )
     queue_poll_freq_s: float = Field(
         1.0,
         gt=0,

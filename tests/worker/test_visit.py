@@ -154,3 +154,34 @@ def test_a_visit_that_moves_on_persists_entries_whose_read_reply_was_lost(
     assert next(calls) == 2  # the visit went as planned: two batches, then an empty read ahead
     assert stored(settings).ids("q") == set(first) | set(lost)
     assert snapshot(redis_client, "q").in_flight == 0
+
+
+class _StopAtFirstWait(StopWatch):
+    """Records the consumer's waits, and asks it to stop at the first one."""
+
+    def __init__(self, inbox: SignalInbox) -> None:
+        super().__init__(inbox)
+        self.waits: list[float] = []
+
+    def wait(self, timeout_s: float) -> bool:
+        self.waits.append(timeout_s)
+        self.requested = True
+        return True
+
+
+def test_a_consumer_that_caught_up_lingers_instead_of_reading_ahead(settings, redis_client, inbox):
+    """QUEUE_BATCH_LINGER: after a batch smaller than QUEUE_BATCH_SIZE the consumer waits before
+    it reads again (the next batch fills up meanwhile); it sends no read ahead that would
+    fetch the few events that came in since."""
+    settings = settings.model_copy(update={"queue_batch_size": 10, "queue_batch_linger_s": 0.05})
+    ids = enqueue(settings.redis_url, make_events("q", 3))
+    reader = QueueReader(redis_client, "q", consumer="c1")
+    lock = Lock(redis_client, new_lock_entry("q"), ttl_s=5)
+    assert lock.acquire()
+    stop = _StopAtFirstWait(inbox)
+    consumer = QueueVisit(settings, reader, stored(settings), lock, stop)
+    consumer._send_read = lambda block: pytest.fail("read ahead after a partial batch")  # type: ignore[method-assign]
+    assert consumer.run(Stay(batches=10)) is Outcome.STOPPED
+    assert stop.waits == [0.05]
+    assert stored(settings).ids("q") == set(ids)
+    assert snapshot(redis_client, "q").in_flight == 0

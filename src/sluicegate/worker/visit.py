@@ -82,6 +82,7 @@ class QueueVisit:
         self._unconfirmed_ack: tuple[PendingReply[None], Callable[[], None]] | None = None
         self._next_maintenance = 0.0
         self._elsewhere: Callable[[], bool] = lambda: False
+        self._linger_s = min(settings.queue_batch_linger_s, settings.queue_batch_timeout_s)
         self.served = 0  # batches processed in this visit
         self.retrier = Retrier(
             settings.heartbeat_interval_s,
@@ -129,9 +130,13 @@ class QueueVisit:
                 self.served += 1
                 served = 0 if alone and served >= stay.batches else served + 1
                 leaving = served >= stay.batches and not alone
-                ahead = self._process_reading_ahead(batch, read_ahead=not leaving, block=alone)
+                linger = alone and self._lingers_after(batch)
+                read_ahead = not (leaving or linger)
+                ahead = self._process_reading_ahead(batch, read_ahead=read_ahead, block=alone)
                 batch = ahead or []
                 idle_since = time.monotonic()
+                if linger:
+                    self.stop.wait(self._linger_s)
                 if leaving and not batch:
                     return Outcome.SHARE_USED
                 if ahead == [] and not alone:  # the read ahead found nothing: no need to ask twice
@@ -141,6 +146,11 @@ class QueueVisit:
             elif self._idle_for_good(idle_since):
                 return Outcome.IDLE
         return Outcome.STOPPED
+
+    def _lingers_after(self, batch: Sequence[Delivery]) -> bool:
+        """A batch smaller than a full one: the consumer has caught up, and with
+        QUEUE_BATCH_LINGER it lets the next batch fill up instead of reading ahead."""
+        return self._linger_s > 0 and len(batch) < self.settings.queue_batch_size
 
     def _persist_own_pending_before_leaving(self) -> None:
         """A read whose reply was lost (a reset connection; the client sends the read again, or
