@@ -8,8 +8,10 @@ from sluicegate.drill.checker import (
     LagSummary,
     QueueTally,
     StopFacts,
+    check_destinations,
     check_ids,
     check_queues,
+    destination_tally,
     final_problems,
     lag_summary,
     stop_problems,
@@ -250,3 +252,31 @@ def test_lag_percentiles_are_over_each_queues_worst_lag():
     )
     assert lag_summary({"q": 7}) == LagSummary(1, 7, 7, 7, 7, "q")
     assert lag_summary({}) is None
+
+
+def test_each_destination_must_hold_every_id_on_its_own():
+    ledger = {"q": view(acked=["a", "b", "c"])}
+    everything = {"q": Holdings(persisted=ids("a", "b", "c"), rows=3)}
+    lake = {"q": Holdings(persisted=ids("a", "c"), duplicated=ids("c"), rows=3)}
+    verdict = check_destinations(ledger, {"sql": everything, "lake": lake}, ledger)
+    assert verdict.lost == {"b"}  # the union: b is lost from the lake, whatever sql holds
+    assert verdict.duplicated == {"c"}
+    assert verdict.problems == ["destination lake: 1 lost: b", "destination lake: 1 duplicated: c"]
+    [(_, sql), (_, lake_verdict)] = verdict.destinations
+    assert sql.ok
+    assert not lake_verdict.ok
+    assert check_destinations(ledger, {"sql": everything}, ledger).problems == []
+
+
+def test_each_destination_must_account_for_every_accepted_id_once():
+    acked = ids("a", "b", "c", "d")
+    clean = Holdings(queued=ids("a"), in_flight=ids("b"), persisted=ids("c", "d"), rows=2)
+    tally_ok = destination_tally("sql", acked, clean, CLEAN)
+    assert (tally_ok.accounted, tally_ok.accepted) == (4, 4)
+    both = Holdings(dead=ids("d"), persisted=ids("a", "b", "c", "d"), rows=4)
+    end = final(destinations=(tally_ok, destination_tally("lake", acked, both, CLEAN)))
+    assert final_problems(end) == [
+        "destination lake: 4 accepted but 4 persisted + 0 queued + 0 in flight + 1 dead = 5",
+        "destination lake: 1 dead-lettered, yet the drill sends nothing a destination should "
+        "refuse",
+    ]

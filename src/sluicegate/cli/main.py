@@ -21,6 +21,7 @@ from sluicegate.cli.common import (
 )
 from sluicegate.cli.events_command import events_app
 from sluicegate.cli.maintain_command import maintain, migrate
+from sluicegate.cli.replay_command import replay_command
 from sluicegate.cli.status import as_json, backoff_line, gather, status_table
 from sluicegate.cli.status import watch as watch_status
 from sluicegate.cli.token_command import token_app
@@ -42,6 +43,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
 app.command()(maintain)
 app.command()(migrate)
+app.command("replay")(replay_command)
 console = Console()
 
 

@@ -62,9 +62,17 @@ class IdVerdict:
     unexpected: frozenset[str]  # found, but never sent
     refused_stored: frozenset[str]  # found, but the API refused it (and nothing is outstanding)
     queues: tuple[str, ...] = ()  # with several queues: "queue q: <problem>", the failing ones
+    # With several destinations: each one's own verdict (the sets above are their unions).
+    destinations: tuple[tuple[str, "IdVerdict"], ...] = ()
 
     @property
     def problems(self) -> list[str]:
+        if self.destinations:
+            return [
+                f"destination {name}: {problem}"
+                for name, verdict in self.destinations
+                for problem in verdict.problems
+            ]
         named = [
             ("lost", self.lost),
             ("duplicated", self.duplicated),
@@ -123,6 +131,27 @@ def check_queues(
         unexpected=frozenset().union(*(v.unexpected for v in every)),
         refused_stored=frozenset().union(*(v.refused_stored for v in every)),
         queues=tuple(lines),
+    )
+
+
+def check_destinations(
+    before: Mapping[str, LedgerView],
+    found: Mapping[str, Mapping[str, Holdings]],
+    after: Mapping[str, LedgerView],
+) -> IdVerdict:
+    """``check_queues`` destination by destination (``found``: destination -> queue ->
+    holdings): every destination must hold every acknowledged id on its own, once. The verdict's
+    sets are the unions; its problems name the destination."""
+    verdicts = {name: check_queues(before, holdings, after) for name, holdings in found.items()}
+    if len(verdicts) == 1:
+        return next(iter(verdicts.values()))
+    every = verdicts.values()
+    return IdVerdict(
+        lost=frozenset().union(*(v.lost for v in every)),
+        duplicated=frozenset().union(*(v.duplicated for v in every)),
+        unexpected=frozenset().union(*(v.unexpected for v in every)),
+        refused_stored=frozenset().union(*(v.refused_stored for v in every)),
+        destinations=tuple(verdicts.items()),
     )
 
 
@@ -225,6 +254,62 @@ def tally(queue: str, acked: frozenset[str], holdings: Holdings) -> QueueTally:
 
 
 @dataclass(frozen=True, slots=True)
+class DestinationTally:
+    """One destination at the end, all the drill's queues together: where the accepted ids are
+    for it (queued and in flight: in its own consumer group), and its own lost and duplicated.
+    ``accepted = persisted + queued + in flight + dead`` must hold for each destination."""
+
+    destination: str
+    accepted: int
+    persisted: int
+    queued: int
+    in_flight: int
+    dead: int
+    lost: int
+    duplicated: int
+
+    @property
+    def accounted(self) -> int:
+        return self.persisted + self.queued + self.in_flight + self.dead
+
+
+def destination_tally(
+    name: str, acked: frozenset[str], holdings: Holdings, verdict: IdVerdict
+) -> DestinationTally:
+    counts = tally(name, acked, holdings)
+    return DestinationTally(
+        name,
+        counts.accepted,
+        counts.persisted,
+        counts.queued,
+        counts.in_flight,
+        counts.dead,
+        lost=len(verdict.lost),
+        duplicated=len(verdict.duplicated),
+    )
+
+
+def accounting_problems(tallies: Iterable[DestinationTally]) -> list[str]:
+    """A destination whose ids do not add up to what was accepted (an id both dead and stored,
+    or stored and still pending at the end), and dead letters: the drill sends nothing that
+    a destination should refuse."""
+    problems = []
+    for t in tallies:
+        if t.accounted != t.accepted:
+            problems.append(
+                f"destination {t.destination}: {t.accepted:,} accepted but {t.persisted:,} "
+                f"persisted + {t.queued:,} queued + {t.in_flight:,} in flight + {t.dead:,} dead "
+                f"= {t.accounted:,}"
+            )
+        if t.dead:
+            problems.append(
+                f"destination {t.destination}: {t.dead:,} dead-lettered, yet the drill sends "
+                "nothing a destination should refuse"
+            )
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
 class LagSummary:
     """The fairness check: each queue's worst lag (persisted_at - accepted_at of its slowest
     event), and percentiles of those over the queues."""
@@ -266,6 +351,7 @@ class FinalFacts:
     notes: tuple[str, ...] = ()
     queues: tuple[QueueTally, ...] = ()  # each queue's line, with several queues
     lag: LagSummary | None = None
+    destinations: tuple[DestinationTally, ...] = ()  # each destination's line
 
 
 def final_problems(facts: FinalFacts) -> list[str]:
@@ -281,4 +367,4 @@ def final_problems(facts: FinalFacts) -> list[str]:
         ]
     if facts.shutdown is not None:
         problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
-    return problems
+    return problems + accounting_problems(facts.destinations)

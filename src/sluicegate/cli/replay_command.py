@@ -1,0 +1,155 @@
+"""``sluicegate replay QUEUE --to DESTINATION --since TIME [--until TIME]``: backfill one
+destination with a window of a queue's events, original ids and accepted_at kept; running it
+twice writes nothing new (``sluicegate.replay``, docs/destinations.md)."""
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from sluicegate import preflight
+from sluicegate.cli.common import DATABASE_ONLY, fail, read_settings, redis_client
+from sluicegate.destination.config import Destination, load_destinations
+from sluicegate.destination.opening import open_destination
+from sluicegate.errors import RejectedEventError, SluicegateError, TransientStoreError
+from sluicegate.events import Event
+from sluicegate.replay import Tally, Window, from_store, replay, within
+from sluicegate.repository import Repository, open_repository
+from sluicegate.settings import Settings
+
+DEFAULT_BATCH = 1000
+_AGO = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+class Source(StrEnum):
+    sql = "sql"
+    redis = "redis"
+
+
+def moment_ms(text: str, now_ms: int | None = None) -> int:
+    """ISO 8601 (UTC when no zone is given) or a time ago: ``90m``, ``2h``, ``7d``."""
+    value = text.strip()
+    unit = _AGO.get(value[-1:].lower())
+    if unit is not None and value[:-1].isdigit():
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        return now - int(value[:-1]) * unit * 1000
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a time: give ISO 8601 (2025-03-01T12:00:00Z) or an age (90m, 2h, 7d)"
+        ) from None
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def named(settings: Settings, name: str) -> Destination:
+    """The destination called ``name`` in DESTINATIONS_FILE (without it: ``sql``)."""
+    registry = load_destinations(settings.destinations_file)
+    try:
+        return registry.named(name)
+    except KeyError:
+        fail(f"unknown destination {name!r}: the destinations are {', '.join(registry.names)}")
+
+
+def _utc(ms: int | None) -> str:
+    if ms is None:
+        return "now"
+    return (datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=ms)).isoformat(
+        timespec="seconds"
+    )
+
+
+def replay_command(
+    queue: Annotated[str, typer.Argument(help="The queue whose events to replay.")],
+    to: Annotated[str, typer.Option("--to", help="The destination to write into.")],
+    since: Annotated[
+        str, typer.Option(help="Events accepted at this time or later (ISO 8601, or 2h: ago).")
+    ],
+    until: Annotated[
+        str | None, typer.Option(help="…and before this time (default: now).", show_default=False)
+    ] = None,
+    source: Annotated[
+        Source,
+        typer.Option(
+            help="sql: the SQL store, in acceptance order; redis: the queue's stream, the events "
+            "still there."
+        ),
+    ] = Source.sql,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000,
+            help="Events per write into the destination. Default: its batch_max_events, else "
+            f"{DEFAULT_BATCH:,}.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write a queue's events of a time window into one destination, with their original ids
+    and accepted_at. Idempotent: running it again writes nothing new."""
+    window = Window(moment_ms(since), None if until is None else moment_ms(until))
+    if window.until_ms is not None and window.until_ms <= window.since_ms:
+        fail(f"--until ({_utc(window.until_ms)}) must be after --since ({_utc(window.since_ms)})")
+    settings = read_settings((*DATABASE_ONLY, preflight.check_destinations))
+    target = named(settings, to)
+    size = batch or target.batch_max_events or DEFAULT_BATCH
+    console = Console(stderr=True)
+    with ExitStack() as stack:
+        writer = open_destination(target, settings)
+        stack.callback(writer.close)
+        batches = _batches(stack, settings, queue, source, window, size)
+        tally = _run(batches, writer, console)
+    span = f"accepted {_utc(window.since_ms)} to {_utc(window.until_ms)}"
+    typer.echo(
+        f"replayed {tally.read:,} events of {queue} ({span}) into {to}: {tally.written:,} new, "
+        f"{tally.already_there:,} already there, in {tally.batches:,} batches"
+    )
+
+
+def _batches(
+    stack: ExitStack, settings: Settings, queue: str, source: Source, window: Window, batch: int
+) -> Iterator[list[Event]]:
+    if source is Source.redis:
+        from sluicegate.queue.history import stream_events
+
+        client = stack.enter_context(redis_client(settings))
+        return within(stream_events(client, queue, batch), window, batch)
+    store = open_repository(settings.resolved_database_url)
+    stack.callback(store.close)
+    return from_store(store, queue, window, batch)
+
+
+def _run(batches: Iterator[list[Event]], destination: Repository, console: Console) -> Tally:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.fields[read]:,} read, {task.fields[written]:,} new"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task = progress.add_task("replay", read=0, written=0)
+    done = Tally()
+
+    def show(tally: Tally) -> None:
+        done.read, done.written = tally.read, tally.written
+        progress.update(task, read=tally.read, written=tally.written)
+
+    try:
+        with progress:
+            return replay(batches, destination, show)
+    except (TransientStoreError, RejectedEventError) as error:
+        fail(
+            f"replay stopped after {done.read:,} events ({done.written:,} new): {error}; "
+            "run it again: what was written is skipped",
+            1,
+        )
+    except SluicegateError as error:
+        fail(str(error), 1)
