@@ -6,8 +6,10 @@ import pytest
 
 from sluicegate.drill.checker import Holdings
 from sluicegate.drill.database import event_rows, worst_lag_ms
+from sluicegate.drill.destinations import Destination
 from sluicegate.drill.observe import Observer
 from sluicegate.errors import DrillError
+from sluicegate.queue import keys
 from sluicegate.queue.reader import QueueReader
 from tests.loading import enqueue, make_events
 
@@ -112,3 +114,38 @@ def test_several_queues_are_read_together_page_by_page(
     assert found["m-0"].persisted == {"s3"}
     assert found["m-3"] == Holdings()
     assert worst_lag_ms(f"sqlite:///{path}", queues) == {"m-0": 5, "m-2": 150}
+
+
+def test_each_destination_is_read_through_its_own_group_and_store(
+    tmp_path, redis_server, redis_client
+):
+    """Queued for a destination: not handed to its group yet; in flight: pending in it; an
+    entry its group acknowledged counts only if its store has it. The lake is a Delta table."""
+    from arro3.core import Array, DataType, Table
+    from deltalake import write_deltalake
+
+    ids = enqueue(redis_server.url, make_events("q", 10))
+    sql_reader = QueueReader(redis_client, "q", consumer="c1")
+    sql_reader.read_new(6, block_ms=100)
+    lake = Destination("lake", "delta", (tmp_path / "lake").as_uri())
+    stream = keys.stream_key("q")
+    redis_client.xgroup_create(stream, lake.group, id="0")
+    [(_, handed)] = redis_client.xreadgroup(lake.group, "c2", {stream: ">"}, count=3)
+    redis_client.xack(stream, lake.group, *[entry for entry, _ in handed[:2]])  # stored below
+    table = {"queue": ["q", "q", "q"], "event_id": [ids[0], ids[1], ids[1]]}
+    columns = {name: Array(values, DataType.string()) for name, values in table.items()}
+    write_deltalake(f"{lake.location}/q", Table.from_pydict(columns))  # a table per queue
+    sql = Destination("sql", "sql", f"sqlite:///{tmp_path / 'none.db'}")
+    observer = Observer(redis_server.url, sql.location, "q", destinations=[sql, lake])
+    try:
+        found = observer.holdings_by_destination()
+        lags = observer.lags_s()
+        assert observer.pending_by_consumer() == {"c1": 6, "c2": 1}
+    finally:
+        observer.close()
+    assert found["sql"]["q"] == Holdings(queued=frozenset(ids[6:]), in_flight=frozenset(ids[:6]))
+    held = found["lake"]["q"]
+    assert (held.queued, held.in_flight) == (frozenset(ids[3:]), frozenset({ids[2]}))
+    assert (held.persisted, held.duplicated, held.rows) == ({ids[0], ids[1]}, {ids[1]}, 3)
+    assert set(lags) == {"sql", "lake"}
+    assert all(0 <= lag_s < 60 for lag_s in lags.values())

@@ -2,10 +2,11 @@
 
 import io
 import json
+from dataclasses import replace
 
 from rich.console import Console
 
-from sluicegate.drill.checker import FinalFacts, IdVerdict, StopFacts
+from sluicegate.drill.checker import DestinationTally, FinalFacts, IdVerdict, StopFacts
 from sluicegate.drill.report import DrillReport, StopRecord, render, to_json, verdict_line
 
 CLEAN = IdVerdict(frozenset(), frozenset(), frozenset(), frozenset())
@@ -187,3 +188,29 @@ def test_a_deployment_s_shape_is_as_deployed_and_said_without_a_table():
     assert (
         "shape: agents and consumers as deployed, Redis: as deployed, durability: as deployed"
     ) in rendered(report)
+
+
+def test_with_two_destinations_each_has_its_line_and_the_verdict_says_so():
+    lines = (
+        DestinationTally("sql", 50_000, 50_000, 0, 0, 0, lost=0, duplicated=0),
+        DestinationTally("delta", 50_000, 50_000, 0, 0, 0, lost=0, duplicated=0),
+    )
+    stop = replace(
+        record(kind="destination-down", label="destination down"),
+        persisted_by={"sql": 900, "delta": 700},
+    )
+    report = DrillReport(mode="local", options={}, stops=[stop], final=final(destinations=lines))
+    assert report.passed
+    text = rendered(report)
+    assert "sql 900 · delta 700" in text
+    assert (
+        "destination delta: 50,000 accepted = 50,000 persisted + 0 queued + 0 in flight + 0 dead; "
+        "0 lost, 0 duplicated" in text
+    )
+    assert verdict_line(report).startswith(
+        "verdict: PASS — 50,000 accepted, persisted sql 50,000, delta 50,000, 0 lost, "
+        "0 duplicated in each destination"
+    )
+    document = to_json(report)
+    assert document["final"]["destinations"][1]["destination"] == "delta"
+    assert document["stops"][0]["persisted_by_destination"] == {"sql": 900, "delta": 700}

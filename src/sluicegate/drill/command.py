@@ -16,6 +16,7 @@ from sluicegate.drill.schedule import (
     CLUSTER_KINDS,
     DEPLOYMENT_KINDS,
     DEPRECATED,
+    DESTINATION_KINDS,
     FAULT_CHOICES,
     ONE_SERVER_KINDS,
     SENTINEL_KINDS,
@@ -55,6 +56,16 @@ def _duration_s(value: str) -> float:
     return seconds
 
 
+def _destinations(value: str) -> str:
+    """``sql``, ``delta`` or ``sql,delta``: checked here, split by the drill."""
+    from sluicegate.drill.destinations import parse
+
+    try:
+        return ",".join(parse(value))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 MAX_QUEUES = 10_000
 _DEPLOY = "Against a deployment"
 _LOCAL = "The system the drill starts"
@@ -74,6 +85,7 @@ def _check_usage(options: "DrillOptions") -> None:
             f"--queues {options.queues:,} needs at least as many events "
             f"(--events {options.events:,}): every queue gets some"
         )
+    _check_destinations_usage(options)
     if not options.deployment:
         if options.stop_cmd or options.start_cmd or options.redis_url:
             raise typer.BadParameter(
@@ -93,6 +105,18 @@ def _check_usage(options: "DrillOptions") -> None:
         raise typer.BadParameter(
             f"--fault {options.fault} against a deployment needs --stop-cmd "
             "and --start-cmd (e.g. 'docker compose stop agent')"
+        )
+
+
+def _check_destinations_usage(options: "DrillOptions") -> None:
+    if options.fault in DESTINATION_KINDS and len(options.tuning.destinations) < 2:
+        raise typer.BadParameter(
+            f"--fault {options.fault} needs two destinations: --destinations sql,delta"
+        )
+    if options.deployment and options.tuning.destinations != ("sql",):
+        raise typer.BadParameter(
+            "--destinations configures the system the drill starts; a deployment (--api-url) "
+            "is checked on its SQL database"
         )
 
 
@@ -293,6 +317,16 @@ def drill(
             rich_help_panel=_LOCAL,
         ),
     ] = None,
+    destinations: Annotated[
+        str,
+        typer.Option(
+            parser=_destinations,
+            metavar="NAMES",
+            help="Where every drill queue delivers (a DESTINATIONS_FILE the drill writes): sql, "
+            "delta or sql,delta; each destination's ids are checked on their own.",
+            rich_help_panel=_LOCAL,
+        ),
+    ] = "sql",
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -369,6 +403,7 @@ def drill(
             consumer_batch=consumer_batch,
             agents=agents or 1,
             consumers=consumers or 1,
+            destinations=tuple(destinations.split(",")),
         ),
     )
     if database_replicas is not None and not db_standby:

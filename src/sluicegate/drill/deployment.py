@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from sluicegate.drill.checker import StopFacts
+from sluicegate.drill.destinations import Destination
 from sluicegate.drill.faults import (
     Fault,
     FaultContext,
@@ -53,6 +54,7 @@ class Deployment:
         self.start_cmd = start_cmd
         self.deadline_s = deadline_s
         self.timeout_s = timeout_s
+        self.destinations = [Destination("sql", "sql", database_url)]
 
     @property
     def shape(self) -> dict[str, Any]:

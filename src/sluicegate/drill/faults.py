@@ -17,7 +17,7 @@ from sluicegate.drill.checker import (
     Holdings,
     IdVerdict,
     StopFacts,
-    check_queues,
+    check_destinations,
     graceful_stop_facts,
     merged,
 )
@@ -37,12 +37,22 @@ class Inspection:
     locks: dict[str, list[LockEntry]]  # queue -> who holds its lock slots (QUEUE_CONSUMERS)
     stale: int  # locks of processes the drill did not kill (checked when graceful), all queues
     holdings: Holdings  # all the queues together
-    by_queue: dict[str, Holdings] = field(default_factory=dict)
+    by_queue: dict[str, Holdings] = field(default_factory=dict)  # of the first destination
     counts_by_queue: tuple[QueueSnapshot, ...] = ()
+    # destination -> queue -> holdings (the first destination's are ``holdings`` and ``by_queue``)
+    by_destination: dict[str, dict[str, Holdings]] = field(default_factory=dict)
 
     @property
     def persisted(self) -> int:
         return len(self.holdings.persisted)
+
+    @property
+    def persisted_by(self) -> dict[str, int]:
+        """Each destination's persisted ids, all queues together."""
+        return {
+            name: sum(len(h.persisted) for h in by_queue.values())
+            for name, by_queue in self.by_destination.items()
+        }
 
     @property
     def lock_pids(self) -> list[int]:
@@ -84,19 +94,21 @@ class FaultContext:
         (see checker)."""
         before = self.ledger.view()
         counts = self.observer.counts_by_queue()
-        holdings = self.observer.holdings_by_queue()
+        found = self.observer.holdings_by_destination()
         after = self.ledger.view()
-        ids = check_queues(self._split(before), holdings, self._split(after))
+        ids = check_destinations(self._split(before), found, self._split(after))
         locks = self.observer.lock_holders()
         stale = sum(pid not in self.killed for pid in _pids(locks))
+        first = next(iter(found.values()))
         return Inspection(
             ids,
             total(counts),
             locks,
             stale,
-            merged(holdings.values()),
-            holdings,
+            merged(first.values()),
+            first,
             tuple(counts),
+            found,
         )
 
     def _split(self, view: LedgerView) -> dict[str, LedgerView]:

@@ -21,8 +21,15 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
-from sluicegate.drill import chaos, database, procs
+from sluicegate.drill import chaos, database, hook, procs
 from sluicegate.drill.checker import KILLED_EXIT, IdVerdict, StopFacts
+from sluicegate.drill.destination_down import destination_down, release
+from sluicegate.drill.destinations import (
+    ONLY_SQL,
+    Destination,
+    drill_destinations,
+    write_destinations_file,
+)
 from sluicegate.drill.faults import (
     AgentScope,
     Fault,
@@ -65,6 +72,7 @@ _INHERITED_SETTINGS = (
     "DATABASE_URL",
     "SQLITE_FILEPATH",
     "API_TOKENS_FILE",
+    "DESTINATIONS_FILE",
 )
 
 
@@ -79,6 +87,7 @@ class Tuning:
     consumer_batch: int = 500
     agents: int = 1  # agent processes sharing the queue (--agents)
     consumers: int = 1  # QUEUE_CONSUMERS: consumers of one queue at once, all agents together
+    destinations: tuple[str, ...] = ONLY_SQL  # --destinations: each queue delivers to all
 
 
 def consumer_settings(tuning: Tuning) -> dict[str, str]:
@@ -118,10 +127,15 @@ class LocalSystem:
         self.redis = EmbeddedServer(root / "redis")
         self.port = free_port()
         self.database_url = database_url or f"sqlite:///{root / 'events.db'}"
+        self.destinations: list[Destination] = drill_destinations(
+            tuning.destinations, self.database_url, root
+        )
         env = self._env()
         self.api = Service("api", env, root, ready=lambda _: self.api_ready())
         redis_proxy = Proxy("127.0.0.1", self.redis.port, port=free_port())
         agent_env = env | {"REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/0"}
+        self.hook_dir, hooked = hook.install(root, "delta" in tuning.destinations)
+        agent_env |= hooked  # kills aimed between a Delta commit and its ack
         proxies = [redis_proxy]
         database = urlsplit(self.database_url)
         several_hosts = "," in database.netloc  # a primary and standbys: not through one proxy
@@ -147,6 +161,7 @@ class LocalSystem:
             "consumers_per_queue": self.tuning.consumers,
             "redis": "one Valkey server (embedded)",
             "durability": "aof (WAITAOF 1 0: the server's own fsync)",
+            "destinations": ", ".join(d.name for d in self.destinations),
         }
 
     @property
@@ -175,7 +190,18 @@ class LocalSystem:
             "net-reset": self.net_reset,
             "net-blackhole": self.net_blackhole,
             "random": lambda ctx, stop: chaos.play(self.act, ctx, stop),
+            **self._destination_faults(),
         }
+
+    def _destination_faults(self) -> dict[str, Fault]:
+        """destination-down, with two destinations or more."""
+        if len(self.destinations) < 2:
+            return {}
+
+        def down(ctx: FaultContext, stop: PlannedStop) -> FaultResult:
+            return destination_down(ctx, stop, self.destinations, self._agents_died)
+
+        return {"destination-down": down}
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _INHERITED_SETTINGS}
@@ -195,6 +221,7 @@ class LocalSystem:
             "SHUTDOWN_DEADLINE": str(tuning.shutdown_deadline_s),
             "DATABASE_URL": self.database_url,  # sqlite:///… or postgresql://…, as settings read it
             **consumer_settings(tuning),
+            **write_destinations_file(self.tuning.destinations, self.root),
         }
 
     def api_ready(self) -> bool:
@@ -258,6 +285,7 @@ class LocalSystem:
         killed = self.kill_services()
         self.redis.kill()
         self.proxy.stop()
+        release(self.root / "lake")  # a run cut short during destination-down
         survivors = procs.wait_gone(killed, timeout_s=5.0)
         return [f"process {pid} outlived the drill" for pid in survivors]
 
@@ -304,18 +332,19 @@ class LocalSystem:
 
     def kill_agent(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
         agent = self._victim(ctx, stop)
-        victim = self.act.aim(ctx, agent, freeze=True)
-        remark = self._which(agent)
+        victim, how = self.act.aim_kill(ctx, self.hook_dir, agent)
+        which = self._which(agent)
+        remark = ", ".join(filter(None, [which, f"consumer {victim} {how}" if victim else None]))
         killed = self.act.kill_agent(agent, victim)
         ctx.killed.update(killed)
         seen = ctx.inspect()
         recover_s = agent.start()
         orphaned = ctx.wait_reclaimed([ctx.consumer_name(pid) for pid in killed])
         facts = StopFacts(stop.kind, seen.ids, orphaned=orphaned)
-        return FaultResult(facts, seen, recover_s, remark=remark)
+        return FaultResult(facts, seen, recover_s, remark=remark or None)
 
     def kill_consumer(self, ctx: FaultContext, stop: PlannedStop) -> FaultResult:
-        victim = self.act.aim(ctx, turn=ctx.seed + stop.number, freeze=True)
+        victim, how = self.act.aim_kill(ctx, self.hook_dir, turn=ctx.seed + stop.number)
         if victim is None:
             seen = ctx.inspect()
             return FaultResult(
@@ -331,7 +360,7 @@ class LocalSystem:
         return FaultResult(
             StopFacts(stop.kind, seen.ids, orphaned=orphaned, notes=notes),
             seen,
-            remark=f"killed consumer {victim}",
+            remark=f"killed consumer {victim} {how}",
         )
 
     def _agents_died(self, during: str) -> tuple[str, ...]:

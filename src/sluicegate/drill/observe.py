@@ -14,12 +14,13 @@ counts, ``queue.lock.held_slots`` for the lock slots).
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-from sluicegate.drill import database
 from sluicegate.drill.checker import Holdings, merged
+from sluicegate.drill.destinations import Destination
 from sluicegate.errors import DrillError
 from sluicegate.queue import keys
 from sluicegate.queue.client import (
@@ -29,7 +30,8 @@ from sluicegate.queue.client import (
     sync_client,
     topology_from_environment,
 )
-from sluicegate.queue.lock import LockEntry, held_slots
+from sluicegate.queue.lanes import Lane
+from sluicegate.queue.lock import LockEntry, held_lane_slots
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
 from sluicegate.queue.topology import Topology
 
@@ -51,8 +53,10 @@ class Observer:
         redis_timeout_s: float = 30.0,
         slots: int = 1,
         topology: Topology | None = None,
+        destinations: list[Destination] | None = None,
     ) -> None:
-        """``topology``: the system's seeds or sentinels (None: as the environment says)."""
+        """``topology``: the system's seeds or sentinels (None: as the environment says);
+        ``destinations``: each with its consumer group and store (None: sql, the database)."""
         where = topology_from_environment(redis_url) if topology is None else topology
         self.client = sync_client(redis_url, socket_timeout_s=5.0, topology=where)
         self.database_url = database_url
@@ -60,6 +64,7 @@ class Observer:
         self.queue = self.queues[0]  # the one a cluster fault aims at (its slot's primary)
         self.redis_timeout_s = redis_timeout_s
         self.slots = slots  # QUEUE_CONSUMERS: each queue's lock slots
+        self.destinations = destinations or [Destination("sql", "sql", database_url)]
 
     def close(self) -> None:
         self.client.close()
@@ -86,14 +91,21 @@ class Observer:
         return total(self.counts_by_queue())
 
     def counts_by_queue(self) -> list[QueueSnapshot]:
+        """Each queue's snapshot: its first destination's figures, the others' in ``lanes``."""
+        names = [d.name for d in self.destinations]
         if len(self.queues) == 1:
-            return [self._redis(lambda: snapshot(self.client, self.queue))]
+            return [self._redis(lambda: snapshot(self.client, self.queue, destinations=names))]
         return self._redis(lambda: snapshots(self.client, self.queues))
 
     def lock_holders(self) -> dict[str, list[LockEntry]]:
-        """Queue -> who holds its consumer lock slots (every one of QUEUE_CONSUMERS), in one
-        round trip for every queue."""
-        return self._redis(lambda: held_slots(self.client, self.queues, self.slots))
+        """Queue -> who holds its consumer lock slots (every one of QUEUE_CONSUMERS, of every
+        destination), in one round trip for every queue."""
+        lanes = [Lane(queue, d.name) for queue in self.queues for d in self.destinations]
+        held = self._redis(lambda: held_lane_slots(self.client, lanes, self.slots))
+        found: dict[str, list[LockEntry]] = {queue: [] for queue in self.queues}
+        for lane, entries in held.items():
+            found[lane.queue] += entries
+        return found
 
     def pending_by_consumer(self) -> dict[str, int]:
         """Group consumer name -> entries it holds, summed over the queues (a consumer process
@@ -103,7 +115,8 @@ class Observer:
     def _pending_by_consumer(self) -> dict[str, int]:
         with self.client.pipeline(transaction=False) as pipe:
             for queue in self.queues:
-                pipe.xpending(keys.stream_key(queue), keys.CONSUMER_GROUP)
+                for destination in self.destinations:
+                    pipe.xpending(keys.stream_key(queue), destination.group)
             replies = pipe.execute(raise_on_error=False)
         held: Counter[str] = Counter()
         for summary in replies:
@@ -114,32 +127,88 @@ class Observer:
         return dict(held)
 
     def holdings(self) -> Holdings:
-        """Where the ids of all the queues are, together."""
+        """Where the ids of all the queues are, together (for the first destination)."""
         return merged(self.holdings_by_queue().values())
 
     def holdings_by_queue(self) -> dict[str, Holdings]:
-        """Where each queue's ids are, read stream -> pending -> dead letters -> database."""
+        """Where each queue's ids are, for the first destination (the only one by default)."""
+        return next(iter(self.holdings_by_destination().values()))
+
+    def holdings_by_destination(self) -> dict[str, dict[str, Holdings]]:
+        """Destination -> queue -> where its ids are for that destination, read stream -> each
+        group's position -> each group's pending -> dead letters -> each store. Queued: entries
+        its group has not been handed yet; in flight: its group's pending ones; an entry handed
+        and no longer pending was acknowledged, so it must be in the store (or dead)."""
         streams = [keys.stream_key(queue) for queue in self.queues]
         entries = self._redis(lambda: self._scan(streams))
-        pending = self._redis(lambda: self._pending_entry_ids(streams))
-        dead_keys = [keys.dead_letter_key(queue) for queue in self.queues]
-        dead = self._redis(lambda: self._scan(dead_keys))
-        rows = database.rows_by_queue(self.database_url, self.queues)
-        found = {}
-        for queue, stream, dead_key in zip(self.queues, streams, dead_keys, strict=True):
-            own = entries[stream]
-            in_flight = {
-                event_id for entry_id, event_id in own.items() if entry_id in pending[stream]
+        positions = self._redis(lambda: self._positions(streams))
+        pending = {
+            d.name: self._redis(partial(self._pending_entry_ids, streams, d.group))
+            for d in self.destinations
+        }
+        dead_keys = {
+            d.name: [keys.dead_letter_key(queue, d.name) for queue in self.queues]
+            for d in self.destinations
+        }
+        dead = self._redis(lambda: self._scan([k for each in dead_keys.values() for k in each]))
+        rows = {d.name: d.rows_by_queue(self.queues) for d in self.destinations}
+        return {
+            d.name: {
+                queue: _holdings(
+                    entries[stream],
+                    positions[stream].get(d.group, "0-0"),
+                    pending[d.name][stream],
+                    dead[dead_key],
+                    rows[d.name][queue],
+                )
+                for queue, stream, dead_key in zip(
+                    self.queues, streams, dead_keys[d.name], strict=True
+                )
             }
-            counted = Counter(rows[queue])
-            found[queue] = Holdings(
-                queued=frozenset(set(own.values()) - in_flight),
-                in_flight=frozenset(in_flight),
-                dead=frozenset(dead[dead_key].values()),
-                persisted=frozenset(counted),
-                duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
-                rows=len(rows[queue]),
-            )
+            for d in self.destinations
+        }
+
+    def lags_s(self) -> dict[str, float]:
+        """Destination -> its lag: the age of the oldest entry its group has not acknowledged
+        (pending, or not handed yet), the worst over the queues; 0 when it has them all."""
+        return self._redis(self._lags_s)
+
+    def _lags_s(self) -> dict[str, float]:
+        streams = [keys.stream_key(queue) for queue in self.queues]
+        positions = self._positions(streams)
+        with self.client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                for d in self.destinations:
+                    pipe.xpending(stream, d.group)
+                    after = positions[stream].get(d.group, "0-0")
+                    pipe.xrange(stream, min="(" + after, max="+", count=1)
+            pipe.time()
+            replies = pipe.execute(raise_on_error=False)
+        seconds, micros = replies.pop()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        oldest: dict[str, int] = {}
+        for index, (summary, first) in enumerate(zip(replies[::2], replies[1::2], strict=True)):
+            name = self.destinations[index % len(self.destinations)].name
+            for entry in _oldest_unacknowledged(summary, first):
+                ms = int(entry.partition("-")[0])
+                oldest[name] = min(oldest.get(name, ms), ms)
+        return {
+            d.name: max(0, now_ms - oldest[d.name]) / 1000 if d.name in oldest else 0.0
+            for d in self.destinations
+        }
+
+    def _positions(self, streams: list[str]) -> dict[str, dict[str, str]]:
+        """Stream -> group -> the last entry id handed to the group (XINFO GROUPS)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xinfo_groups(stream)
+            replies = pipe.execute(raise_on_error=False)
+        found: dict[str, dict[str, str]] = {}
+        for stream, reply in zip(streams, replies, strict=True):
+            groups = [] if isinstance(reply, ResponseError) else reply  # no stream yet
+            found[stream] = {
+                as_text(group["name"]): as_text(group["last-delivered-id"]) for group in groups
+            }
         return found
 
     def _scan(self, streams: list[str]) -> dict[str, dict[str, str]]:
@@ -161,14 +230,15 @@ class Observer:
                     starts[stream] = "(" + as_text(page[-1][0])
         return found
 
-    def _pending_entry_ids(self, streams: list[str]) -> dict[str, set[str]]:
-        """Stream -> ids of its delivered, unacknowledged entries (pipelined, page by page)."""
+    def _pending_entry_ids(self, streams: list[str], group: str) -> dict[str, set[str]]:
+        """Stream -> ids of its entries handed to ``group`` and not acknowledged (pipelined,
+        page by page)."""
         found: dict[str, set[str]] = {stream: set() for stream in streams}
         starts = dict.fromkeys(streams, "-")
         while starts:
             with self.client.pipeline(transaction=False) as pipe:
                 for stream, start in starts.items():
-                    pipe.xpending_range(stream, keys.CONSUMER_GROUP, min=start, max="+", count=PAGE)
+                    pipe.xpending_range(stream, group, min=start, max="+", count=PAGE)
                 pages = pipe.execute(raise_on_error=False)
             for stream, page in zip(list(starts), pages, strict=True):
                 if isinstance(page, ResponseError):  # no stream or no group yet
@@ -193,9 +263,51 @@ class Observer:
         return True
 
 
+def _holdings(
+    entries: dict[str, str],
+    handed: str,
+    pending: set[str],
+    dead: dict[str, str],
+    rows: list[str],
+) -> Holdings:
+    """One queue's ids for one destination: ``entries`` (entry id -> event id) of the stream,
+    the last entry ``handed`` to its group, its group's ``pending`` entries, its dead letters,
+    and the ids of its store's rows."""
+    in_flight = {entries[entry] for entry in pending if entry in entries}
+    queued = {event_id for entry, event_id in entries.items() if _after(entry, handed)}
+    counted = Counter(rows)
+    return Holdings(
+        queued=frozenset(queued - in_flight),
+        in_flight=frozenset(in_flight),
+        dead=frozenset(dead.values()),
+        persisted=frozenset(counted),
+        duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
+        rows=len(rows),
+    )
+
+
+def _oldest_unacknowledged(summary: Any, first: Any) -> list[str]:
+    """The oldest pending entry (XPENDING's summary) and the next one not handed yet (an XRANGE
+    of one), those that exist."""
+    found = []
+    if not isinstance(first, ResponseError) and first:
+        found.append(as_text(first[0][0]))
+    if not isinstance(summary, ResponseError) and summary.get("min"):
+        found.append(as_text(summary["min"]))
+    return found
+
+
+def _after(entry_id: str, handed: str) -> bool:
+    """Entry ids compare as (milliseconds, sequence)."""
+    ms, _, seq = entry_id.partition("-")
+    last_ms, _, last_seq = handed.partition("-")
+    return (int(ms), int(seq or 0)) > (int(last_ms), int(last_seq or 0))
+
+
 def total(counts: Iterable[QueueSnapshot]) -> QueueSnapshot:
-    """Several queues' snapshots added up (the oldest event's age: the worst of them)."""
-    counts = list(counts)
+    """Several queues' snapshots added up, every destination's lane of each (the oldest event's
+    age: the worst of them): queued and in flight count what any destination still has to do."""
+    counts = [lane for snap in counts for lane in snap.lanes]
     if len(counts) == 1:
         return counts[0]
     return QueueSnapshot(

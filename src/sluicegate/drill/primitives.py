@@ -11,8 +11,9 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from sluicegate.drill import procs
+from sluicegate.drill import hook, procs
 from sluicegate.drill.faults import FaultContext
 from sluicegate.drill.proxy import Proxies
 from sluicegate.drill.service import Service, Stopped
@@ -132,6 +133,49 @@ class Primitives:
         ctx.observer.wait_until(holding, _AIM_TIMEOUT_S, interval_s=0.002)
         return busy[0] if busy else consumer
 
+    def aim_kill(
+        self,
+        ctx: FaultContext,
+        hook_dir: Path | None,
+        agent: Service | None = None,
+        turn: int = 0,
+    ) -> tuple[int | None, str]:
+        """The consumer a SIGKILL should hit: with the drill's hook (a Delta destination), one
+        stopped between its Delta commit and its ack; else, or when none commits in time, one
+        holding a batch (``aim``). Also how it was caught, for the remark."""
+        if hook_dir is not None:
+            caught = self.catch_after_commit(ctx, hook_dir, "delta")
+            if caught is not None:
+                return caught, "between its delta commit and its ack"
+        victim = self.aim(ctx, agent, turn=turn, freeze=True)
+        late = " (no delta commit to catch)" if hook_dir is not None else ""
+        return victim, f"holding a batch{late}"
+
+    def catch_after_commit(self, ctx: FaultContext, folder: Path, kind: str) -> int | None:
+        """Ask the consumers (through the drill's hook, ``hook``) for one to stop itself right
+        after its next commit into a ``kind`` destination, before the ack; its pid once it is
+        stopped there, or None when none committed in time (nothing left to write)."""
+        for stale in folder.glob(f"{hook.CAUGHT}*"):
+            stale.unlink()
+        request = folder / f"{hook.AIM}.new"
+        request.write_text(kind)
+        request.rename(folder / hook.AIM)  # whole at once: never read half written
+        backlog = ctx.observer.counts().depth > 0
+        timeout_s = ctx.reclaim_timeout_s if backlog else _AIM_TIMEOUT_S
+        caught = ctx.observer.wait_until(lambda: _caught(folder) is not None, timeout_s)
+        if not caught:
+            try:
+                (folder / hook.AIM).unlink()
+            except FileNotFoundError:  # claimed as the wait ran out
+                ctx.observer.wait_until(lambda: _caught(folder) is not None, _AIM_TIMEOUT_S)
+        found = _caught(folder)
+        if found is None:
+            return None
+        pid = int(found.name.removeprefix(hook.CAUGHT))
+        found.unlink()
+        ctx.observer.wait_until(lambda: procs.is_stopped(pid), _AIM_TIMEOUT_S, interval_s=0.002)
+        return pid
+
     def _a_consumer(
         self, ctx: FaultContext, agents: list[Service], timeout_s: float, turn: int = 0
     ) -> int | None:
@@ -172,3 +216,7 @@ class Primitives:
         children = [pid for agent in agents for pid in agent.children()]  # first: the slow part
         held = ctx.observer.pending_by_consumer()
         return [pid for pid in children if held.get(ctx.consumer_name(pid), 0) > 0]
+
+
+def _caught(folder: Path) -> Path | None:
+    return next(iter(folder.glob(f"{hook.CAUGHT}*")), None)

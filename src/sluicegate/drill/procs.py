@@ -30,6 +30,12 @@ def is_alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
+def is_stopped(pid: int) -> bool:
+    """True once ``pid`` is stopped by a signal (SIGSTOP), or gone."""
+    fields = stat_fields(pid)
+    return fields is None or fields[0] in ("T", "Z")
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in PROC.iterdir():

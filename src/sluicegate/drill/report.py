@@ -6,7 +6,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sluicegate.drill.checker import FinalFacts, IdVerdict, LagSummary, StopFacts
+from sluicegate.drill.checker import (
+    DestinationTally,
+    FinalFacts,
+    IdVerdict,
+    LagSummary,
+    StopFacts,
+)
 from sluicegate.drill.metrics_check import MetricsCheck
 
 EXAMPLE_IDS = 20  # ids listed per set in the JSON report
@@ -27,6 +33,7 @@ class StopRecord:
     facts: StopFacts
     problems: tuple[str, ...]
     remark: str | None = None  # what the fault did or found (a random stop: its scenario)
+    persisted_by: dict[str, int] = field(default_factory=dict)  # with several destinations
 
 
 @dataclass(slots=True)
@@ -65,6 +72,25 @@ def _in_flight_cell(record: StopRecord) -> str:
     return f"{record.in_flight_after:,}"
 
 
+def _persisted_cell(record: StopRecord) -> str:
+    """The persisted ids: of each destination when there are several (``sql 9,500 · delta
+    8,000``)."""
+    if not record.persisted_by:
+        return f"{record.persisted:,}"
+    return " · ".join(f"{name} {count:,}" for name, count in record.persisted_by.items())
+
+
+def destination_line(line: DestinationTally) -> str:
+    """One destination at the end: ``accepted = persisted + queued + in flight + dead``, and its
+    own lost and duplicated."""
+    return (
+        f"destination {line.destination}: {line.accepted:,} accepted = {line.persisted:,} "
+        f"persisted + {line.queued:,} queued + {line.in_flight:,} in flight + {line.dead:,} dead"
+        f"{'' if line.accounted == line.accepted else ' (does NOT add up)'}; "
+        f"{line.lost:,} lost, {line.duplicated:,} duplicated"
+    )
+
+
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -86,7 +112,8 @@ def shape_line(shape: dict[str, Any]) -> str:
         else f"{agents} agent{'s' if agents != 1 else ''}, {consumers} consumer"
         f"{'s' if consumers != 1 else ''} per queue"
     )
-    return f"{count}, Redis: {said('redis')}, durability: {said('durability')}"
+    where = f", destinations: {shape['destinations']}" if shape.get("destinations") else ""
+    return f"{count}, Redis: {said('redis')}, durability: {said('durability')}{where}"
 
 
 def stop_table(report: DrillReport) -> Table:
@@ -115,7 +142,7 @@ def stop_table(report: DrillReport) -> Table:
             record.label,
             f"{record.queued_before:,}",
             f"{record.queued_after:,}",
-            f"{record.persisted:,}",
+            _persisted_cell(record),
             f"{record.persisted_delta:+,}",
             _in_flight_cell(record),
             record.lock_after,
@@ -132,9 +159,15 @@ def verdict_line(report: DrillReport) -> str:
     if final is None:
         return f"verdict: FAIL — the drill could not finish: {'; '.join(report.errors)}"
     word = "PASS" if report.passed else "FAIL"
+    persisted, each = f"{final.persisted:,} persisted", ""
+    if len(final.destinations) > 1:
+        persisted = "persisted " + ", ".join(
+            f"{line.destination} {line.persisted:,}" for line in final.destinations
+        )
+        each = " in each destination"
     text = (
-        f"verdict: {word} — {final.accepted:,} accepted, {final.persisted:,} persisted, "
-        f"{len(final.ids.lost):,} lost, {len(final.ids.duplicated):,} duplicated, "
+        f"verdict: {word} — {final.accepted:,} accepted, {persisted}, "
+        f"{len(final.ids.lost):,} lost, {len(final.ids.duplicated):,} duplicated{each}, "
         f"{report.redeliveries:,} redeliveries absorbed"
     )
     extras = [
@@ -187,6 +220,9 @@ def render(report: DrillReport, console: Console) -> None:
         console.print(f"[red]end: {problem}[/]")
     for error in report.errors:
         console.print(f"[red]error: {error}[/]")
+    if report.final is not None and len(report.final.destinations) > 1:
+        for line in report.final.destinations:
+            console.print(destination_line(line), highlight=False)
     if report.final is not None and report.final.lag is not None:
         console.print(lag_line(report.final.lag), highlight=False)
     if report.metrics is not None and report.metrics.agents:
@@ -231,6 +267,7 @@ def _stop_json(record: StopRecord) -> dict[str, Any]:
         "in_flight_after": record.in_flight_after,
         "lock_after": record.lock_after,
         "persisted": record.persisted,
+        "persisted_by_destination": record.persisted_by or None,
         "persisted_delta": record.persisted_delta,
         "recover_s": record.recover_s,
         "checked": _facts_json(record.facts),
@@ -257,6 +294,7 @@ def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any]
         "problems": problems,
         "lag_ms": None if final.lag is None else asdict(final.lag),
         "queues": [asdict(queue) for queue in final.queues],
+        "destinations": [asdict(line) for line in final.destinations],
     }
 
 

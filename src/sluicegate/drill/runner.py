@@ -19,10 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sluicegate.drill import database
 from sluicegate.drill.checker import (
+    DestinationTally,
     FinalFacts,
     QueueTally,
+    destination_tally,
     final_problems,
     lag_summary,
+    merged,
     stop_problems,
     tally,
 )
@@ -213,6 +216,7 @@ class _Run:
             list(self.spread.names),
             slots=options.tuning.consumers,
             topology=system.redis_topology,
+            destinations=system.destinations,
         )
         self.ctx = FaultContext(
             self.observer,
@@ -316,6 +320,7 @@ class _Run:
             lock_after=self.ctx.lock_cell(seen),
             persisted=seen.persisted,
             persisted_delta=seen.persisted - self.last_persisted,
+            persisted_by=seen.persisted_by if len(seen.by_destination) > 1 else {},
             recover_s=result.recover_s,
             facts=result.facts,
             problems=tuple(stop_problems(result.facts)),
@@ -353,9 +358,11 @@ class _Run:
             notes=tuple(notes) + (() if drained else ("the queue did not drain in time",)),
             queues=self._tallies(view, seen) if len(queues) > 1 else (),
             lag=lag_summary(database.worst_lag_ms(self.system.database_url, queues)),
+            destinations=_destination_tallies(view, seen),
         )
         self.report.final = final
-        metrics = check_scrapes(scrapes, queues, final.persisted, drained)
+        stored = sum(line.persisted for line in final.destinations) or final.persisted
+        metrics = check_scrapes(scrapes, queues, stored, drained)  # counters of every destination
         self.report.final_problems = final_problems(final) + metrics.problems
         self.report.metrics = metrics
         self.report.redeliveries = seen.counts.duplicates_suppressed
@@ -366,6 +373,15 @@ class _Run:
             tally(name, acked.get(name, frozenset()), holdings)
             for name, holdings in seen.by_queue.items()
         )
+
+
+def _destination_tallies(view: LedgerView, seen: Inspection) -> tuple[DestinationTally, ...]:
+    """Each destination's line at the end: its accounting, its own lost and duplicated."""
+    verdicts = dict(seen.ids.destinations) or dict.fromkeys(seen.by_destination, seen.ids)
+    return tuple(
+        destination_tally(name, view.acked, merged(by_queue.values()), verdicts[name])
+        for name, by_queue in seen.by_destination.items()
+    )
 
 
 def _batch(options: DrillOptions) -> int:

@@ -26,10 +26,11 @@ FAULT_KINDS = (
 CLUSTER_KINDS = ("primary-kill", "reshard", "seed-kill")  # a cluster's only (drill --cluster)
 SENTINEL_KINDS = ("sentinel-failover",)  # faults of Redis Sentinel only (drill --sentinel)
 STANDBY_KINDS = ("db-failover",)  # faults of a database with a standby (drill --db-standby)
+DESTINATION_KINDS = ("destination-down",)  # with two destinations (drill --destinations)
 # What needs the one server behind the drill's proxy: not on --cluster or --sentinel.
 ONE_SERVER_KINDS = ("redis-restart", "random", *NET_KINDS)
 FAULT_CHOICES = (
-    *(*FAULT_KINDS, *CLUSTER_KINDS, *SENTINEL_KINDS, *STANDBY_KINDS),
+    *(*FAULT_KINDS, *CLUSTER_KINDS, *SENTINEL_KINDS, *STANDBY_KINDS, *DESTINATION_KINDS),
     *("mixed", "random"),
 )
 DEPLOYMENT_KINDS = ("term", "kill", "db-outage", "mixed")  # what --stop-cmd/--start-cmd can do
@@ -52,6 +53,7 @@ LABELS = {
     "net-latency": "network latency",
     "net-reset": "network resets",
     "net-blackhole": "network black hole",
+    "destination-down": "destination down",
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sluicegate.drill.checker import StopFacts
+from sluicegate.drill.destinations import Destination
 from sluicegate.drill.faults import Fault, FaultContext
 from sluicegate.queue.topology import Topology
 
@@ -31,6 +32,11 @@ class System(Protocol):
 
     @property
     def database_url(self) -> str: ...
+
+    @property
+    def destinations(self) -> list[Destination]:
+        """Where the events go, each checked on its own (the first: the one of the table's
+        columns)."""
 
     @property
     def deadline_s(self) -> float:
