@@ -202,7 +202,8 @@ def test_with_two_destinations_each_has_its_line_and_the_verdict_says_so():
     report = DrillReport(mode="local", options={}, stops=[stop], final=final(destinations=lines))
     assert report.passed
     text = rendered(report)
-    assert "sql 900 · delta 700" in text
+    assert "persisted sql · delta" in text
+    assert "900 · 700" in text
     assert (
         "destination delta: 50,000 accepted = 50,000 persisted + 0 queued + 0 in flight + 0 dead; "
         "0 lost, 0 duplicated" in text

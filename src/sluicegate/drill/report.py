@@ -73,11 +73,11 @@ def _in_flight_cell(record: StopRecord) -> str:
 
 
 def _persisted_cell(record: StopRecord) -> str:
-    """The persisted ids: of each destination when there are several (``sql 9,500 · delta
-    8,000``)."""
+    """The persisted ids: of each destination when there are several (``9,500 · 8,000``, in
+    the order the column's title names them)."""
     if not record.persisted_by:
         return f"{record.persisted:,}"
-    return " · ".join(f"{name} {count:,}" for name, count in record.persisted_by.items())
+    return " · ".join(f"{count:,}" for count in record.persisted_by.values())
 
 
 def destination_line(line: DestinationTally) -> str:
@@ -120,12 +120,13 @@ def stop_table(report: DrillReport) -> Table:
     shape = shape_line(report.shape)
     title = f"sluicegate drill ({report.mode}{': ' + shape if shape else ''})"
     table = Table(title=title, title_justify="left")
+    several = next((r.persisted_by for r in report.stops if r.persisted_by), {})
     for name in (
         "stop",
         "fault",
         "queued before",
         "queued after",
-        "persisted",
+        f"persisted {' · '.join(several)}" if several else "persisted",
         "Δ persisted",
         "in flight",
         "lock",
