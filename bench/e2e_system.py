@@ -200,6 +200,7 @@ class System:
         and this one's XINFO (its INFO counts itself only in the next reading)."""
         at_s = time.monotonic()
         self.readings += 1
+        rows = self.database.rows()  # before the stream's count: a row is never ahead of it
         try:
             accepted = int(self.client.xinfo_stream(keys.stream_key(QUEUE))["entries-added"])
         except redis.ResponseError:  # no stream yet
@@ -212,5 +213,4 @@ class System:
         agent, api = (service.pid for service in self.services)
         cpu = {"api": tree_cpu_s(api), "agent": tree_cpu_s(agent)}
         cpu |= {"valkey": cpu_s(self.valkey.process.pid), **self.database.backends_cpu_s()}
-        rows = self.database.rows()
         return Reading(at_s, accepted, rows, cpu, calls, machine_busy_s(), bench_cpu_s())
