@@ -29,4 +29,8 @@ compile requirements/test.txt pyproject.toml requirements/build.in --extra test 
 # app: what the Docker images and `sluicegate up` run (the postgres extra included: 4 MB).
 compile requirements/app.txt pyproject.toml requirements/build.in --extra postgres \
     --constraint requirements/otel.txt "$@"
-echo "locked: requirements/app.txt test.txt otel.txt"
+# lake: app plus the Delta Lake destination (deltalake, and duckdb for the drill's own reader of
+# the tables); app.txt stays without them.
+compile requirements/lake.txt pyproject.toml requirements/build.in --extra postgres --extra lake \
+    --constraint requirements/otel.txt "$@"
+echo "locked: requirements/app.txt lake.txt test.txt otel.txt"

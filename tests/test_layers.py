@@ -152,3 +152,28 @@ def test_the_drill_modules_import_no_cycle():
 
     for module in graph:
         visit(module, ())
+
+
+def top_level_imports(tree: ast.Module) -> set[str]:
+    """Modules imported when the module itself is (not inside a function or TYPE_CHECKING)."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_deltalake_is_loaded_only_inside_the_delta_destinations_calls():
+    """deltalake's runtime does not survive a fork: no module imports it (or arro3) at import
+    time, so the agent, which imports the destination's options, never loads it."""
+    lake = ("deltalake", "arro3")
+    at_import = {
+        path: sorted(n for n in top_level_imports(tree) if n.startswith(lake))
+        for path, tree in modules()
+    }
+    assert {path: names for path, names in at_import.items() if names} == {}
+    users = {path for path, tree in modules() if any(n.startswith(lake) for n in imported(tree))}
+    assert users
+    assert all(path.startswith("destination/") for path in users), users

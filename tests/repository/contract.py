@@ -2,7 +2,8 @@
 
 A subclass provides three fixtures:
 - ``open_repo``: a factory returning a new repository on the same (initially empty) store;
-- ``poison``: a factory ``(event_id, queue) -> Event`` whose event that store refuses for good;
+- ``poison`` (``RepositoryContract`` only): a factory ``(event_id, queue) -> Event`` whose event
+  that store refuses for good;
 - ``read_row``: ``event_id -> (queue, payload, accepted_at, persisted_at)`` read behind the
   repository's back, or None.
 """
@@ -29,8 +30,9 @@ def make_events(count: int, queue: str = "orders") -> list[Event]:
     ]
 
 
-class RepositoryContract:
-    """Not collected by itself (no ``Test`` prefix); subclasses are."""
+class IdempotenceContract:
+    """What every destination's writer promises (a Delta table too): idempotent batches. Not
+    collected by itself (no ``Test`` prefix); subclasses are."""
 
     @pytest.fixture
     def repository(self, open_repo: OpenRepo) -> Repository:
@@ -77,21 +79,6 @@ class RepositoryContract:
         assert repository.ids("mails") == {e.event_id for e in mails}
         assert repository.ids("absent") == set()
 
-    def test_a_poison_event_is_rejected(self, repository: Repository, poison: Poison) -> None:
-        with pytest.raises(RejectedEventError):
-            repository.persist([poison(new_event_id(), "orders")])
-        assert repository.count() == 0
-
-    def test_a_batch_with_one_poison_event_stores_nothing(
-        self, repository: Repository, poison: Poison
-    ) -> None:
-        good = make_events(4)
-        batch = [*good[:2], poison(new_event_id(), "orders"), *good[2:]]
-        with pytest.raises(RejectedEventError):
-            repository.persist(batch)
-        assert repository.count() == 0
-        assert repository.persist(good) == 4, "the repository is usable after a rejection"
-
     def test_payload_and_timestamps_round_trip(
         self, repository: Repository, read_row: ReadRow
     ) -> None:
@@ -120,3 +107,22 @@ class RepositoryContract:
         second = open_repo()
         assert second.ids() == {e.event_id for e in events}
         assert second.persist(events) == 0
+
+
+class RepositoryContract(IdempotenceContract):
+    """A database also refuses some events for good (the poison path)."""
+
+    def test_a_poison_event_is_rejected(self, repository: Repository, poison: Poison) -> None:
+        with pytest.raises(RejectedEventError):
+            repository.persist([poison(new_event_id(), "orders")])
+        assert repository.count() == 0
+
+    def test_a_batch_with_one_poison_event_stores_nothing(
+        self, repository: Repository, poison: Poison
+    ) -> None:
+        good = make_events(4)
+        batch = [*good[:2], poison(new_event_id(), "orders"), *good[2:]]
+        with pytest.raises(RejectedEventError):
+            repository.persist(batch)
+        assert repository.count() == 0
+        assert repository.persist(good) == 4, "the repository is usable after a rejection"
