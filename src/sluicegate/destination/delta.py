@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from sluicegate.destination import delta_rows
 from sluicegate.destination.delta_maintenance import Maintenance
 from sluicegate.destination.delta_options import DeltaOptions
+from sluicegate.destination.delta_sync import sync_commit
 from sluicegate.errors import ConfigurationError, TransientStoreError
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.sqlite import unique_events
@@ -78,8 +79,15 @@ class DeltaDestination:
                     if attempt == _COMMIT_ATTEMPTS:
                         raise
                     continue
+                self._sync(queue, table)
                 return int(metrics["num_target_rows_inserted"])
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sync(self, queue: str, table: "DeltaTable") -> None:
+        """A folder on this host: the commit fsynced before the ack (``delta_sync.py``)."""
+        root = _local_root(self.options.table_uri(queue))
+        if root is not None:
+            sync_commit(root, table.version())
 
     @property
     def connected(self) -> bool:
@@ -102,6 +110,8 @@ class DeltaDestination:
         for queue, table in list(self._tables.items()):
             with self._classified(queue):
                 report = self.maintenance.run_if_due(queue, table)
+                if report.get("files_added"):
+                    self._sync(queue, table)
             if report:
                 done[queue] = report
         return done
