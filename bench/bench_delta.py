@@ -107,6 +107,7 @@ def build(lake: DeltaDestination, args: argparse.Namespace, end_ms: int) -> None
         write_deltalake(table, delta_rows.rows(events, now_ms()), mode="append")
     elapsed = time.perf_counter() - started
     print(f"built {args.rows:,} rows ({args.ids} ids, files of {chunk:,}) in {elapsed:.0f} s")
+    lake.close()  # opened again from the latest checkpoint, as a consumer's table is
 
 
 def txn_append(lake: DeltaDestination, events: Sequence[Event]) -> int:

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from sluicegate.destination import delta
+from sluicegate.destination.config import load_destinations
 from sluicegate.destination.delta import DeltaDestination, DeltaOptions
 from sluicegate.errors import ConfigurationError, TransientStoreError
 from sluicegate.events import Event, new_event_id
@@ -234,6 +235,13 @@ def test_options_say_what_is_wrong(table: dict[str, object], message: str) -> No
         DeltaOptions.from_table(table, name="lake")
 
 
+def test_a_destinations_file_names_the_delta_option_that_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "destinations.toml"
+    path.write_text('[destinations.lake]\nkind = "delta"\nuri = "/l"\nbatch_max_events = 0\n')
+    with pytest.raises(ConfigurationError, match=r"\[destinations.lake\]: batch_max_events: 0"):
+        load_destinations(path)
+
+
 def test_options_defaults_and_secrets_kept_out_of_repr() -> None:
     options = DeltaOptions.from_table(
         {"kind": "delta", "uri": "s3://bucket/lake", "storage_options": {"AWS_SECRET": "hush"}}
@@ -242,3 +250,15 @@ def test_options_defaults_and_secrets_kept_out_of_repr() -> None:
     assert options.table_uri("orders") == "s3://bucket/lake/orders"
     assert options.vacuum_retention_hours == 168
     assert "hush" not in repr(options)
+
+
+def test_a_table_long_open_is_opened_again_from_its_checkpoint(
+    lake: DeltaDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handle brought up to date commit by commit slows down with every commit it replays."""
+    monkeypatch.setattr(delta, "_REOPEN_AFTER_COMMITS", 2)
+    lake.persist(make_events(1))  # version 1 (0 made the table, and it was opened at 0)
+    first = lake.table("orders")
+    lake.persist(make_events(1))  # version 2: opened again at the next use
+    assert lake.table("orders") is not first
+    assert lake.count("orders") == 2

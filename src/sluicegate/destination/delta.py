@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["DeltaDestination", "DeltaOptions"]
 T = TypeVar("T")
 _COMMIT_ATTEMPTS = 5  # a MERGE whose commit lost to another writer's is run again at once
+# A table kept open and brought up to date commit by commit gets slower with every commit it
+# replays (measured: a MERGE 1.5x slower after 150 commits, 3-6x after 300-470, than on a table
+# opened afresh, which starts from the latest checkpoint, written every 100 commits).
+_REOPEN_AFTER_COMMITS = 100
 _runtime_pid: int | None = None  # the process whose deltalake runtime exists, if any
 
 
@@ -45,6 +49,7 @@ class DeltaDestination:
     def __init__(self, options: DeltaOptions) -> None:
         self.options = options
         self._tables: dict[str, DeltaTable] = {}
+        self._opened_at: dict[str, int] = {}  # the version each table was opened at
         self.maintenance = Maintenance(options)
 
     def persist(self, events: Sequence[Event]) -> int:
@@ -80,6 +85,7 @@ class DeltaDestination:
                         raise
                     continue
                 self._sync(queue, table)
+                self._reopen_if_long_open(queue, table)
                 return int(metrics["num_target_rows_inserted"])
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -88,6 +94,10 @@ class DeltaDestination:
         root = _local_root(self.options.table_uri(queue))
         if root is not None:
             sync_commit(root, table.version())
+
+    def _reopen_if_long_open(self, queue: str, table: "DeltaTable") -> None:
+        if table.version() - self._opened_at.get(queue, 0) >= _REOPEN_AFTER_COMMITS:
+            self._tables.pop(queue, None)  # opened again from its latest checkpoint next time
 
     @property
     def connected(self) -> bool:
@@ -118,13 +128,11 @@ class DeltaDestination:
 
     def close(self) -> None:
         self._tables.clear()
+        self._opened_at.clear()
 
     def file_uris(self, queue: str) -> list[str]:
         """The Parquet files of ``queue``'s table at its latest version (for other readers)."""
-        with self._classified(queue):
-            table = self.table(queue)
-            table.update_incremental()
-            return list(table.file_uris())
+        return [uri for uris in self._each(queue, lambda table: table.file_uris()) for uri in uris]
 
     def _each(self, queue: str | None, read: Callable[["DeltaTable"], T]) -> list[T]:
         results: list[T] = []
@@ -176,6 +184,7 @@ class DeltaDestination:
         table = DeltaTable(uri, storage_options=options)
         _check_layout(uri, table)
         self._tables[queue] = table
+        self._opened_at[queue] = table.version()
         return table
 
     @contextmanager

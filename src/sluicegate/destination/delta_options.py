@@ -43,14 +43,15 @@ class DeltaOptions:
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], name: str = "delta") -> "DeltaOptions":
-        """The options of a TOML table; ConfigurationError naming the key and what is wrong."""
+    def from_table(cls, table: Mapping[str, Any], name: str = "") -> "DeltaOptions":
+        """The options of a TOML table; ConfigurationError naming the key (``name.key`` when
+        ``name`` is given) and what is wrong."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(table) - known - _IGNORED)
         if unknown:
-            raise ConfigurationError(f"{name}: unknown keys {unknown} (known: {sorted(known)})")
+            raise ConfigurationError(f"unknown keys {unknown} (known: {sorted(known)})")
         if "uri" not in table:
-            raise ConfigurationError(f"{name}: uri is required (file:///var/lib/lake, s3://…)")
+            raise ConfigurationError("uri is required (file:///var/lib/lake, s3://…)")
         values = {key: _checked(name, key, table[key]) for key in known & set(table)}
         return cls(**values)
 
@@ -65,7 +66,7 @@ class DeltaOptions:
 
 def _checked(name: str, key: str, value: Any) -> Any:
     """``value`` for ``key`` if it is valid; ConfigurationError otherwise."""
-    where = f"{name}.{key}"
+    where = f"{name}.{key}" if name else key
     if key == "uri":
         return _uri(where, value)
     if key == "storage_options":
