@@ -50,25 +50,30 @@ def delta_store(folder: Path, **options: float) -> Iterator[DeltaDestination]:
 
 
 def throughput(args: argparse.Namespace) -> None:
-    print(f"{args.events:,} events (~200-byte JSON, UUIDv7 ids), {args.rounds} rounds, medians")
-    print(f"{'store':34} {'new events/s':>13} {'redelivered/s':>14} {'files':>6}")
-    for size in SQLITE_BATCHES:
-        batches = make_batches(args.events, size)
-        rounds = [time_round(sqlite_store, batches) for _ in range(args.rounds)]
-        report(f"sqlite, batches of {size:,}", args.events, rounds, "-")
-    for size in DELTA_BATCHES:
-        batches = make_batches(args.events, size)
-        rounds, files = [], 0
-        for _ in range(args.rounds):
-            with delta_store(args.folder) as lake:
+    """Every store once per round, rounds interleaved so that a loaded machine's drift hits
+    every store alike."""
+    stores = [(f"sqlite, batches of {size:,}", size, False) for size in SQLITE_BATCHES]
+    stores += [(f"delta MERGE, batches of {size:,}", size, True) for size in DELTA_BATCHES]
+    batches = {size: make_batches(args.events, size) for _, size, _ in stores}
+    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in stores}
+    files: dict[str, str] = {name: "-" for name, _, _ in stores}
+    for _ in range(args.rounds):
+        for name, size, lake in stores:
+            if not lake:
+                rounds[name].append(time_round(sqlite_store, batches[size]))
+                continue
+            with delta_store(args.folder) as destination:
 
                 @contextmanager
-                def same(lake: DeltaDestination = lake) -> Iterator[Repository]:
-                    yield lake
+                def same(table: DeltaDestination = destination) -> Iterator[Repository]:
+                    yield table
 
-                rounds.append(time_round(same, batches))
-                files = len(lake.file_uris("orders"))
-        report(f"delta MERGE, batches of {size:,}", args.events, rounds, f"{files:,}")
+                rounds[name].append(time_round(same, batches[size]))
+                files[name] = f"{len(destination.file_uris('orders')):,}"
+    print(f"{args.events:,} events (~200-byte JSON, UUIDv7 ids), {args.rounds} rounds, medians")
+    print(f"{'store':34} {'new events/s':>13} {'redelivered/s':>14} {'files':>6}")
+    for name, timings in rounds.items():
+        report(name, args.events, timings, files[name])
 
 
 def report(name: str, events: int, rounds: list[tuple[float, float]], files: str) -> None:
