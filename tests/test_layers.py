@@ -4,6 +4,7 @@ and imports no layer above it; ``process/`` is a tool any layer may import, so i
 Read from the source (``ast``), so a lazy import inside a function counts too."""
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,8 +37,17 @@ HIGHER_LAYERS = ("sluicegate.worker", "sluicegate.api", "sluicegate.drill", "slu
 
 
 def modules(under: str = "") -> Iterator[tuple[str, ast.Module]]:
-    for path in sorted((PACKAGE / under).rglob("*.py")):
-        yield path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(), str(path))
+    prefix = f"{under}/" if under else ""
+    yield from ((path, tree) for path, tree in parsed() if path.startswith(prefix))
+
+
+@functools.cache
+def parsed() -> tuple[tuple[str, ast.Module], ...]:
+    """Every module of the package, parsed once per test process (each test walks them all)."""
+    return tuple(
+        (path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(), str(path)))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    )
 
 
 def imported(tree: ast.Module) -> set[str]:
@@ -169,11 +179,10 @@ def test_deltalake_is_loaded_only_inside_the_delta_destinations_calls():
     """deltalake's runtime does not survive a fork: no module imports it (or arro3) at import
     time, so the agent, which imports the destination's options, never loads it."""
     lake = ("deltalake", "arro3")
-    at_import = {
-        path: sorted(n for n in top_level_imports(tree) if n.startswith(lake))
-        for path, tree in modules()
-    }
+    at_import, users = {}, set()
+    for path, tree in modules():  # one parse of the package
+        at_import[path] = sorted(n for n in top_level_imports(tree) if n.startswith(lake))
+        users.update([path] if any(n.startswith(lake) for n in imported(tree)) else [])
     assert {path: names for path, names in at_import.items() if names} == {}
-    users = {path for path, tree in modules() if any(n.startswith(lake) for n in imported(tree))}
     assert users
     assert all(path.startswith("destination/") for path in users), users
