@@ -69,7 +69,7 @@ class TestDeltaDestination(IdempotenceContract):
 def test_a_reformed_redelivery_adds_only_what_is_new(lake: DeltaDestination) -> None:
     """A crash between commit and ack: the entries come back mixed with others, in another order
     and, reclaimed days later, beside today's events. Nothing is stored twice."""
-    old = [replace(e, accepted_at_ms=e.accepted_at_ms - 72 * HOUR_MS) for e in make_events(6)]
+    old = [e._replace(accepted_at_ms=e.accepted_at_ms - 72 * HOUR_MS) for e in make_events(6)]
     assert lake.persist(old[:4]) == 4
     new = make_events(3)
     assert lake.persist([new[0], old[3], *old[4:], old[0], *new[1:]]) == 5
@@ -89,11 +89,11 @@ def test_an_id_accepted_again_is_deduplicated_within_the_window_only(
     lake.persist(first)
     shifts = (HOUR_MS - 1, 1 - HOUR_MS)  # just inside the window, after and before
     retried = [
-        replace(e, accepted_at_ms=e.accepted_at_ms + shift)
+        e._replace(accepted_at_ms=e.accepted_at_ms + shift)
         for e, shift in zip(first, shifts, strict=True)
     ]
     assert lake.persist(retried) == 0
-    assert lake.persist([replace(first[0], accepted_at_ms=first[0].accepted_at_ms + 2 * HOUR_MS)])
+    assert lake.persist([first[0]._replace(accepted_at_ms=first[0].accepted_at_ms + 2 * HOUR_MS)])
     assert lake.count("orders") == 3
 
 
@@ -122,7 +122,7 @@ def test_each_queue_has_its_own_table_partitioned_by_day(
     lake: DeltaDestination, options: DeltaOptions
 ) -> None:
     orders, mails = make_events(3, "orders"), make_events(2, "mails")
-    mails[1] = replace(mails[1], accepted_at_ms=1_700_000_000_000)  # 2023-11-14 UTC
+    mails[1] = mails[1]._replace(accepted_at_ms=1_700_000_000_000)  # 2023-11-14 UTC
     assert lake.persist(orders + mails) == 5
     files = lake.file_uris("mails")
     assert sorted(Path(f).parent.name for f in files)[0] == "day=2023-11-14"
@@ -137,7 +137,7 @@ def test_each_queue_has_its_own_table_partitioned_by_day(
 def test_maintain_compacts_the_closed_days_once_per_interval(options: DeltaOptions) -> None:
     """Days that ended more than the dedup window ago: today's files are what a MERGE reads."""
     lake = DeltaDestination(replace(options, optimize_interval_s=3600))
-    old = [replace(e, accepted_at_ms=e.accepted_at_ms - 2 * DAY_MS) for e in make_events(3)]
+    old = [e._replace(accepted_at_ms=e.accepted_at_ms - 2 * DAY_MS) for e in make_events(3)]
     for event in [*make_events(2), *old]:
         lake.persist([event])
     assert lake.maintain() == {"orders": {"files_added": 1, "files_removed": 3}}
