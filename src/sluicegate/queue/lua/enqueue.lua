@@ -20,28 +20,38 @@
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
 -- writes stats fields: accepted dead_lettered
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[2], '0', 'MKSTREAM')
-  if #KEYS > 3 then redis.call('SADD', KEYS[4], ARGV[3]) end
+local call = redis.call
+local stream = KEYS[1]
+-- XLEN answers 0 for a stream that does not exist: EXISTS only then (a drained queue is empty).
+local depth = call('XLEN', stream)
+if depth == 0 and call('EXISTS', stream) == 0 then
+  call('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
+  if #KEYS > 3 then call('SADD', KEYS[4], ARGV[3]) end
 end
-local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then
   return {0, depth}
 end
 local quarantined = tonumber(ARGV[5])
 local last = #ARGV - 4 * quarantined
-local trace = {}
-if ARGV[4] ~= '' then trace = {'traceparent', ARGV[4]} end
-for i = 6, last, 3 do
-  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
-             'accepted_at_ms', ARGV[i + 2], unpack(trace))
+local trace = ARGV[4]
+-- One loop per case rather than unpack() of the optional field on every XADD.
+if trace == '' then
+  for i = 6, last, 3 do
+    call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2])
+  end
+else
+  for i = 6, last, 3 do
+    call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2],
+         'traceparent', trace)
+  end
 end
+local extra = {}
+if trace ~= '' then extra = {'traceparent', trace} end
 for i = last + 1, #ARGV, 4 do
-  redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'payload', ARGV[i + 1],
-             'accepted_at_ms', ARGV[i + 2], 'reason', ARGV[i + 3], 'deliveries', 0,
-             'dead_at_ms', ARGV[i + 2], unpack(trace))
+  call('XADD', KEYS[3], '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2],
+       'reason', ARGV[i + 3], 'deliveries', 0, 'dead_at_ms', ARGV[i + 2], unpack(extra))
 end
 local queued = (last - 5) / 3
-redis.call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
-if quarantined > 0 then redis.call('HINCRBY', KEYS[2], 'dead_lettered', quarantined) end
+call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
+if quarantined > 0 then call('HINCRBY', KEYS[2], 'dead_lettered', quarantined) end
 return {1, depth + queued}
