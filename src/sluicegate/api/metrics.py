@@ -82,6 +82,24 @@ class ApiMetrics:
             registry=self.process_registry,
         )
         self.durability.state("unknown")
+        # Labelled children by their labels: ``labels()`` (validation, a lock, a dict) on every
+        # request was about a tenth of a single-event request's own CPU.
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._accepted: dict[str, Counter] = {}
+
+    def count_request(self, method: str, route: str, status: int) -> None:
+        child = self._requests.get((method, route, status))
+        if child is None:
+            child = self._requests[method, route, status] = self.requests.labels(
+                method, route, str(status)
+            )
+        child.inc()
+
+    def count_accepted(self, queue: str, events: int) -> None:
+        child = self._accepted.get(queue)
+        if child is None:
+            child = self._accepted[queue] = self.events_accepted.labels(queue)
+        child.inc(events)
 
     def render(self) -> bytes:
         """This process's figures; with API_WORKERS > 1 the counters of every worker, summed
@@ -117,4 +135,4 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_and_count)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.count_request(scope["method"], route, status)

@@ -119,4 +119,4 @@ async def _enqueue(state: ApiState, queue: str, gated: Gated, traceparent: str |
             f"its limit is {state.settings.queue_max_depth}",
             retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
         )
-    state.metrics.events_accepted.labels(queue).inc(len(gated.queued) + len(gated.quarantined))
+    state.metrics.count_accepted(queue, len(gated.queued) + len(gated.quarantined))
