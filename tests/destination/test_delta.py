@@ -134,19 +134,23 @@ def test_each_queue_has_its_own_table_partitioned_by_day(
     assert Path(options.uri.removeprefix("file://"), "orders", "_delta_log").is_dir()
 
 
-def test_maintain_compacts_the_closed_days_once_per_interval(options: DeltaOptions) -> None:
-    """Days that ended more than the dedup window ago: today's files are what a MERGE reads."""
-    lake = DeltaDestination(replace(options, optimize_interval_s=3600))
+def test_written_tables_are_compacted_in_the_background_once_per_interval(
+    options: DeltaOptions,
+) -> None:
+    """The days that ended more than the dedup window ago (today's files are what a MERGE
+    reads), in a thread, started by the first batch a new process writes, then every interval."""
+    never = DeltaDestination(replace(options, optimize_interval_s=0))
     old = [e._replace(accepted_at_ms=e.accepted_at_ms - 2 * DAY_MS) for e in make_events(3)]
     for event in [*make_events(2), *old]:
-        lake.persist([event])
-    assert lake.maintain() == {"orders": {"files_added": 1, "files_removed": 3}}
-    assert len(lake.file_uris("orders")) == 3
-    assert lake.maintain() == {}, "not due again before the interval"
-    assert lake.count("orders") == 5
-    never = DeltaDestination(replace(options, optimize_interval_s=0))
-    never.persist(make_events(1))
-    assert never.maintain() == {}
+        never.persist([event])
+    assert never.maintain(wait=True) == {}
+    lake = DeltaDestination(replace(options, optimize_interval_s=3600))
+    lake.persist(make_events(1))
+    assert lake.maintain(wait=True) == {"orders": {"files_added": 1, "files_removed": 3}}
+    assert len(lake.file_uris("orders")) == 4
+    lake.persist(make_events(1))
+    assert lake.maintain(wait=True) == {}, "not due again before the interval"
+    assert lake.count("orders") == 7
 
 
 def test_a_table_that_is_not_sluicegates_is_refused(options: DeltaOptions) -> None:

@@ -40,6 +40,7 @@ _COMMIT_ATTEMPTS = 5  # a MERGE whose commit lost to another writer's is run aga
 # replays (measured: a MERGE 1.5x slower after 150 commits, 3-6x after 300-470, than on a table
 # opened afresh, which starts from the latest checkpoint, written every 100 commits).
 _REOPEN_AFTER_COMMITS = 100
+_CLOSE_WAIT_S = 1.0
 _runtime_pid: int | None = None  # the process whose deltalake runtime exists, if any
 
 
@@ -50,7 +51,7 @@ class DeltaDestination:
         self.options = options
         self._tables: dict[str, DeltaTable] = {}
         self._opened_at: dict[str, int] = {}  # the version each table was opened at
-        self.maintenance = Maintenance(options)
+        self.maintenance = Maintenance(options, self._fresh, self._sync)
 
     def persist(self, events: Sequence[Event]) -> int:
         """One MERGE per queue of the batch (a consumer's batch is one queue's: one commit);
@@ -60,6 +61,7 @@ class DeltaDestination:
         inserted = 0
         for queue, group in groupby(fresh, key=lambda event: event.queue):
             inserted += self._merge(queue, list(group), persisted_at_ms)
+            self.maintenance.start_if_due(queue)  # in a thread of its own
         return inserted
 
     def _merge(self, queue: str, events: list[Event], persisted_at_ms: int) -> int:
@@ -95,6 +97,15 @@ class DeltaDestination:
         if root is not None:
             sync_commit(root, table.version())
 
+    def _fresh(self, queue: str) -> "DeltaTable":
+        """A handle of its own on ``queue``'s table (for the maintenance thread)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.options.table_uri(queue), storage_options=self._storage())
+
+    def _storage(self) -> dict[str, str] | None:
+        return dict(self.options.storage_options) or None
+
     def _reopen_if_long_open(self, queue: str, table: "DeltaTable") -> None:
         if table.version() - self._opened_at.get(queue, 0) >= _REOPEN_AFTER_COMMITS:
             self._tables.pop(queue, None)  # opened again from its latest checkpoint next time
@@ -113,20 +124,21 @@ class DeltaDestination:
             found.update(chunk)
         return found
 
-    def maintain(self) -> dict[str, dict[str, int]]:
-        """Compact and vacuum the tables this process writes, those that are due
-        (``delta_maintenance.py``); what was done, by queue."""
-        done: dict[str, dict[str, int]] = {}
-        for queue, table in list(self._tables.items()):
-            with self._classified(queue):
-                report = self.maintenance.run_if_due(queue, table)
-                if report.get("files_added"):
-                    self._sync(queue, table)
-            if report:
-                done[queue] = report
-        return done
+    def maintain(self, wait: bool = False) -> dict[str, dict[str, int]]:
+        """Start compacting (then vacuuming) a table this process writes if one is due
+        (``persist`` does too: ``delta_maintenance.py``); ``wait`` for it. What the compactions
+        finished since the last call did, by queue."""
+        for queue in list(self._tables):
+            if self.maintenance.start_if_due(queue):
+                break  # one at a time
+        if wait:
+            self.maintenance.wait(timeout_s=None)
+        return self.maintenance.reports()
 
     def close(self) -> None:
+        """Forget the tables; a compaction still running after a second goes on until the
+        process exits (then uncommitted: a later VACUUM removes its files)."""
+        self.maintenance.wait(timeout_s=_CLOSE_WAIT_S)
         self._tables.clear()
         self._opened_at.clear()
 
@@ -164,7 +176,7 @@ class DeltaDestination:
                 delta_rows.schema(),
                 mode="ignore",
                 partition_by=[delta_rows.PARTITION],
-                storage_options=dict(self.options.storage_options) or None,
+                storage_options=self._storage(),
                 configuration={"delta.dataSkippingStatsColumns": delta_rows.STATS_COLUMNS},
             )
             table = self._existing(queue)
@@ -178,7 +190,7 @@ class DeltaDestination:
         _claim_runtime()
         from deltalake import DeltaTable
 
-        uri, options = self.options.table_uri(queue), dict(self.options.storage_options) or None
+        uri, options = self.options.table_uri(queue), self._storage()
         if not DeltaTable.is_deltatable(uri, options):
             return None
         table = DeltaTable(uri, storage_options=options)
