@@ -141,3 +141,19 @@ def test_variables_named_like_their_field_set_it_without_an_alias(monkeypatch):
     settings = load_settings()
     assert (settings.port, settings.queue_batch_size, settings.log_level) == (1234, 7, "debug")
     assert (settings.dead_letter_after, settings.queue_batch_timeout_s) == (2, 0.3)
+
+
+@pytest.mark.parametrize(
+    ("variables", "consumers"),
+    [
+        ({"DATABASE_URL": "postgresql://db/events"}, 2),
+        ({"DATABASE_URL": "postgres://db/events", "QUEUE_CONSUMERS": "1"}, 1),
+        ({"DATABASE_URL": "postgresql://db/events", "DESTINATIONS_FILE": "/d.toml"}, 1),
+        ({"DATABASE_URL": "sqlite:///events.db"}, 1),
+        ({}, 1),
+    ],
+)
+def test_two_consumers_per_queue_by_default_on_postgres_only(monkeypatch, variables, consumers):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().queue_consumers == consumers

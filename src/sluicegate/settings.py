@@ -47,6 +47,9 @@ ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
 PostgresWrite = Annotated[Literal["json", "copy", "executemany"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
+# QUEUE_CONSUMERS when unset on PostgreSQL: while one consumer's batch is on the server, the other
+# reads and decodes the next (docs/scaling.md, "Consumers per queue on PostgreSQL").
+POSTGRES_QUEUE_CONSUMERS = 2
 
 
 def _env(*names: str) -> AliasChoices:
@@ -355,7 +358,8 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=256,
-        description="Consumers one queue may have at once, across all agents (its lock slots).",
+        description="Consumers one queue may have at once, across all agents (its lock slots). "
+        "Unset: 2 with a PostgreSQL DATABASE_URL and no DESTINATIONS_FILE, else 1.",
     )
     queue_share_batches: int = Field(
         8,
@@ -438,6 +442,19 @@ class Settings(BaseSettings):
         "--worker-class); tests inject deliberately broken consumers with it. "
         "Leave it unset in production.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consumers_per_queue(cls, data: object) -> object:
+        """QUEUE_CONSUMERS unset on PostgreSQL: two consumers per queue, so that one batch is on
+        the server while the next is read. Not with DESTINATIONS_FILE (other kinds of
+        destination share the setting) nor on SQLite (one writer at a time)."""
+        if not isinstance(data, dict) or "queue_consumers" in data or data.get("destinations_file"):
+            return data
+        scheme = str(data.get("database_url") or "").partition("://")[0]
+        if scheme in ("postgresql", "postgres"):
+            return {**data, "queue_consumers": POSTGRES_QUEUE_CONSUMERS}
+        return data
 
     @model_validator(mode="after")
     def _deadline_fits_the_lock(self) -> "Settings":

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices
 
 from sluicegate.masking import mask_url
-from sluicegate.settings import Settings
+from sluicegate.settings import POSTGRES_QUEUE_CONSUMERS, Settings
 
 _URL_FIELDS = frozenset({"redis_url", "database_url"})
 JsonValue = str | int | float | bool | None
@@ -62,6 +62,8 @@ def _derived(settings: Settings, name: str) -> str | None:
         return settings.resolved_redis_url
     if name == "sqlite_filepath" and not settings.database_url:
         return str(settings.data_dir / "events.db")
+    if name == "queue_consumers" and settings.queue_consumers == POSTGRES_QUEUE_CONSUMERS:
+        return str(POSTGRES_QUEUE_CONSUMERS)  # unset, on PostgreSQL
     return None
 
 
