@@ -40,7 +40,7 @@ def test_a_replay_into_a_second_sql_destination_twice_gives_the_same_table(
     destinations = tmp_path / "destinations.toml"
     destinations.write_text(
         f'[destinations.sql]\nkind = "sql"\n[destinations.copy]\nkind = "sql"\n'
-        f'url = "sqlite:///{copy}"\n'
+        f'url = "sqlite:///{copy}"\n[[routes]]\nqueues = ["*"]\ndestinations = ["sql"]\n'
     )
     monkeypatch.setenv("DESTINATIONS_FILE", str(destinations))
     args = ["replay", "orders", "--to", "copy", "--since", "2023-11-14T22:13:22Z", "--batch", "3"]
@@ -48,6 +48,7 @@ def test_a_replay_into_a_second_sql_destination_twice_gives_the_same_table(
     assert first.exit_code == 0, first.output
     assert "replayed 5 events of orders (accepted 2023-11-14T22:13:22+00:00 to " in first.output
     assert "into copy: 5 new, 0 already there, in 2 batches" in first.output
+    assert "orders is not routed to copy; replaying anyway" in first.output
     again = runner.invoke(app, [*args, "--until", "2023-11-14T22:13:27"])
     assert "into copy: 0 new, 5 already there, in 2 batches" in again.output
     replayed = SqliteRepository(copy)

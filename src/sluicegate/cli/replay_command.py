@@ -49,13 +49,18 @@ def moment_ms(text: str, now_ms: int | None = None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def named(settings: Settings, name: str) -> Destination:
-    """The destination called ``name`` in DESTINATIONS_FILE (without it: ``sql``)."""
+def named(settings: Settings, name: str, queue: str) -> Destination:
+    """The destination called ``name`` in DESTINATIONS_FILE (without it: ``sql``); a warning
+    when the file does not route ``queue`` to it (replayed all the same: a backfill may come
+    before the route)."""
     registry = load_destinations(settings.destinations_file)
     try:
-        return registry.named(name)
+        destination = registry.named(name)
     except KeyError:
         fail(f"unknown destination {name!r}: the destinations are {', '.join(registry.names)}")
+    if destination not in registry.for_queue(queue):
+        typer.echo(f"sluicegate: note: {queue} is not routed to {name}; replaying anyway", err=True)
+    return destination
 
 
 def _utc(ms: int | None) -> str:
@@ -99,7 +104,7 @@ def replay_command(
     if window.until_ms is not None and window.until_ms <= window.since_ms:
         fail(f"--until ({_utc(window.until_ms)}) must be after --since ({_utc(window.since_ms)})")
     settings = read_settings((*DATABASE_ONLY, preflight.check_destinations))
-    target = named(settings, to)
+    target = named(settings, to, queue)
     size = batch or target.batch_max_events or DEFAULT_BATCH
     console = Console(stderr=True)
     with ExitStack() as stack:
