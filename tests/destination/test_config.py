@@ -101,3 +101,12 @@ def test_a_mistake_names_the_file_and_the_entry(write, text, message):
         load_destinations(path)
     assert message in str(error.value)
     assert str(error.value).startswith(f"DESTINATIONS_FILE {path}")
+
+
+def test_a_delta_destination_is_routed_like_any_other(write, tmp_path):
+    """Its options hold a mapping (storage_options): the registry, cached by value, must still
+    hash (an agent with a Delta destination died of 'unhashable type: dict' at its first poll,
+    drill --destinations sql,delta)."""
+    lake = f'[destinations.lake]\nkind = "delta"\nuri = "{(tmp_path / "lake").as_uri()}"\n'
+    registry = load_destinations(write('[destinations.sql]\nkind = "sql"\n' + lake))
+    assert [d.name for d in registry.for_queue("orders")] == ["sql", "lake"]

@@ -40,7 +40,8 @@ class DeltaOptions:
     optimize_interval_s: float = _HOUR_S
     optimize_target_bytes: int = 128 * _MIB
     vacuum_retention_s: float = 7 * _DAY_S
-    storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # not hashed (a dict): the registry, cached by value, hashes every option
+    storage_options: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], name: str = "") -> "DeltaOptions":
