@@ -46,15 +46,19 @@ _SCHEMA_NAMES = (
 )
 _CURRENT_SCHEMA = {"events", "events_order", "event_ids"}
 
-# A batch claims its ids first, in multi-row statements that return the ids that were new (an id
-# stored before, expired within its window, or deleted is not), then stores those events. Three
-# b-trees a row, as before the id table: events (rowid), its order index, event_ids (WITHOUT
-# ROWID: the key is the table). docs/retention.md has the measured cost.
+# A batch claims its ids first, in multi-row statements, then stores the events whose id was new
+# (an id stored before, expired within its window, or deleted is not). Three b-trees a row, as
+# before the id table: events (rowid), its order index, event_ids (WITHOUT ROWID: the key is the
+# table). docs/retention.md has the measured cost. Nearly every batch is new: its claim runs
+# without RETURNING (half the claim's CPU: 0.95 against 1.9 µs an event, batches of 500) and the
+# connection's change count says whether every id was new; only a batch with an id seen before
+# is claimed again, after a rollback to a savepoint, returning the new ids.
 _CLAIM_ROWS = 1000  # 4 parameters a row, under SQLite's 32,766
 _CLAIM = (
     "INSERT INTO event_ids (event_id, queue, accepted_at, stored_at) VALUES {rows} "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    "ON CONFLICT (event_id) DO NOTHING"
 )
+_RETURNING = " RETURNING event_id"
 _INSERT = (
     "INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at) "
     "VALUES (?, ?, ?, ?, ?)"
@@ -112,17 +116,30 @@ class SqliteRepository:
             rows = [
                 (e.event_id, e.queue, e.payload, e.accepted_at_ms, persisted_at)
                 for e in events
-                if e.event_id in fresh
+                if fresh is None or e.event_id in fresh
             ]
             self._db.executemany(_INSERT, rows)
         return len(rows)
 
-    def _claim(self, events: Sequence[Event], persisted_at: int) -> set[str]:
-        """The ids of ``events`` that no row of ``event_ids`` had; they have one now."""
+    def _claim(self, events: Sequence[Event], persisted_at: int) -> set[str] | None:
+        """Give every id of ``events`` a row of ``event_ids``; returns None when all of them were
+        new, else the ids that were."""
+        self._db.execute("SAVEPOINT claim")
+        before = self._db.total_changes  # rows inserted: a conflict or a trigger's adds none
+        self._claim_chunks(events, persisted_at, "")
+        if self._db.total_changes - before == len(events):
+            self._db.execute("RELEASE claim")
+            return None
+        self._db.execute("ROLLBACK TO claim")
+        self._db.execute("RELEASE claim")
+        return self._claim_chunks(events, persisted_at, _RETURNING)
+
+    def _claim_chunks(self, events: Sequence[Event], persisted_at: int, tail: str) -> set[str]:
+        """The claim's statements; with ``tail`` RETURNING, the ids that were new."""
         fresh: set[str] = set()
         for start in range(0, len(events), _CLAIM_ROWS):
             chunk = events[start : start + _CLAIM_ROWS]
-            statement = _CLAIM.format(rows=", ".join(["(?, ?, ?, ?)"] * len(chunk)))
+            statement = _CLAIM.format(rows=", ".join(["(?, ?, ?, ?)"] * len(chunk))) + tail
             args = [v for e in chunk for v in (e.event_id, e.queue, e.accepted_at_ms, persisted_at)]
             fresh.update(row[0] for row in self._db.execute(statement, args))
         return fresh
