@@ -1,5 +1,8 @@
 """A queue read by several destinations: one consumer group each, each with its own work, lag,
-acks, dead letters, counters and lock slots (a real server)."""
+acks, dead letters, counters and lock slots; the stream keeps an entry exactly until every
+destination has it (a real server)."""
+
+import random
 
 from sluicegate.queue import keys
 from sluicegate.queue.lanes import Gathering, Lane, stream_states
@@ -48,6 +51,83 @@ def test_an_entry_stays_until_every_destination_acknowledged_it(redis_server, re
     lake.ack(rest, persisted=4, duplicates=0)
     lake_lane = snapshot(redis_client, "q").lanes[1]
     assert (lake_lane.dead_lettered, lake_lane.persisted, lake_lane.unaccounted) == (1, 4, 0)
+    assert redis_client.xlen(keys.stream_key("q")) == 0  # every destination has them now
+
+
+def test_memory_is_reclaimed_once_every_destination_has_the_entries(redis_server, redis_client):
+    enqueue(redis_server.url, make_events("q", 2000))
+    sql, lake = readers(redis_client)
+    stream = keys.stream_key("q")
+    full = redis_client.memory_usage(stream, samples=0)
+    for reader in (sql, lake):
+        while batch := reader.read_new(500, block_ms=None):
+            reader.ack(batch, persisted=len(batch), duplicates=0)
+        if reader is sql:  # the lake has none of them yet: nothing may go
+            assert redis_client.xlen(stream) == 2000
+            assert redis_client.memory_usage(stream, samples=0) >= full
+    assert redis_client.xlen(stream) == 0
+    assert redis_client.memory_usage(stream, samples=0) < full / 20
+    lanes = stream_states(redis_client, ["q"])["q"]
+    assert (lanes.work("sql"), lanes.work("lake"), lanes.groups["lake"].lag) == (0, 0, 0)
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)
+
+
+def test_the_stream_keeps_exactly_what_some_destination_still_needs(redis_server, redis_client):
+    """Random reads, acks and dead letters by three destinations with two consumers each: after
+    every step each entry a destination has not acknowledged is still there, and after every
+    acknowledgement nothing older than the oldest such entry is."""
+    rng = random.Random(19)
+    names = ("sql", "lake", "copy")
+    starts = [(keys.consumer_group(name), "0") for name in names]
+    enqueue(redis_server.url, make_events("q", 200))
+    readers_ = {
+        (name, consumer): QueueReader(redis_client, "q", consumer, name, starts)
+        for name in names
+        for consumer in ("c1", "c2")
+    }
+    readers_["sql", "c1"].ensure_groups()
+    held: dict[tuple[str, str], list] = {key: [] for key in readers_}
+    done: dict[str, set[str]] = {name: set() for name in names}
+    added = {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+    for step in range(300):
+        if step % 50 == 25:  # producers go on meanwhile
+            enqueue(redis_server.url, make_events("q", 20))
+            added |= {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+        key = rng.choice(list(readers_))
+        reader, name = readers_[key], key[0]
+        acked = _random_step(rng, reader, held[key], done[name])
+        present = {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+        needed = {entry for name_ in names for entry in added - done[name_]}
+        assert needed <= present, f"step {step}: trimmed before every destination had it"
+        if acked and needed:
+            assert min(map(_order, present)) >= min(map(_order, needed)), f"step {step}: kept"
+    for key, reader in readers_.items():
+        reader.ack(held[key], persisted=len(held[key]), duplicates=0)
+        while batch := reader.read_new(100, block_ms=None):
+            reader.ack(batch, persisted=len(batch), duplicates=0)
+    assert redis_client.xlen(keys.stream_key("q")) == 0
+
+
+def _random_step(rng, reader, held, done) -> bool:
+    """Read, acknowledge or dead-letter at random; True when something was acknowledged."""
+    action = rng.choice(("read", "read", "ack", "dead"))
+    if action == "read" or not held:
+        held.extend(reader.read_new(rng.randint(1, 25), block_ms=None))
+        return False
+    if action == "dead":
+        delivery = held.pop(rng.randrange(len(held)))
+        reader.dead_letter(delivery, "refused", deliveries=1)
+        done.add(delivery.entry_id)
+        return True
+    chosen = rng.sample(held, rng.randint(1, len(held)))
+    reader.ack(chosen, persisted=len(chosen), duplicates=0)
+    done.update(delivery.entry_id for delivery in chosen)
+    held[:] = [delivery for delivery in held if delivery not in chosen]
+    return True
 
 
 def test_one_group_deletes_its_acked_entries_at_once(redis_server, redis_client):

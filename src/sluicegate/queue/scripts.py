@@ -4,6 +4,9 @@ Each ``.lua`` file starts with a header listing its KEYS and ARGV and the stream
 fields it reads or writes (``-- writes entry fields: id payload``); tests/queue/test_scripts.py
 checks those names against ``keys`` so the Python side and the scripts cannot drift apart.
 
+A line ``--!include NAME`` is replaced by ``lua/lib/NAME.lua``: Lua functions that several
+scripts share (``trim``: the trimming rule of a stream read by several destinations).
+
 A script the consumers need to drain a full Redis starts with ``#!lua flags=allow-oom`` (it frees
 memory or writes a small key: a lock, a counter); one that grows memory (``enqueue``, the replay
 of a dead letter) does not, and is refused while Redis is above its ``maxmemory``.
@@ -35,7 +38,24 @@ class LuaScript:
     sha: str  # the SHA1 that EVALSHA names the script by: hashed once, not per call
 
 
+_INCLUDE = "--!include "
+
+
 @cache
 def lua(name: str) -> LuaScript:
-    source = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+    source = _included(_read(f"{name}.lua"))
     return LuaScript(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
+
+
+def _read(path: str) -> str:
+    return resources.files(__package__).joinpath("lua", path).read_text("utf-8")
+
+
+def _included(source: str) -> str:
+    """``source`` with each ``--!include NAME`` line replaced by ``lib/NAME.lua``."""
+    return "".join(
+        _read(f"lib/{line.removeprefix(_INCLUDE).strip()}.lua")
+        if line.startswith(_INCLUDE)
+        else line
+        for line in source.splitlines(keepends=True)
+    )
