@@ -111,4 +111,4 @@ def test_an_unwritable_destination_never_holds_the_other_back(
         f"lag after a's file was locked for {LOCKED_S} s more: a {lag_a:.2f} s, b {worst_b:.2f} s"
     )
     assert lag_a >= LOCKED_S  # nothing reached a while it was locked
-    assert worst_b < 1.0  # b kept up: its lag did not follow a's
+    assert worst_b < lag_a / 2  # b kept up (0.02-0.04 s here): its lag did not follow a's
