@@ -53,6 +53,24 @@ def test_the_first_matching_route_wins_and_the_unmatched_go_everywhere(write):
     assert registry.index("copy") == 1
 
 
+def test_a_delta_destination_gathers_its_batches_and_routes_like_any(write, tmp_path):
+    registry = load_destinations(
+        write(
+            "[destinations.sql]\nkind = 'sql'\n[destinations.lake]\nkind = 'delta'\n"
+            f"uri = 'file://{tmp_path}/lake'\nbatch_max_events = 2000\nbatch_max_seconds = 3\n"
+            "start = 'now'\n[destinations.lake.storage_options]\nA = 'b'\n"
+        )
+    )
+    lake = registry.named("lake")
+    assert (lake.kind, lake.start, lake.batch_max_events, lake.batch_max_seconds) == (
+        "delta",
+        "now",
+        2000,
+        3.0,
+    )
+    assert registry.for_queue("orders") == registry.all  # options with a dict: still routed
+
+
 def test_a_default_list_takes_the_queues_no_route_matches(write):
     registry = load_destinations(write('default = ["copy"]\n' + TWO_SQL))
     assert [d.name for d in registry.for_queue("clicks")] == ["copy"]

@@ -21,9 +21,8 @@ naming the file and the entry); the file is read once, at start (docs/destinatio
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -40,6 +39,7 @@ _COMMON_KEYS = frozenset({"kind", "start"})
 _SQL_KEYS = _COMMON_KEYS | {"url"}
 _ROUTE_KEYS = frozenset({"queues", "destinations"})
 _TOP_KEYS = frozenset({"destinations", "routes", "default"})
+_REMEMBERED_QUEUES = 100_000  # routes matched once per queue name, up to this many names
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,9 @@ class Destinations:
     routes: tuple[Route, ...] = ()
     default: tuple[str, ...] = ()  # a queue no route matches; empty: every destination
     source: Path | None = None  # the file, None for the default
+    _by_queue: dict[str, tuple[Destination, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # what ``for_queue`` found, per queue name
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -89,17 +92,18 @@ class Destinations:
 
     def for_queue(self, queue: str) -> tuple[Destination, ...]:
         """The destinations ``queue`` delivers to, in the file's order of destinations."""
-        return _for_queue(self, queue)
+        found = self._by_queue.get(queue)
+        if found is None:
+            routes = (route.destinations for route in self.routes if route.matches(queue))
+            wanted = next(routes, self.default)
+            found = tuple(d for d in self.all if not wanted or d.name in wanted)
+            if len(self._by_queue) < _REMEMBERED_QUEUES:
+                self._by_queue[queue] = found
+        return found
 
     def index(self, name: str) -> int:
         """The destination's position (its row in per-destination shared memory)."""
         return self.names.index(name)
-
-
-@lru_cache(maxsize=65536)
-def _for_queue(registry: Destinations, queue: str) -> tuple[Destination, ...]:
-    wanted = next((r.destinations for r in registry.routes if r.matches(queue)), registry.default)
-    return tuple(d for d in registry.all if not wanted or d.name in wanted)
 
 
 DEFAULT = Destinations((Destination(keys.DEFAULT_DESTINATION),))

@@ -47,6 +47,12 @@ class LazyWriter:
             self._opened.close()
             self._opened = None
 
+    def maintain(self) -> object:
+        """The store's own upkeep when it has one (a Delta table's OPTIMIZE and VACUUM, when
+        due), once it is open; what it did, or None."""
+        upkeep = getattr(self._opened, "maintain", None)
+        return upkeep() if upkeep is not None else None
+
 
 class Writers:
     """Every destination's writer in one consumer process."""
@@ -62,6 +68,11 @@ class Writers:
 
     def __getitem__(self, destination: str) -> Repository:
         return self._writers[destination]
+
+    def maintain(self, destination: str) -> object:
+        """``destination``'s upkeep, between two visits (a Delta table compacts when due)."""
+        writer = self._writers[destination]
+        return writer.maintain() if isinstance(writer, LazyWriter) else None
 
     def close(self) -> None:
         for writer in self._writers.values():

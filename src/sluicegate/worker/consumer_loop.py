@@ -101,6 +101,7 @@ class ConsumerLoop:
         outcome, served = self.visit(lane)
         if served:
             self._last_served = time.monotonic()
+            self._maintain(lane)
         if outcome is not None and lane in self.rotation.crashed:
             self._forgive(lane)
         if outcome is Outcome.GAVE_WAY:
@@ -170,6 +171,19 @@ class ConsumerLoop:
             "consumer-visit", lane=str(lane), outcome=outcome.value, batches=consumer.served
         )
         return outcome, consumer.served
+
+    def _maintain(self, lane: Lane) -> None:
+        """The destination's upkeep after a visit that wrote to it (a Delta table's compaction,
+        when due); a store that is away now is tried again after a later visit."""
+        if self.stop.check():
+            return
+        try:
+            done = self.writers.maintain(lane.destination)
+        except TRANSIENT as error:
+            self.log.warning("destination-upkeep-failed", lane=str(lane), error=str(error))
+            return
+        if done:
+            self.log.info("destination-upkeep", lane=str(lane), done=done)
 
     def _settings_of(self, destination: str) -> Settings:
         """The settings a visit for ``destination`` runs with: its own read size."""
