@@ -2,13 +2,16 @@
 acks, dead letters, counters and lock slots; the stream keeps an entry exactly until every
 destination has it (a real server)."""
 
+import asyncio
 import random
 
-from sluicegate.queue import keys
+from sluicegate.queue import dead_letters, keys
+from sluicegate.queue.client import async_client
 from sluicegate.queue.lanes import Gathering, Lane, stream_states
 from sluicegate.queue.lock import acquire_slot, held_lane_slots, new_lock_entry
 from sluicegate.queue.reader import QueueReader
 from sluicegate.queue.stats import snapshot
+from sluicegate.queue.writer import DurabilityMode, QueueWriter
 from tests.loading import enqueue, make_events
 
 BOTH = [(keys.consumer_group("sql"), "0"), (keys.consumer_group("lake"), "0")]
@@ -54,6 +57,50 @@ def test_an_entry_stays_until_every_destination_acknowledged_it(redis_server, re
     assert redis_client.xlen(keys.stream_key("q")) == 0  # every destination has them now
 
 
+def test_replayed_and_quarantined_events_keep_every_destination_s_line(redis_server, redis_client):
+    """A dead letter of one destination goes back to every destination (the others absorb it);
+    a quarantined event counts as dead for every destination until it is replayed."""
+    enqueue(redis_server.url, make_events("q", 3))
+    asyncio.run(_quarantine(redis_server.url, make_events("q", 1)))
+    sql, lake = readers(redis_client)
+    sql.ack(sql.read_new(10, block_ms=None), persisted=3, duplicates=0)
+    poison, *rest = lake.read_new(10, block_ms=None)
+    lake.dead_letter(poison, "refused by the lake", deliveries=3)
+    lake.ack(rest, persisted=2, duplicates=0)
+    assert [lane.dead_lettered for lane in snapshot(redis_client, "q").lanes] == [1, 2]
+    [letter] = dead_letters.list_dead(redis_client, "q", destination="lake")
+    assert dead_letters.replay(redis_client, "q", [letter.entry_id], "lake") == 1
+    [quarantined] = dead_letters.list_dead(redis_client, "q")
+    assert dead_letters.replay(redis_client, "q", [quarantined.entry_id]) == 1
+    assert all(lane.unaccounted == 0 for lane in snapshot(redis_client, "q").lanes)
+    for reader in (sql, lake):
+        batch = reader.read_new(10, block_ms=None)
+        stored = sum(1 for d in batch if d.event.event_id == quarantined.event.event_id)
+        reader.ack(
+            batch,
+            persisted=stored + (reader is lake),
+            duplicates=len(batch) - stored - (reader is lake),
+        )
+    lanes = snapshot(redis_client, "q").lanes
+    assert [(lane.persisted, lane.dead_lettered, lane.unaccounted) for lane in lanes] == [
+        (4, 0, 0),
+        (4, 0, 0),
+    ]
+    assert redis_client.xlen(keys.stream_key("q")) == 0
+
+
+async def _quarantine(url: str, events) -> None:
+    client = async_client(url)
+    writer = QueueWriter(client, DurabilityMode.WAITAOF, max_depth=100, durability_timeout_s=5)
+    try:
+        await writer.enqueue(
+            "q", [], quarantined=[(event, "breaks the schema") for event in events]
+        )
+    finally:
+        await writer.aclose()
+        await client.aclose()
+
+
 def test_memory_is_reclaimed_once_every_destination_has_the_entries(redis_server, redis_client):
     enqueue(redis_server.url, make_events("q", 2000))
     sql, lake = readers(redis_client)
@@ -93,7 +140,7 @@ def test_the_stream_keeps_exactly_what_some_destination_still_needs(redis_server
     held: dict[tuple[str, str], list] = {key: [] for key in readers_}
     done: dict[str, set[str]] = {name: set() for name in names}
     added = {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
-    for step in range(300):
+    for step in range(200):
         if step % 50 == 25:  # producers go on meanwhile
             enqueue(redis_server.url, make_events("q", 20))
             added |= {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}

@@ -24,6 +24,7 @@ STATS_FIELDS = {
     keys.STAT_DUPLICATES_SUPPRESSED,
     keys.STAT_DEAD_LETTERED,
     keys.STAT_RECLAIMED,
+    keys.STAT_QUARANTINED,
 }
 # Fields of XINFO GROUPS a script reads by name (Redis's, not ours).
 GROUP_FIELDS = {"name", "pending", "lag", "consumers"}

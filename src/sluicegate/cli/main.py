@@ -28,6 +28,7 @@ from sluicegate.cli.token_command import token_app
 from sluicegate.errors import ConfigurationError, SluicegateError
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 from sluicegate.repository import open_repository
 
 app = typer.Typer(
@@ -138,21 +139,32 @@ def config(
     console.print(table)
 
 
+DestinationOption = Annotated[
+    str,
+    typer.Option(
+        help="The destination whose dead letters (each has its own; the default one's hold "
+        "the events quarantined by SCHEMAS_FILE)."
+    ),
+]
+
+
 @dlq_app.command("list")
 def dlq_list(
     queue: Annotated[str, typer.Argument(help="The queue whose dead letters to show.")],
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    destination: DestinationOption = DEFAULT_DESTINATION,
 ) -> None:
     """List dead-lettered events with the reason they were refused."""
     with redis_client(read_settings(REDIS_ONLY)) as client:
-        letters = dead_letters.list_dead(client, queue, limit)
+        letters = dead_letters.list_dead(client, queue, limit, destination)
     table = Table(
         "entry",
         "event id",
         "deliveries",
         "dead at (UTC)",
         "reason",
-        title=f"dead letters of {queue}",
+        title=f"dead letters of {queue}"
+        + ("" if destination == DEFAULT_DESTINATION else f" for {destination}"),
     )
     for letter in letters:
         dead_at = datetime.fromtimestamp(letter.dead_at_ms / 1000, UTC).isoformat(
@@ -169,6 +181,7 @@ def dlq_replay(
     queue: Annotated[str, typer.Argument(help="The queue whose dead letters to replay.")],
     entry: Annotated[list[str] | None, typer.Option(help="Entry id (repeatable).")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    destination: DestinationOption = DEFAULT_DESTINATION,
 ) -> None:
     """Move dead letters back into their queue (after fixing what refused them). With
     SCHEMAS_FILE, those that still break the queue's schema stay, and are listed."""
@@ -181,11 +194,11 @@ def dlq_replay(
     settings = read_settings(REDIS_ONLY)
     contract = Contracts(settings.schemas_file).for_queue(queue)
     with redis_client(settings) as client:
-        letters = dead_letters.list_dead(client, queue, 10**9)
+        letters = dead_letters.list_dead(client, queue, 10**9, destination)
         asked = [letter for letter in letters if replay_all or letter.entry_id in (entry or ())]
         sorted_letters = sort_letters(contract, asked)
         ids = [letter.entry_id for letter in sorted_letters.allowed]
-        moved = dead_letters.replay(client, queue, ids)
+        moved = dead_letters.replay(client, queue, ids, destination)
     typer.echo(f"replayed {moved} of {len(entry or asked)} dead letters into {queue}")
     if contract is not None and sorted_letters.kept:
         typer.echo(f"kept {len(sorted_letters.kept)} that break the schema {contract.describe()}:")

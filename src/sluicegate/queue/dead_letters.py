@@ -8,6 +8,7 @@ import redis.asyncio
 
 from sluicegate.events import Event
 from sluicegate.queue import keys
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 from sluicegate.queue.scripts import REPLAY_DEAD_LETTER, lua
 
 
@@ -20,34 +21,50 @@ class DeadLetter:
     dead_at_ms: int
 
 
-def list_dead(client: "redis.Redis", queue: str, limit: int = 100) -> list[DeadLetter]:
-    rows: Any = client.xrange(keys.dead_letter_key(queue), count=limit)
+def list_dead(
+    client: "redis.Redis", queue: str, limit: int = 100, destination: str = DEFAULT_DESTINATION
+) -> list[DeadLetter]:
+    """``destination``'s dead letters of ``queue`` (the default one's hold the quarantined)."""
+    rows: Any = client.xrange(keys.dead_letter_key(queue, destination), count=limit)
     return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
 
 
-def replay(client: "redis.Redis", queue: str, entry_ids: list[str]) -> int:
-    """Move dead letters back into the queue, each atomically (never in both, never in neither)."""
+def replay(
+    client: "redis.Redis",
+    queue: str,
+    entry_ids: list[str],
+    destination: str = DEFAULT_DESTINATION,
+) -> int:
+    """Move dead letters back into the queue, each atomically (never in both, never in neither).
+    Every destination of the queue gets them again; those that have them already absorb them
+    (``lua/replay_dead_letter.lua`` keeps each destination's count exact meanwhile)."""
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
-    stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
-    return sum(int(script(keys=[stream, dead], args=[entry_id])) for entry_id in entry_ids)
+    script_keys = _replay_keys(queue, destination)
+    group = keys.consumer_group(destination)
+    return sum(int(script(keys=script_keys, args=[entry, group])) for entry in entry_ids)
 
 
 async def list_dead_async(
     client: "redis.asyncio.Redis", queue: str, limit: int = 100
 ) -> list[DeadLetter]:
-    """``list_dead`` for the API's asyncio client (the dashboard)."""
+    """``list_dead`` for the API's asyncio client (the dashboard: the default destination's)."""
     rows: Any = await client.xrange(keys.dead_letter_key(queue), count=limit)
     return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
 
 
 async def replay_async(client: "redis.asyncio.Redis", queue: str, entry_ids: list[str]) -> int:
-    """``replay`` for the API's asyncio client: each dead letter moved atomically."""
+    """``replay`` for the API's asyncio client (the default destination's dead letters)."""
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
-    stream, dead = keys.stream_key(queue), keys.dead_letter_key(queue)
+    script_keys = _replay_keys(queue, DEFAULT_DESTINATION)
     moved = 0
     for entry_id in entry_ids:
-        moved += int(await script(keys=[stream, dead], args=[entry_id]))
+        moved += int(await script(keys=script_keys, args=[entry_id, keys.CONSUMER_GROUP]))
     return moved
+
+
+def _replay_keys(queue: str, destination: str) -> list[str]:
+    dead = keys.dead_letter_key(queue, destination)
+    return [keys.stream_key(queue), dead, keys.stats_key(queue)]
 
 
 def _decode(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:

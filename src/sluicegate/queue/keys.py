@@ -35,6 +35,9 @@ STAT_PERSISTED = "persisted"
 STAT_DUPLICATES_SUPPRESSED = "duplicates_suppressed"
 STAT_DEAD_LETTERED = "dead_lettered"
 STAT_RECLAIMED = "reclaimed"
+# Events a schema contract sent to the dead letters at ingest (listed with the default
+# destination's): the queue's other destinations count them as dead too.
+STAT_QUARANTINED = "quarantined"
 
 
 def is_valid_queue_name(name: str) -> bool:

@@ -254,6 +254,8 @@ def _parsed(
     state, stats, *per_destination = replies
     lanes = parse_state(state)
     stats = _fields(stats)
+    # The quarantined are in the default destination's dead letters; the others count them too.
+    quarantined = max(_stat(stats, keys.STAT_QUARANTINED), 0)
     found = []
     for index, destination in enumerate(destinations):
         dead, *locks = per_destination[index * (1 + slots) : (index + 1) * (1 + slots)]
@@ -263,7 +265,8 @@ def _parsed(
                 queue=queue,
                 queued=lanes.queued(destination),
                 in_flight=group.pending if group is not None else 0,
-                dead_lettered=int(dead),
+                dead_lettered=int(dead)
+                + (0 if destination == keys.DEFAULT_DESTINATION else quarantined),
                 persisted_acks=_stat(stats, keys.STAT_PERSISTED, destination),
                 duplicates_suppressed=_stat(stats, keys.STAT_DUPLICATES_SUPPRESSED, destination),
                 reclaimed=_stat(stats, keys.STAT_RECLAIMED, destination),

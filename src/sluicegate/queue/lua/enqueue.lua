@@ -4,6 +4,8 @@
 -- the stats hash in the same step, so `accepted` is exact and as durable as the events themselves.
 -- Events quarantined by their queue's schema contract go straight to the dead letters, with their
 -- reason, in the same step: accepted = persisted + queued + in flight + dead at every instant.
+-- They are listed with the default destination's dead letters and counted for the queue
+-- (`quarantined`): a queue's other destinations count them as dead too.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the queue's stats hash        sluicegate:{queue}:stats
@@ -18,7 +20,7 @@
 -- ARGV[6…] one triple per event: event id, payload, accepted-at (ms); then one quadruple per
 --          quarantined event: event id, payload, accepted-at (ms), reason
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
--- writes stats fields: accepted dead_lettered
+-- writes stats fields: accepted dead_lettered quarantined
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
 local call = redis.call
 local stream = KEYS[1]
@@ -53,5 +55,8 @@ for i = last + 1, #ARGV, 4 do
 end
 local queued = (last - 5) / 3
 call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
-if quarantined > 0 then call('HINCRBY', KEYS[2], 'dead_lettered', quarantined) end
+if quarantined > 0 then
+  call('HINCRBY', KEYS[2], 'dead_lettered', quarantined)
+  call('HINCRBY', KEYS[2], 'quarantined', quarantined)
+end
 return {1, depth + queued}

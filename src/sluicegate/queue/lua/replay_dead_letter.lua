@@ -1,10 +1,20 @@
 -- Move one dead letter back into its queue: it is in exactly one of the two streams, always.
+-- Every destination of the queue gets the entry again. A dead letter of one destination (it
+-- was delivered: deliveries > 0) is already stored by the others, which will absorb it as a
+-- redelivery: that is counted now, as one redelivery absorbed fewer for each of them, so each
+-- destination's line accepted = persisted + queued + in flight + dead holds at every instant.
+-- A quarantined event (deliveries 0: refused by the schema at ingest) no destination has: it
+-- leaves the queue's count of quarantined events, which every destination counts as dead.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
--- KEYS[2]  the queue's dead letters      sluicegate:{queue}:dead
+-- KEYS[2]  the destination's dead letters sluicegate:{queue}:dead[:destination]
+-- KEYS[3]  the queue's stats hash        sluicegate:{queue}:stats
 -- ARGV[1]  the dead letter's entry id
--- reads entry fields:  id payload accepted_at_ms traceparent
+-- ARGV[2]  the destination's consumer group
+-- reads entry fields:  id payload accepted_at_ms traceparent deliveries
 -- writes entry fields: id payload accepted_at_ms traceparent
+-- reads group fields: name
+-- writes stats fields: duplicates_suppressed quarantined
 -- returns  1 when moved, 0 when there is no such dead letter
 local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #entry == 0 then return 0 end
@@ -19,4 +29,16 @@ else
              'accepted_at_ms', event['accepted_at_ms'])
 end
 redis.call('XDEL', KEYS[2], ARGV[1])
+if tonumber(event['deliveries']) == 0 then
+  redis.call('HINCRBY', KEYS[3], 'quarantined', -1)
+  return 1
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  if info['name'] ~= ARGV[2] then
+    local suffix = string.sub(info['name'], #'consumers' + 1)
+    redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. suffix, -1)
+  end
+end
 return 1
