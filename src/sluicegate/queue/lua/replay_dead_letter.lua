@@ -37,7 +37,7 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local info = {}
   for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
   if info['name'] ~= ARGV[2] then
-    local suffix = string.sub(info['name'], #'consumers' + 1)
+    local suffix = string.match(info['name'], '(:.*)$') or ''
     redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. suffix, -1)
   end
 end
