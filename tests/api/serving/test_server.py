@@ -71,7 +71,7 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(
         async def enough_accepted() -> bool:
             return len(accepted) >= 500
 
-        await eventually(enough_accepted, message="500 events accepted")
+        await eventually(enough_accepted, timeout_s=30.0, message="500 events accepted")
         api.signal(signal.SIGTERM)
         signalled.set()
 
