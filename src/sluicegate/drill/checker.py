@@ -87,6 +87,24 @@ class IdVerdict:
         return not self.problems
 
     @classmethod
+    def union(
+        cls,
+        parts: Iterable["IdVerdict"],
+        queues: tuple[str, ...] = (),
+        destinations: tuple[tuple[str, "IdVerdict"], ...] = (),
+    ) -> "IdVerdict":
+        """One verdict over several queues' or destinations' verdicts: their sets joined."""
+        every = list(parts)
+        return cls(
+            lost=frozenset().union(*(v.lost for v in every)),
+            duplicated=frozenset().union(*(v.duplicated for v in every)),
+            unexpected=frozenset().union(*(v.unexpected for v in every)),
+            refused_stored=frozenset().union(*(v.refused_stored for v in every)),
+            queues=queues,
+            destinations=destinations,
+        )
+
+    @classmethod
     def unchecked(cls) -> "IdVerdict":
         """For facts whose ids another check judges (the final stop: the end check does)."""
         return cls(frozenset(), frozenset(), frozenset(), frozenset())
@@ -124,14 +142,7 @@ def check_queues(
     lines = [f"queue {queue}: {'; '.join(verdicts[queue].problems)}" for queue in failing]
     if len(failing) > EXAMPLES:
         lines = [*lines[:EXAMPLES], f"… {len(failing) - EXAMPLES:,} more queues with problems"]
-    every = verdicts.values()
-    return IdVerdict(
-        lost=frozenset().union(*(v.lost for v in every)),
-        duplicated=frozenset().union(*(v.duplicated for v in every)),
-        unexpected=frozenset().union(*(v.unexpected for v in every)),
-        refused_stored=frozenset().union(*(v.refused_stored for v in every)),
-        queues=tuple(lines),
-    )
+    return IdVerdict.union(verdicts.values(), queues=tuple(lines))
 
 
 def check_destinations(
@@ -145,14 +156,7 @@ def check_destinations(
     verdicts = {name: check_queues(before, holdings, after) for name, holdings in found.items()}
     if len(verdicts) == 1:
         return next(iter(verdicts.values()))
-    every = verdicts.values()
-    return IdVerdict(
-        lost=frozenset().union(*(v.lost for v in every)),
-        duplicated=frozenset().union(*(v.duplicated for v in every)),
-        unexpected=frozenset().union(*(v.unexpected for v in every)),
-        refused_stored=frozenset().union(*(v.refused_stored for v in every)),
-        destinations=tuple(verdicts.items()),
-    )
+    return IdVerdict.union(verdicts.values(), destinations=tuple(verdicts.items()))
 
 
 def examples(ids: Iterable[str]) -> str:
