@@ -36,7 +36,7 @@ import orjson
 from bench.e2e_report import Measurement, report
 from bench.e2e_system import Database, Reading, Sqlite, System, postgres
 from bench.wrk import require_wrk, run_wrk
-from tests.postgres_server import DEFAULT_DSN
+from tests.postgres_server import configured_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 _WARMUP_S = 1
@@ -189,7 +189,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--databases", type=lambda text: text.split(","), default=["sqlite", "postgres"]
     )
-    parser.add_argument("--postgres-dsn", default=DEFAULT_DSN, help="a schema is made in it")
+    parser.add_argument("--postgres-dsn", default=configured_dsn(), help="a schema is made in it")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure there")
     args = parser.parse_args(argv)

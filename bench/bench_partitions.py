@@ -14,7 +14,6 @@ two days (a retry across midnight lands in the other partition).
 """
 
 import argparse
-import os
 import sqlite3
 import statistics
 import tempfile
@@ -27,13 +26,14 @@ from typing import Any
 
 import psycopg
 
-from bench.bench_repositories import DEFAULT_DSN, make_batches, server_settings
+from bench.bench_repositories import make_batches, server_settings
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres import PostgresRepository
 from sluicegate.repository.postgres_schema import EVENT_IDS, EVENTS, EVENTS_ORDER
 from sluicegate.repository.postgres_writes import Row, copy_batch, prepare_session, unique_rows
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS, day_start_ms
+from tests.postgres_server import configured_dsn
 
 Writer = Callable[[Sequence[Event]], int]
 Store = Callable[[], AbstractContextManager[Writer]]
@@ -211,9 +211,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--dsn", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
-    )
+    parser.add_argument("--dsn", default=configured_dsn())
     args = parser.parse_args()
     batches = spread_over_midnight(make_batches(args.events, args.batch_size))
     stores: dict[str, Store] = {

@@ -10,7 +10,6 @@ database; its durability settings are the server's (fsync, synchronous_commit) â
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -26,8 +25,8 @@ from sluicegate.repository import Repository
 from sluicegate.repository.postgres import PostgresRepository
 from sluicegate.repository.postgres_writes import WriteStrategy
 from sluicegate.repository.sqlite import SqliteRepository
+from tests.postgres_server import configured_dsn
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 Store = Callable[[], AbstractContextManager[Repository]]
 
 
@@ -117,9 +116,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--dsn", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
-    )
+    parser.add_argument("--dsn", default=configured_dsn())
     args = parser.parse_args()
     batches = make_batches(args.events, args.batch_size)
     stores: dict[str, Store] = {

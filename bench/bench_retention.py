@@ -16,7 +16,6 @@ every pass a writer commits batches of 100 new events in a loop; its slowest bat
 """
 
 import argparse
-import os
 import statistics
 import tempfile
 import threading
@@ -28,13 +27,14 @@ from pathlib import Path
 
 import psycopg
 
-from bench.bench_repositories import DEFAULT_DSN, make_batches, server_settings
+from bench.bench_repositories import make_batches, server_settings
 from sluicegate.events import now_ms
 from sluicegate.repository import EventStore
 from sluicegate.repository.postgres import PostgresRepository
 from sluicegate.repository.postgres_schema import ensure_partitions
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS, RetentionPolicy, day_start_ms
+from tests.postgres_server import configured_dsn
 
 WEEK_S = 7 * 86_400.0
 _PAYLOAD = '{"n": 1, "customer": "c-17", "amount": 12.5, "note": "' + "x" * 120 + '"}'
@@ -166,9 +166,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--sqlite-rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--dsn", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
-    )
+    parser.add_argument("--dsn", default=configured_dsn())
     args = parser.parse_args()
     print(server_settings(args.dsn))
     if args.rows:

@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.bench_e2e import ROOT, Shape, database, drain, post
 from bench.e2e_system import System
 from bench.wrk import require_wrk
-from tests.postgres_server import DEFAULT_DSN
+from tests.postgres_server import configured_dsn
 
 _PROCESS = re.compile(r"^process (\d+):")
 _EVERYWHERE = 0.97  # of the samples: a frame in more is not shown as cumulative
@@ -113,7 +113,7 @@ def main() -> None:
         "--gil", action="store_true", help="only samples holding the GIL: Python's own CPU"
     )
     parser.add_argument("--src", type=Path, default=ROOT / "src")
-    parser.add_argument("--postgres-dsn", default=DEFAULT_DSN)
+    parser.add_argument("--postgres-dsn", default=configured_dsn())
     parser.add_argument(
         "--out", type=Path, default=Path(tempfile.gettempdir()) / "sluicegate-profile"
     )

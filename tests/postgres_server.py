@@ -36,8 +36,13 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+def configured_dsn() -> str:
+    """SLUICEGATE_TEST_POSTGRES_DSN, else the local ``test`` database (tests and benches)."""
+    return os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
+
+
 def reachable_dsn() -> str:
-    dsn = os.environ.get("SLUICEGATE_TEST_POSTGRES_DSN", DEFAULT_DSN)
+    dsn = configured_dsn()
     try:
         psycopg.connect(dsn, connect_timeout=3).close()
     except psycopg.Error as error:
