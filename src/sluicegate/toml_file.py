@@ -10,6 +10,7 @@ never logged, only the names of the entries.
 import re
 import tomllib
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,11 @@ def check_queue_pattern(pattern: str, where: str) -> None:
             f"{where}: queue pattern {pattern!r} may hold only a-z, 0-9, '_', '-' "
             "and the glob characters * ? [ ] !"
         )
+
+
+def matches_queue(queue: str, patterns: tuple[str, ...]) -> bool:
+    """Whether any of a file's queue patterns (checked by ``check_queue_pattern``) matches."""
+    return any(fnmatchcase(queue, pattern) for pattern in patterns)
 
 
 def read_toml(variable: str, path: Path) -> dict[str, Any]:

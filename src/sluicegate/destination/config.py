@@ -22,13 +22,12 @@ naming the file and the entry); the file is read once, at start (docs/destinatio
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from sluicegate.errors import ConfigurationError
 from sluicegate.queue import keys
-from sluicegate.toml_file import check_queue_pattern, read_toml
+from sluicegate.toml_file import check_queue_pattern, matches_queue, read_toml
 
 Kind = Literal["sql", "delta"]
 Start = Literal["oldest", "now"]
@@ -65,7 +64,7 @@ class Route:
     destinations: tuple[str, ...]
 
     def matches(self, queue: str) -> bool:
-        return any(fnmatchcase(queue, pattern) for pattern in self.queues)
+        return matches_queue(queue, self.queues)
 
 
 @dataclass(frozen=True, slots=True)

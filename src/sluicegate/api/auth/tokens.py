@@ -18,13 +18,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from sluicegate.errors import ConfigurationError
 from sluicegate.queue.rate import Rate, parse_rate
-from sluicegate.toml_file import check_queue_pattern, read_toml
+from sluicegate.toml_file import check_queue_pattern, matches_queue, read_toml
 
 TOKEN_PREFIX = "sgt_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_BYTES = 32
@@ -46,7 +45,7 @@ class Token:
     rate: Rate | None = None  # None: no limit
 
     def allows(self, queue: str) -> bool:
-        return any(fnmatchcase(queue, pattern) for pattern in self.queues)
+        return matches_queue(queue, self.queues)
 
 
 @dataclass(frozen=True, slots=True)
