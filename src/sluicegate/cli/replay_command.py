@@ -2,7 +2,6 @@
 destination with a window of a queue's events, original ids and accepted_at kept; running it
 twice writes nothing new (``sluicegate.replay``, docs/destinations.md)."""
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from sluicegate import preflight
+from sluicegate import events, preflight
 from sluicegate.cli.common import DATABASE_ONLY, fail, read_settings, redis_client
 from sluicegate.destination.config import Destination, load_destinations
 from sluicegate.destination.opening import open_destination
@@ -21,10 +20,10 @@ from sluicegate.errors import RejectedEventError, SluicegateError, TransientStor
 from sluicegate.events import Event
 from sluicegate.replay import Tally, Window, from_store, replay, within
 from sluicegate.repository import Repository, open_repository
+from sluicegate.retention import parse_duration_s
 from sluicegate.settings import Settings
 
 DEFAULT_BATCH = 1000
-_AGO = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
 class Source(StrEnum):
@@ -35,10 +34,12 @@ class Source(StrEnum):
 def moment_ms(text: str, now_ms: int | None = None) -> int:
     """ISO 8601 (UTC when no zone is given) or a time ago: ``90m``, ``2h``, ``7d``."""
     value = text.strip()
-    unit = _AGO.get(value[-1:].lower())
-    if unit is not None and value[:-1].isdigit():
-        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-        return now - int(value[:-1]) * unit * 1000
+    try:
+        ago_s = parse_duration_s(value)  # None for 'forever' or '': not a moment
+    except ValueError:
+        ago_s = None
+    if ago_s is not None:
+        return (events.now_ms() if now_ms is None else now_ms) - int(ago_s * 1000)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sluicegate.events import Event
+from sluicegate.retention import DAY_MS
 
 if TYPE_CHECKING:
     from arro3.core import Table
 
-DAY_MS = 86_400_000
 PARTITION = "day"
 COLUMNS = ("event_id", "queue", "payload", "accepted_at", "persisted_at", PARTITION)
 # Statistics only where they prune: the payload's min/max would only bloat the log.
