@@ -46,3 +46,19 @@ def test_log_format_json_console_and_auto():
     get_logger().info("agent-started")
     assert orjson.loads(auto.getvalue())["command"] == "agent-started"
     configure_logging("info")
+
+
+def test_the_console_format_prints_an_exception_with_its_traceback():
+    """structlog loads without rich (sluicegate.logs): the console format still shows the
+    exception, as a plain Python traceback."""
+    person = io.StringIO()
+    configure_logging("info", person, log_format="console")
+    try:
+        raise ValueError("the database said no")
+    except ValueError:
+        get_logger().exception("visit-crashed")
+    configure_logging("info")
+    text = person.getvalue()
+    assert "visit-crashed" in text
+    assert "Traceback (most recent call last)" in text
+    assert "ValueError: the database said no" in text

@@ -1,3 +1,3 @@
-from sluicegate.cli.main import main
+from sluicegate.cli import main
 
 main()

@@ -1,11 +1,11 @@
 """What every ``sluicegate`` command needs: settings read and checked, Redis, the exit codes."""
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
 import redis
-import typer
 
 from sluicegate import preflight
 from sluicegate.cli.supervisor import embedded_url_file
@@ -19,8 +19,10 @@ EXIT_USAGE = 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(f"sluicegate: {message}", err=True)
-    raise typer.Exit(code)
+    """Say why on stderr and exit with ``code`` (a plain SystemExit: ``agent`` and ``api`` run
+    without typer, and typer lets it through as the exit code)."""
+    print(f"sluicegate: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 Check = Callable[[Settings], None]

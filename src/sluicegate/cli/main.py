@@ -1,6 +1,6 @@
-"""The ``sluicegate`` command line."""
+"""The ``sluicegate`` command line: every subcommand's typer definition (``sluicegate.cli:main``
+runs ``agent`` and ``api`` without it when they come alone)."""
 
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,14 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sluicegate.cli import services
 from sluicegate.cli.common import (
-    EXIT_USAGE,
     REDIS_AND_DATABASE,
     REDIS_ONLY,
     fail,
     read_settings,
     redis_client,
-    redis_url,
 )
 from sluicegate.cli.events_command import events_app
 from sluicegate.cli.maintain_command import maintain, migrate
@@ -25,7 +24,7 @@ from sluicegate.cli.replay_command import replay_command
 from sluicegate.cli.status import as_json, backoff_line, gather, status_table
 from sluicegate.cli.status import watch as watch_status
 from sluicegate.cli.token_command import token_app
-from sluicegate.errors import ConfigurationError, SluicegateError
+from sluicegate.errors import SluicegateError
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
 from sluicegate.queue.keys import DEFAULT_DESTINATION
@@ -66,23 +65,13 @@ def up() -> None:
 @app.command()
 def api() -> None:
     """Run the ingest API (POST /v1/events/{queue}) on HOST:PORT."""
-    from sluicegate.api.serving.server import serve
-
-    settings = read_settings(REDIS_ONLY)
-    raise typer.Exit(serve(settings, redis_url(settings)))
+    services.api()
 
 
 @app.command()
 def agent() -> None:
     """Run the agent: up to MAX_CONSUMERS consumers serve the queues in turn; SIGTERM drains."""
-    from sluicegate.worker.agent import Agent, leave
-
-    settings = read_settings(REDIS_AND_DATABASE)
-    try:
-        agent = Agent(settings, redis_url(settings))
-    except ConfigurationError as error:  # DATABASE_REPLICAS more than the standbys there
-        fail(str(error))
-    leave(agent.run())
+    services.agent()
 
 
 @app.command()
@@ -213,11 +202,3 @@ def _register_drill() -> None:
 
 
 _register_drill()
-
-
-def main() -> None:
-    try:
-        app()
-    except ConfigurationError as error:
-        typer.echo(f"sluicegate: {error}", err=True)
-        sys.exit(EXIT_USAGE)

@@ -10,9 +10,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from structlog.typing import FilteringBoundLogger
-
-from sluicegate.logs import Throttle
+from sluicegate.logs import Logger, Throttle
 from sluicegate.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,7 +19,7 @@ if TYPE_CHECKING:
 _OUTAGE_LOG_PERIOD_S = 30.0
 
 
-def look_at_standbys(settings: Settings, log: FilteringBoundLogger) -> str | None:
+def look_at_standbys(settings: Settings, log: Logger) -> str | None:
     """The warning for the log and /readyz, or None; ``ConfigurationError`` (exit 2) when
     DATABASE_REPLICAS cannot be met."""
     url = settings.resolved_database_url

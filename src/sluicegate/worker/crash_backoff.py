@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import redis
-from structlog.typing import FilteringBoundLogger
 
 from sluicegate.backoff import Backoff
+from sluicegate.logs import Logger
 from sluicegate.queue.crash_record import backing_off
 from sluicegate.queue.lanes import Lane
 from sluicegate.settings import Settings
@@ -61,7 +61,7 @@ class CrashBackoff:
 class CrashLoops:
     """What the agent asks: may I fork, which queues want consumers; and what it reports."""
 
-    def __init__(self, settings: Settings, log: FilteringBoundLogger) -> None:
+    def __init__(self, settings: Settings, log: Logger) -> None:
         self.policy = CrashBackoff(
             settings.crash_backoff_initial_s,
             settings.crash_backoff_max_s,

@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
-import structlog
-
 from sluicegate.errors import RejectedEventError
 from sluicegate.events import Delivery, Event
+from sluicegate.logs import Logger
 from sluicegate.queue.reader import QueueReader
 from sluicegate.worker.metrics import ConsumerMetrics
 from sluicegate.worker.retries import Retrier
@@ -30,7 +29,7 @@ class PoisonSplit:
         retrier: Retrier,
         metrics: ConsumerMetrics,
         dead_letter_after: int,
-        log: structlog.typing.FilteringBoundLogger,
+        log: Logger,
     ) -> None:
         self._persist = persist
         self._reader = reader

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
-import structlog
 from redis.exceptions import OutOfMemoryError
 
 from sluicegate.backoff import Backoff
 from sluicegate.errors import DatabaseRefusedError, TransientStoreError
 from sluicegate.events import now_ms
-from sluicegate.logs import Throttle
+from sluicegate.logs import Logger, Throttle
 from sluicegate.process.signals import StopWatch
 from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
@@ -50,7 +49,7 @@ class Retrier:
         heartbeat_interval_s: float,
         stop: StopWatch,
         heartbeat: Callable[[], None],
-        log: structlog.typing.FilteringBoundLogger,
+        log: Logger,
         client: "redis.Redis",
         agent: str,
         board: Board | None = None,
