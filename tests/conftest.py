@@ -22,6 +22,7 @@ from tests.postgres_server import (
     reachable_dsn,
     standby_pair,
 )
+from tests.rewritten_tests import write_rewritten_tests
 
 # No wall-clock deadline and no too-slow health check: on a loaded 2-core machine a 200 ms deadline
 # fails examples that are merely slow (tests/api/ingest/formats/test_ids.py did, once in a full
@@ -35,9 +36,11 @@ hypothesis_settings.load_profile("suite")
 def pytest_configure(config: pytest.Config) -> None:
     """Compile sluicegate's modules once, before the workers start. With PYTHONDONTWRITEBYTECODE set
     (as on the machines this project runs on), every process the tests start would otherwise
-    compile them again: 0.05 s of an agent's 0.41 s of CPU at start, some 150 processes a run."""
+    compile them again: 0.05 s of an agent's 0.41 s of CPU at start, some 150 processes a run.
+    The test modules likewise, asserts rewritten (``rewritten_tests``)."""
     if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
         compileall.compile_dir(Path(sluicegate.__file__).parent, quiet=1)
+        write_rewritten_tests(config, Path(__file__).parent)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
