@@ -2,6 +2,7 @@
 storm; issue 9's two cases reproduced: SQLite under a regular file, PostgreSQL without psycopg."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sluicegate import preflight
 from sluicegate.errors import ConfigurationError
 from sluicegate.settings import Settings
+from tests.in_process import run_in_process
 from tests.processes import run_sluicegate
 
 NO_REDIS = "redis://127.0.0.1:1/0"  # nothing listens: the checks come before any connection
@@ -90,34 +92,51 @@ def _without_psycopg(tmp_path: Path) -> str:
     return str(package.parent)
 
 
+def _fork_storm_case(tmp_path: Path, case: str) -> tuple[dict[str, str], str]:
+    """The environment of one of issue 9's cases, and what the one line on stderr must say."""
+    (tmp_path / "afile").write_text("x")
+    env = {**os.environ, "REDIS_URL": NO_REDIS, "SLUICEGATE_DATA_DIR": str(tmp_path / "data")}
+    if case == "sqlite":
+        env["SQLITE_FILEPATH"] = str(tmp_path / "afile" / "events.db")
+        return env, "SQLITE_FILEPATH: cannot make the folder"
+    if case == "destinations":
+        (tmp_path / "d.toml").write_text("[destinations.lake]\nkind = 'parquet'\n")
+        env["DESTINATIONS_FILE"] = str(tmp_path / "d.toml")
+        return env, "[destinations.lake]: kind must be one of sql, delta"
+    env.update(DATABASE_URL="postgresql://db/x", PYTHONPATH=_without_psycopg(tmp_path))
+    return env, "pip install 'sluicegate[postgres]'"
+
+
+def _exits_2_with_one_line(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert expected in line
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("command", "case"),
     [
-        ("agent", "sqlite"),
         ("agent", "postgres"),
         ("up", "postgres"),
         ("status", "sqlite"),
         ("agent", "destinations"),
     ],
 )
-def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
-    (tmp_path / "afile").write_text("x")
-    env = {**os.environ, "REDIS_URL": NO_REDIS, "SLUICEGATE_DATA_DIR": str(tmp_path / "data")}
-    if case == "sqlite":
-        env["SQLITE_FILEPATH"] = str(tmp_path / "afile" / "events.db")
-        expected = "SQLITE_FILEPATH: cannot make the folder"
-    elif case == "destinations":
-        (tmp_path / "d.toml").write_text("[destinations.lake]\nkind = 'parquet'\n")
-        env["DESTINATIONS_FILE"] = str(tmp_path / "d.toml")
-        expected = "[destinations.lake]: kind must be one of sql, delta"
-    else:
-        env.update(DATABASE_URL="postgresql://db/x", PYTHONPATH=_without_psycopg(tmp_path))
-        expected = "pip install 'sluicegate[postgres]'"
-    result = run_sluicegate(env, command)  # it ends by itself: no wait, no retry, no fork
-    assert result.returncode == 2, result.stderr
-    [line] = result.stderr.splitlines()
-    assert expected in line
-    assert result.stdout == ""
+def test_fork_storm_cases_exit_2_at_once(tmp_path, monkeypatch, command, case):
+    """In-process, through the console script's entry point; psycopg hidden as the shadowing
+    folder hides it from a process (the agent as a process: the test below)."""
+    env, expected = _fork_storm_case(tmp_path, case)
+    if case == "postgres":
+        monkeypatch.setitem(sys.modules, "psycopg", None)
+    _exits_2_with_one_line(run_in_process(env, command), expected)
+
+
+@pytest.mark.parametrize("case", ["sqlite", "postgres"])
+def test_an_agent_process_that_can_never_work_ends_by_itself_with_exit_2(tmp_path, case):
+    env, expected = _fork_storm_case(tmp_path, case)
+    result = run_sluicegate(env, "agent")  # it ends by itself: no wait, no retry, no fork
+    _exits_2_with_one_line(result, expected)
 
 
 @pytest.mark.parametrize(
@@ -127,10 +146,10 @@ def test_fork_storm_cases_exit_2_at_once(tmp_path, command, case):
 def test_every_command_checks_what_it_uses(tmp_path, command, flag):
     env = {**os.environ, "SLUICEGATE_DATA_DIR": str(tmp_path)}
     if flag:
-        result = run_sluicegate(env, *command, "--database-url", "mysql://db/x")
+        result = run_in_process(env, *command, "--database-url", "mysql://db/x")
         expected = "--database-url: unsupported database scheme"
     else:
-        result = run_sluicegate({**env, "REDIS_URL": "http://cache:6379"}, *command)
+        result = run_in_process({**env, "REDIS_URL": "http://cache:6379"}, *command)
         expected = "REDIS_URL: unsupported scheme 'http'"
     assert result.returncode == 2
     assert expected in " ".join(result.stderr.split())

@@ -1,6 +1,4 @@
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +6,7 @@ import pytest
 from sluicegate.cli.settings_report import environment_variables
 from sluicegate.errors import ConfigurationError
 from sluicegate.settings import Settings, load_settings, parse_size
+from tests.in_process import run_in_process
 
 
 def test_defaults_are_embedded(monkeypatch):
@@ -57,14 +56,8 @@ def test_bad_values_name_the_variable(monkeypatch, name, value, expected):
 
 
 def test_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "sluicegate", "status"],
-        env={"PATH": "/usr/bin:/bin", "QUEUE_BATCH_SIZE": "lots", "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"PATH": "/usr/bin:/bin", "QUEUE_BATCH_SIZE": "lots", "HOME": str(tmp_path)}
+    result = run_in_process(env, "status")
     assert result.returncode == 2
     assert "QUEUE_BATCH_SIZE" in result.stderr
     assert "Traceback" not in result.stderr

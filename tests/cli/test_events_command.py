@@ -1,4 +1,5 @@
-"""``sluicegate events show|list|delete``, ``maintain`` and ``migrate`` as a user runs them."""
+"""``sluicegate events show|list|delete``, ``maintain`` and ``migrate`` as a user runs them (the
+console script's entry point, in-process)."""
 
 import json
 
@@ -7,8 +8,8 @@ import pytest
 from sluicegate.events import Event, new_event_id, now_ms
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS
+from tests.in_process import run_in_process
 from tests.loading import enqueue, make_events
-from tests.processes import run_sluicegate
 
 
 def test_show_delete_and_show_again(subprocess_env, settings):
@@ -18,14 +19,14 @@ def test_show_delete_and_show_again(subprocess_env, settings):
     enqueue(settings.redis_url, [queued])
 
     def show(event_id: str) -> dict[str, object]:
-        result = run_sluicegate(subprocess_env, "events", "show", "orders", event_id)
+        result = run_in_process(subprocess_env, "events", "show", "orders", event_id)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
     assert show(stored.event_id)["state"] == "persisted"
     assert show(queued.event_id)["state"] == "queued"
     assert show(new_event_id())["state"] == "never_seen"
-    deleted = run_sluicegate(
+    deleted = run_in_process(
         subprocess_env, "events", "delete", "--queue", "orders", "--id", stored.event_id,
         "--id", queued.event_id, "--by", "dpo@example.com",
     )  # fmt: skip
@@ -45,24 +46,24 @@ def test_maintain_expires_and_list_pages(subprocess_env, settings):
     old = Event("orders", new_event_id(), "{}", now_ms() - 3 * DAY_MS)
     repository.persist([old, *make_events("orders", 3)])
     enqueue(settings.redis_url, make_events("orders", 1))  # the queue is known to Redis
-    result = run_sluicegate({**subprocess_env, "RETENTION": "2d"}, "maintain")
+    result = run_in_process({**subprocess_env, "RETENTION": "2d"}, "maintain")
     assert result.returncode == 0, result.stderr
     assert "expired 1 row(s)" in result.stdout
-    status = run_sluicegate(subprocess_env, "status", "--json")
+    status = run_in_process(subprocess_env, "status", "--json")
     [orders] = json.loads(status.stdout)
     assert orders["expired_by_retention"] == 1
     assert orders["oldest_stored_at_ms"] > old.accepted_at_ms
-    first = run_sluicegate(subprocess_env, "events", "list", "orders", "--limit", "2")
+    first = run_in_process(subprocess_env, "events", "list", "orders", "--limit", "2")
     page = json.loads(first.stdout)
     assert len(page["events"]) == 2
     assert page["next"]
-    second = run_sluicegate(
+    second = run_in_process(
         subprocess_env, "events", "list", "orders", "--limit", "2", "--after", page["next"]
     )
     rest = json.loads(second.stdout)
     assert len(rest["events"]) == 1
     assert rest["next"] is None
-    assert run_sluicegate(subprocess_env, "migrate").stdout.startswith("the database is up to")
+    assert run_in_process(subprocess_env, "migrate").stdout.startswith("the database is up to")
     repository.close()
 
 
@@ -74,12 +75,12 @@ def test_maintain_expires_and_list_pages(subprocess_env, settings):
     ],
 )
 def test_usage_errors_exit_2(subprocess_env, args, message):
-    result = run_sluicegate(subprocess_env, *args)
+    result = run_in_process(subprocess_env, *args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_a_bad_retention_exits_2(subprocess_env):
-    result = run_sluicegate({**subprocess_env, "QUEUE_RETENTION": "clicks:7 weeks"}, "maintain")
+    result = run_in_process({**subprocess_env, "QUEUE_RETENTION": "clicks:7 weeks"}, "maintain")
     assert result.returncode == 2
     assert "QUEUE_RETENTION" in result.stderr

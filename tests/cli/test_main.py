@@ -5,6 +5,7 @@ import json
 import pytest
 
 from sluicegate.queue.reader import QueueReader
+from tests.in_process import run_in_process
 from tests.loading import enqueue, make_events
 from tests.processes import run_sluicegate
 
@@ -47,14 +48,14 @@ def test_dlq_lists_and_replays(subprocess_env, settings, redis_client):
     ],
 )
 def test_usage_errors_exit_2(subprocess_env, args, message):
-    result = run_sluicegate(subprocess_env, *args)
+    result = run_in_process(subprocess_env, *args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_commands_that_need_redis_say_so(subprocess_env, tmp_path):
     env = {**subprocess_env, "REDIS_URL": "", "SLUICEGATE_DATA_DIR": str(tmp_path / "empty")}
-    result = run_sluicegate(env, "status")
+    result = run_in_process(env, "status")
     assert result.returncode == 2
     assert "REDIS_URL is not set" in result.stderr
     assert "Traceback" not in result.stderr

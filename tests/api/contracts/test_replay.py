@@ -13,7 +13,7 @@ from sluicegate.queue import keys
 from sluicegate.settings import Settings
 from tests.api.conftest import running_api
 from tests.api.contracts.orders import GOOD_ORDER, ORDER_SCHEMA, write_schemas
-from tests.processes import run_sluicegate
+from tests.in_process import run_in_process
 
 pytestmark = pytest.mark.anyio
 BAD_ORDER = {**GOOD_ORDER, "status": "refunded"}
@@ -49,7 +49,7 @@ async def test_dlq_replay_keeps_what_still_breaks_the_schema(
         await quarantine_two(client)
     env = {**subprocess_env, "SCHEMAS_FILE": str(path)}
 
-    before = run_sluicegate(env, "dlq", "replay", "orders", "--all")
+    before = run_in_process(env, "dlq", "replay", "orders", "--all")
     assert before.returncode == 0, before.stderr
     assert "replayed 0 of 2 dead letters into orders" in before.stdout
     assert "kept 2 that break the schema orders (orders.json):" in before.stdout
@@ -57,7 +57,7 @@ async def test_dlq_replay_keeps_what_still_breaks_the_schema(
     assert queued(redis_client) == []
 
     fix_schema(tmp_path)
-    after = run_sluicegate(env, "dlq", "replay", "orders", "--all")
+    after = run_in_process(env, "dlq", "replay", "orders", "--all")
     assert "replayed 2 of 2 dead letters into orders" in after.stdout
     assert "kept" not in after.stdout
     assert queued(redis_client) == ["bad-0", "bad-1"]
