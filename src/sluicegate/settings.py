@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(
         "auto",
         description="json: JSON lines {level, time, command, payload}; console: readable, "
-        "coloured lines; auto: console when stderr is a terminal, else json.",
+        "coloured lines (plain tracebacks); auto: console when stderr is a terminal, else json.",
     )
     host: str = Field(
         "127.0.0.1",
