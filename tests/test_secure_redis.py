@@ -16,6 +16,7 @@ import pytest
 from sluicegate.masking import mask_url
 from sluicegate.repository import open_repository
 from tests.api.processes import ApiProcess
+from tests.in_process import run_in_process
 from tests.processes import CommandProcess, is_alive, run_sluicegate
 from tests.secure_redis import acl_redis, tls_redis
 from tests.waiting import wait_for
@@ -41,11 +42,11 @@ def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list
             wait_for(lambda: repository.count("orders") == EVENTS, timeout_s=60, message="rows")
         finally:
             repository.close()
-        status = run_sluicegate(env, "status", "--json")
+        status = run_in_process(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         [orders] = json.loads(status.stdout)
         assert (orders["queue"], orders["queued"], orders["persisted"]) == ("orders", 0, EVENTS)
-        config = run_sluicegate(env, "config", "--json")
+        config = run_in_process(env, "config", "--json")
         assert config.returncode == 0, config.stderr
         shown = {row["variable"]: row["value"] for row in json.loads(config.stdout)}
         assert shown["REDIS_URL"] == mask_url(env["REDIS_URL"])

@@ -13,14 +13,14 @@ from tests.processes import run_sluicegate
 def test_status_reports_where_the_events_are(subprocess_env, settings, redis_client):
     ids = enqueue(settings.redis_url, make_events("orders", 7))
     QueueReader(redis_client, "orders", "c1").read_new(2, block_ms=10)
-    result = run_sluicegate(subprocess_env, "status", "--json")
+    result = run_in_process(subprocess_env, "status", "--json")
     assert result.returncode == 0, result.stderr
     [orders] = json.loads(result.stdout)
     assert (orders["queue"], orders["queued"], orders["in_flight"]) == ("orders", 5, 2)
     assert (orders["persisted"], orders["consumers"], orders["accepted"]) == (0, [], 7)
     assert orders["conservation"]["holds"]
     assert len(ids) == 7
-    table = run_sluicegate(subprocess_env, "status")
+    table = run_in_process(subprocess_env, "status")
     assert "orders" in table.stdout
 
 
@@ -33,7 +33,7 @@ def test_dlq_lists_and_replays(subprocess_env, settings, redis_client):
     assert listed.returncode == 0, listed.stderr
     assert first.event.event_id in listed.stdout
     assert "payload refused: no customer" in listed.stdout
-    replayed = run_sluicegate(subprocess_env, "dlq", "replay", "orders", "--all")
+    replayed = run_in_process(subprocess_env, "dlq", "replay", "orders", "--all")
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 of 1" in replayed.stdout
     assert redis_client.xlen("sluicegate:{orders}:dead") == 0
@@ -68,7 +68,7 @@ def test_config_shows_every_setting_masked(tmp_path):
         "DATABASE_URL": "postgresql://app:hunter2@db/x",
         "LOG_LEVEL": "WARN",
     }
-    result = run_sluicegate(env, "config", "--json")
+    result = run_in_process(env, "config", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["variable"]: row for row in json.loads(result.stdout)}
     assert rows["LOG_LEVEL"]["value"] == "warning"

@@ -6,8 +6,6 @@ consumers back off together (one agent-wide, jittered backoff), keep their locks
 """
 
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -17,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate.queue.lock import lock_holders_of
 from sluicegate.repository.postgres import PostgresRepository
+from tests.in_process import run_in_process
 from tests.loading import enqueue, make_events
 from tests.postgres_server import PrivatePostgres, private_postgres, private_schema
 from tests.processes import CommandProcess
@@ -73,14 +72,7 @@ def _shows_the_backoff_keeping_its_lock(agent, redis_client, env) -> None:
 
     def status_showing_the_backoff() -> str | None:
         """A note is shown while its wait lasts; between two waits (the next refusal), none is."""
-        shown = subprocess.run(
-            [sys.executable, "-m", "sluicegate", "status"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        shown = run_in_process(env, "status")
         return shown.stdout if "database backoff" in shown.stdout else None
 
     shown = wait_for(status_showing_the_backoff, timeout_s=30, message="status to show it")

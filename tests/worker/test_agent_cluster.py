@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.api.processes import ApiProcess
+from tests.in_process import run_in_process
 from tests.loading import enqueue, make_events
-from tests.processes import run_sluicegate
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -52,7 +52,7 @@ def test_a_seed_that_stays_down_stops_nothing_from_starting(
         assert posted.status_code == 202, posted.text
         agent = start_agent(**env)
         _wait_stored(agent, settings, queues, 150)
-        status = run_sluicegate(env, "status", "--json")
+        status = run_in_process(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         assert {row["queue"] for row in json.loads(status.stdout)} >= set(queues)
         agent.signal(signal.SIGTERM)
