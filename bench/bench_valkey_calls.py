@@ -8,6 +8,8 @@ enqueue, one request of ``--batch`` events followed by ``WAITAOF 1 0``:
   script   EVALSHA of sluicegate's enqueue.lua (depth check, XADD each, HINCRBY)
   multi    MULTI, XADD each, HINCRBY, EXEC: the same writes without Lua (no depth check inside)
   xadd     the XADDs and the HINCRBY pipelined without MULTI: a floor, not atomic
+  packed   one XADD for the whole request (its events framed in one field), HINCRBY, in one
+           MULTI: a proposal (docs/performance.md, "One entry per request"), not what runs
 
 consume, XREADGROUP of ``--read`` entries (the next read sent before the ack, as a consumer
 does), then:
@@ -15,6 +17,8 @@ does), then:
   trim     one script: XACK, then XTRIM MINID below the oldest entry still pending or not yet
            delivered (exact: only acknowledged entries go), two HINCRBY
   ack      XACK and two HINCRBY only: a floor (the entries stay: memory grows)
+  packed   the entries of ``packed``: XREADGROUP of ``--read`` / ``--batch`` entries, each split
+           into its events here, then ack.lua (XACK, XDEL of every entry id, two HINCRBY)
 
 Variants alternate from round to round on fresh streams; the figure is the median. Nothing here
 changes sluicegate: it measures proposals.
@@ -117,15 +121,51 @@ def _enqueue_commands(transaction: bool) -> Phase:
     return phase
 
 
-def _consume(script: str) -> Phase:
-    """Read ahead, then acknowledge each batch with ``script``, until the stream is drained."""
+def _packed(events: list[tuple[str, str, int]]) -> str:
+    """A request's events in one field: per event a line with its id, accepted-at and payload
+    length, then the payload (what a consumer would split without parsing any JSON)."""
+    parts = [f"{len(events)}\n"]
+    for event_id, text, accepted in events:
+        parts.append(f"{event_id} {accepted} {len(text)}\n{text}")
+    return "".join(parts)
+
+
+def _unpacked(blob: str) -> list[tuple[str, str, int]]:
+    count_line, _, rest = blob.partition("\n")
+    events, at = [], 0
+    for _ in range(int(count_line)):
+        end = rest.index("\n", at)
+        event_id, accepted, size = rest[at:end].split(" ")
+        at = end + 1 + int(size)
+        events.append((event_id, rest[end + 1 : at], int(accepted)))
+    return events
+
+
+def enqueue_packed(client: redis.Redis, args: argparse.Namespace) -> None:
+    for _ in range(args.events // args.batch):
+        pipe = client.pipeline(transaction=True)
+        pipe.xadd(STREAM, {"events": _packed(_request_fields(args.batch, args.payload))})
+        pipe.hincrby(STATS, "accepted", args.batch)
+        pipe.execute()
+        client.execute_command("WAITAOF", 1, 0, 0)
+
+
+def _consume(script: str, packed: bool = False) -> Phase:
+    """Read ahead, then acknowledge each batch with ``script``, until the stream is drained.
+    ``packed``: entries of ``enqueue_packed``, ``--batch`` events each, split here."""
 
     def phase(client: redis.Redis, args: argparse.Namespace) -> None:
         sha = client.script_load(script)
-        batch = client.xreadgroup(GROUP, "c", {STREAM: ">"}, count=args.read)
+        count = max(1, args.read // args.batch) if packed else args.read
+        read = {STREAM: ">"}
+        batch = client.xreadgroup(GROUP, "c", read, count=count)
         while batch:
-            ids = [entry_id for entry_id, _ in batch[0][1]]
-            following = client.xreadgroup(GROUP, "c", {STREAM: ">"}, count=args.read)
+            entries = batch[0][1]
+            if packed:
+                events = [e for _, fields in entries for e in _unpacked(fields["events"])]
+                assert len(events) == args.batch * len(entries)
+            ids = [entry_id for entry_id, _ in entries]
+            following = client.xreadgroup(GROUP, "c", read, count=count)
             client.evalsha(sha, 2, STREAM, STATS, GROUP, len(ids), 0, *ids)
             batch = following
 
@@ -136,11 +176,13 @@ ENQUEUES: dict[str, Phase] = {
     "script": enqueue_script,
     "multi": _enqueue_commands(transaction=True),
     "xadd": _enqueue_commands(transaction=False),
+    "packed": enqueue_packed,
 }
 CONSUMES: dict[str, Phase] = {
     "script": _consume(lua(ACK).source),
     "trim": _consume(_TRIM),
     "ack": _consume(_ACK_ONLY),
+    "packed": _consume(lua(ACK).source, packed=True),
 }
 
 
