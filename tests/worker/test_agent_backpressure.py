@@ -1,8 +1,8 @@
 """A database that refuses connections ("too many clients") is backpressure, not a storm.
 
 A private PostgreSQL with ``max_connections = 6``, every slot taken by the test: the agent's
-consumers back off together (one agent-wide, jittered backoff), keep their locks, and show it in
-``status`` and ``/metrics``; once the slots are free, every event lands once.
+consumers back off together (one jittered backoff of the agent for the destination), keep their
+locks, and show it in ``status`` and ``/metrics``; once the slots are free, every event lands once.
 """
 
 import signal
@@ -68,7 +68,7 @@ def _shows_the_backoff_keeping_its_lock(agent, redis_client, env) -> None:
     holders = wait_for(lambda: lock_holders_of(redis_client, "a", 1) or None)
     port = agent.first("agent-started")["http_port"]
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    assert "sluicegate_database_refusals " in metrics
+    assert 'sluicegate_database_refusals{destination="sql"} ' in metrics
 
     def status_showing_the_backoff() -> str | None:
         """A note is shown while its wait lasts; between two waits (the next refusal), none is."""
@@ -77,7 +77,7 @@ def _shows_the_backoff_keeping_its_lock(agent, redis_client, env) -> None:
 
     shown = wait_for(status_showing_the_backoff, timeout_s=30, message="status to show it")
     assert "too many clients" in shown
-    # Together, not each on its own: refusals in a row grow one agent-wide wait (0.2 s doubling).
+    # Together, not each on its own: refusals in a row grow one wait of the agent (0.2 s doubling).
     wait_for(lambda: _refusals(port) >= 4, timeout_s=20, message="four refusals in a row")
     assert lock_holders_of(redis_client, "a", 1) == holders  # the lock stayed alive
 

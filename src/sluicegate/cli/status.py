@@ -189,9 +189,10 @@ def watch(
 
 
 def backoff_line(note: BackoffNote) -> str:
-    """One agent whose consumers wait because the database refuses connections."""
+    """One agent whose consumers wait because a destination's database refuses connections."""
     wait_s = max(0.0, (note.until_ms - now_ms()) / 1000)
     return (
-        f"database backoff: agent {note.agent}: {note.refusals} connection(s) refused in a row, "
+        f"database backoff: destination {note.destination}: agent {note.agent}: "
+        f"{note.refusals} connection(s) refused in a row, "
         f"next try in {wait_s:.1f}s ({note.error})"
     )

@@ -1,8 +1,9 @@
-"""Where an agent tells everyone that the database is refusing its connections.
+"""Where an agent tells everyone that a destination's database is refusing its connections.
 
-The agent-wide backoff itself lives in shared memory (``worker/board.py``); this hash in Redis only
-makes it visible to ``sluicegate status``, on any host: one field per agent, a JSON value with the
-moment the backoff ends. Expired fields are ignored by readers and overwritten by writers.
+The backoff itself lives in shared memory (``worker/board.py``), one per destination; this hash
+in Redis only makes it visible to ``sluicegate status``, on any host: one field per agent and
+destination (``agent destination``: a destination's name has no space), a JSON value with the
+destination and the moment the backoff ends. Expired fields are ignored by readers and deleted.
 """
 
 from dataclasses import dataclass
@@ -20,24 +21,44 @@ class BackoffNote:
     refusals: int  # connections refused in a row
     until_ms: int  # epoch ms when its consumers try again
     error: str
+    destination: str = keys.DEFAULT_DESTINATION  # whose store refuses
+
+    @property
+    def field(self) -> str:
+        return f"{self.agent} {self.destination}"
 
 
 def note_backoff(client: "redis.Redis", note: BackoffNote) -> None:
     value = orjson.dumps(
-        {"refusals": note.refusals, "until_ms": note.until_ms, "error": note.error[:300]}
+        {
+            "refusals": note.refusals,
+            "until_ms": note.until_ms,
+            "error": note.error[:300],
+            "destination": note.destination,
+            "agent": note.agent,
+        }
     )
-    client.hset(keys.DATABASE_BACKOFF, note.agent, value)
+    client.hset(keys.DATABASE_BACKOFF, note.field, value)
 
 
 def current_backoffs(client: "redis.Redis") -> list[BackoffNote]:
-    """Agents backing off from the database now (ended notes are left out and cleaned up)."""
+    """Agents backing off from a destination now (ended notes are left out and cleaned up)."""
     raw: dict[bytes, bytes] = client.hgetall(keys.DATABASE_BACKOFF)  # type: ignore[assignment]
     notes: list[BackoffNote] = []
-    ended: list[BackoffNote] = []
-    for agent, value in raw.items():
+    ended: list[bytes] = []
+    for field, value in raw.items():
         fields = orjson.loads(value)
-        note = BackoffNote(agent.decode(), fields["refusals"], fields["until_ms"], fields["error"])
-        (notes if note.until_ms > now_ms() else ended).append(note)
+        note = BackoffNote(
+            fields.get("agent", field.decode()),  # a note of before destinations: field = agent
+            fields["refusals"],
+            fields["until_ms"],
+            fields["error"],
+            fields.get("destination", keys.DEFAULT_DESTINATION),
+        )
+        if note.until_ms > now_ms():
+            notes.append(note)
+        else:
+            ended.append(field)
     if ended:
-        client.hdel(keys.DATABASE_BACKOFF, *(note.agent for note in ended))
-    return notes
+        client.hdel(keys.DATABASE_BACKOFF, *ended)
+    return sorted(notes, key=lambda note: (note.destination, note.agent))

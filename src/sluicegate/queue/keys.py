@@ -12,7 +12,8 @@ QUEUES_SET = f"{PREFIX}:queues"
 # before destinations (``consumers``), so existing streams continue where they are.
 DEFAULT_DESTINATION = "sql"
 CONSUMER_GROUP = "consumers"
-# One hash, field = agent: agents backing off because the database refuses connections.
+# One hash, field = "agent destination": agents backing off because a destination's database
+# refuses connections (queue/backoff_notes.py).
 DATABASE_BACKOFF = f"{PREFIX}:database-backoff"
 # One hash: what the last maintenance pass found per queue (queue/retention_record.py).
 RETENTION = f"{PREFIX}:retention"

@@ -225,6 +225,7 @@ class PostgresRepository:
 _REFUSED_STATES = frozenset({"53300", "57P03"})
 _REFUSED_TEXTS = (
     "too many clients",
+    "too many connections for",  # a role's or a database's CONNECTION LIMIT (53300 as well)
     "remaining connection slots are reserved",
     "the database system is starting up",
     "the database system is shutting down",

@@ -100,7 +100,9 @@ class Agent:
         self.consumers: dict[int, ForkedConsumer] = {}
         self.forced = False
         self.name = process_name()  # written into every lock its consumers take
-        self.board = Board(settings.max_consumers)  # mapped before any fork: shared with them
+        self.destinations = load_destinations(settings.destinations_file)
+        # Mapped before any fork: shared with the consumers (a database backoff per destination).
+        self.board = Board(settings.max_consumers, self.destinations.names)
         self._redis: redis.Redis | None = None  # the loop's, made once Redis answers
         self._inbox: SignalInbox | None = None
         self._last_turn = time.monotonic()
@@ -108,7 +110,6 @@ class Agent:
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
         self._policy = PolicyWatch(settings.durability, self._outage_log)
         self._crash_loops = CrashLoops(settings, self.log)
-        self.destinations = load_destinations(settings.destinations_file)
         self._consumer_class = load_consumer_class(settings.consumer_class)
         if self._consumer_class is not load_consumer_class(DEFAULT_CONSUMER):
             self.log.warning("consumer-class-replaced", consumer_class=settings.consumer_class)
@@ -270,7 +271,7 @@ class Agent:
         after a TTL."""
         settings = self.settings
         lanes = work_by_lane(self._client, self.destinations)
-        work = self._crash_loops.queues_to_serve(self._client, lanes)
+        work = self._crash_loops.queues_to_serve(self._client, lanes, self.board.backing_off())
         demand = sum(
             min(settings.queue_consumers, -(-length // self._read_count(lane)))
             for lane, length in work.items()

@@ -223,22 +223,25 @@ def _queue_families() -> tuple[GaugeMetricFamily, ...]:
 
 
 class BoardCollector(Collector):
-    """The agent-wide database backoff (``worker/board.py``), read at scrape time."""
+    """Each destination's database backoff (``worker/board.py``), read at scrape time."""
 
     def __init__(self, board: Board) -> None:
         self._board = board
 
     def collect(self) -> Iterator[Metric]:
-        refusals, _ = self._board.backoff_state()
         waiting = GaugeMetricFamily(
             "sluicegate_database_backoff_seconds",
-            "How long this agent's consumers still wait before connecting to the database again "
-            "(it refused connections: too many clients); 0 when they do not wait.",
+            "How long this agent's consumers still wait before connecting to the destination's "
+            "database again (it refused connections: too many clients); 0 when they do not wait.",
+            labels=["destination"],
         )
-        waiting.add_metric([], self._board.backoff_remaining_s())
         refused = GaugeMetricFamily(
             "sluicegate_database_refusals",
-            "Database connections refused in a row (reset by the next accepted one).",
+            "The destination's database connections refused in a row (reset by the next "
+            "accepted one).",
+            labels=["destination"],
         )
-        refused.add_metric([], refusals)
+        for destination in self._board.destinations:
+            waiting.add_metric([destination], self._board.backoff_remaining_s(destination))
+            refused.add_metric([destination], self._board.backoff_state(destination)[0])
         yield from (waiting, refused)

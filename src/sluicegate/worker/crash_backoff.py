@@ -1,18 +1,20 @@
-"""The agent's side of crash loops: fork for no queue that is backing off, and wait after
+"""The agent's side of crash loops: fork for no lane that is backing off, and wait after
 consumers that die early for no queue's reason.
 
 Most crashes happen in a visit of a queue: the consumer records them per queue
-(``queue/crash_record.py``) and the agent leaves backing-off queues out of the consumers it
-wants. A consumer that dies *outside* a visit (its database cannot be opened, a bug between
-visits) points at no queue, so the agent as a whole waits before it forks again: the same
-``CRASH_BACKOFF_INITIAL`` doubling to ``CRASH_BACKOFF_MAX``, reset by a consumer that ran for
-``QUEUE_AGENT_WORKER_TTL``. Deaths by a signal (``SIGKILL`` from an operator or the drill) are not
-counted: they say nothing about the next fork.
+(``queue/crash_record.py``) and the agent leaves backing-off queues out of the consumers it wants,
+as it leaves out the lanes of a destination whose database refuses connections (its backoff on the
+board, ``worker/board.py``): the other destinations' lanes are served meanwhile. A consumer that
+dies *outside* a visit (its database cannot be opened, a bug between visits) points at no queue, so
+the agent as a whole waits before it forks again: the same ``CRASH_BACKOFF_INITIAL`` doubling to
+``CRASH_BACKOFF_MAX``, reset by a consumer that ran for ``QUEUE_AGENT_WORKER_TTL``. Deaths by a
+signal (``SIGKILL`` from an operator or the drill) are not counted: they say nothing about the next
+fork.
 """
 
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import redis
@@ -90,10 +92,14 @@ class CrashLoops:
             )
 
     @staticmethod
-    def queues_to_serve(client: "redis.Redis", work: Mapping[Lane, int]) -> dict[Lane, int]:
-        """``work`` without the lanes that are backing off after their consumers crashed."""
-        waiting = backing_off(client, list(work))
-        return {lane: length for lane, length in work.items() if lane not in waiting}
+    def queues_to_serve(
+        client: "redis.Redis", work: Mapping[Lane, int], refusing: Collection[str] = ()
+    ) -> dict[Lane, int]:
+        """``work`` without the lanes that are backing off after their consumers crashed, nor
+        those of the destinations in ``refusing`` (their database backoff runs)."""
+        serve = {lane: length for lane, length in work.items() if lane.destination not in refusing}
+        waiting = backing_off(client, list(serve))
+        return {lane: length for lane, length in serve.items() if lane not in waiting}
 
 
 def describe_exit(exit_code: int) -> str:

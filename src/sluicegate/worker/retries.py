@@ -1,11 +1,12 @@
 """How a consumer rides out transient errors (dramatiq keeps its retries in a module of their own).
 
-``Retrier.retry`` runs an operation until it stops failing transiently: a database that is locked
-or away, a Redis restarting or full. Between attempts it waits with capped, jittered backoff; a
-refused database connection waits for the agent-wide backoff instead, shared with every consumer
-of the agent through the board, so that a database refusing connections is not hammered by all of
-them at once. While it waits it keeps the queue's lock alive (a wait may outlast the lock's TTL)
-and raises ``Stopping`` as soon as a stop is asked for: the batch stays pending, nothing is lost.
+``Retrier.retry`` runs an operation until it stops failing transiently: a database that is locked or
+away, a Redis restarting or full. Between attempts it waits with capped, jittered backoff; a refused
+database connection waits for its destination's backoff instead, shared with every consumer of the
+agent through the board, so that a database refusing connections is not hammered by all of them at
+once (and a destination that refuses holds back no other destination). While it waits it keeps the
+queue's lock alive (a wait may outlast the lock's TTL) and raises ``Stopping`` as soon as a stop is
+asked for: the batch stays pending, nothing is lost.
 """
 
 import time
@@ -22,6 +23,7 @@ from sluicegate.logs import Logger, Throttle
 from sluicegate.process.signals import StopWatch
 from sluicegate.queue.backoff_notes import BackoffNote, note_backoff
 from sluicegate.queue.client import TRANSIENT_REDIS_ERRORS
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 from sluicegate.worker.board import Board
 
 T = TypeVar("T")
@@ -42,7 +44,8 @@ class GiveWay(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 class Retrier:
     """The retry loop of one visit: ``heartbeat`` keeps its lock, ``log`` is the visit's logger;
-    ``client`` and ``agent`` say where and whose database backoff ``sluicegate status`` shows."""
+    ``client``, ``agent`` and ``destination`` say where and whose database backoff ``sluicegate
+    status`` shows (``destination``: whose backoff on the board a refusal pushes out)."""
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class Retrier:
         client: "redis.Redis",
         agent: str,
         board: Board | None = None,
+        destination: str = DEFAULT_DESTINATION,
     ) -> None:
         self._interval_s = heartbeat_interval_s
         self._stop = stop
@@ -61,6 +65,7 @@ class Retrier:
         self._board = board
         self._client = client
         self._agent = agent
+        self._destination = destination
         self._outage_log = Throttle(OUTAGE_LOG_PERIOD_S)
 
     def retry(
@@ -90,17 +95,20 @@ class Retrier:
             if remaining_s <= self._interval_s:
                 return
 
-    def wait_out_shared_backoff(self) -> None:
-        """Before connecting to the database: wait while the agent-wide backoff runs."""
+    def wait_out_shared_backoff(self, give_way: Callable[[], bool] = lambda: False) -> None:
+        """Before connecting to the database: wait while the destination's backoff runs, or,
+        when ``give_way()`` says another destination waits, leave the lane (``GiveWay``)."""
         assert self._board is not None
-        while (remaining_s := self._board.backoff_remaining_s()) > 0:
+        while (remaining_s := self._board.backoff_remaining_s(self._destination)) > 0:
+            if give_way():
+                raise GiveWay("its database refused connections: it backs off")
             self.pause(remaining_s)
 
     def _delay_after(self, error: Exception, backoff: Backoff) -> float:
-        """A refused connection waits for the agent-wide backoff; anything else for our own."""
+        """A refused connection waits for the destination's backoff; anything else for our own."""
         refused = isinstance(error, DatabaseRefusedError) and self._board is not None
         if refused and self._board is not None:
-            delay_s = self._board.refused()
+            delay_s = self._board.refused(self._destination)
             self._note_backoff(error, delay_s)
         else:
             delay_s = backoff.next_delay_s()
@@ -111,12 +119,14 @@ class Retrier:
         return delay_s
 
     def _note_backoff(self, error: Exception, delay_s: float) -> None:
-        """Tell ``sluicegate status`` (any host) that this agent backs off from the database."""
+        """Tell ``sluicegate status`` (any host) that this agent backs off from the destination's
+        database."""
         assert self._board is not None
-        refusals = self._board.backoff_state()[0]
+        refusals = self._board.backoff_state(self._destination)[0]
         until_ms = now_ms() + int(delay_s * 1000)
+        note = BackoffNote(self._agent, refusals, until_ms, str(error), self._destination)
         try:
-            note_backoff(self._client, BackoffNote(self._agent, refusals, until_ms, str(error)))
+            note_backoff(self._client, note)
         except TRANSIENT:
             pass  # only for `status`; the backoff itself is in shared memory
 

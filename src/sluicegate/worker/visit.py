@@ -92,6 +92,7 @@ class QueueVisit:
             reader.client,
             lock.entry.agent,
             board,
+            reader.destination,
         )
         self._retry = self.retrier.retry
         self.poison = PoisonSplit(
@@ -112,7 +113,8 @@ class QueueVisit:
             self.log.warning("consumer-lock-lost", reason=str(error))
             return Outcome.LOCK_LOST
         except GiveWay as error:  # the batch stays pending with us: read again on our return
-            self.log.warning("destination-unavailable-giving-way", error=str(error.__cause__))
+            cause = error.__cause__ or error
+            self.log.warning("destination-unavailable-giving-way", error=str(cause))
             return Outcome.GAVE_WAY
         finally:
             self._confirm_ack_before_leaving()
@@ -259,13 +261,14 @@ class QueueVisit:
         return isinstance(error, TransientStoreError) and self._elsewhere()
 
     def _persist(self, events: Sequence[Event]) -> int:
-        """``repository.persist``, after the agent-wide backoff when we would have to connect."""
+        """``repository.persist``, after the destination's backoff when we would have to connect
+        (or, while another destination's lane waits, leaving this one instead of waiting)."""
         if self.board is not None and not self.repository.connected:
-            self.retrier.wait_out_shared_backoff()
+            self.retrier.wait_out_shared_backoff(self._elsewhere)
         with tracing.persist_span(events[0].queue, events):
             inserted = self.repository.persist(events)
         if self.board is not None:
-            self.board.accepted()
+            self.board.accepted(self.reader.destination)
         return inserted
 
     def _confirm_ack(self) -> None:

@@ -1,0 +1,100 @@
+"""A destination whose database refuses connections backs off alone (issue 19): the agent, with
+one consumer, keeps serving the other destination at once, shows whose backoff runs, and the
+refusing one catches up once it lets connections in.
+
+The refusal is real: a role of the machine's PostgreSQL with ``CONNECTION LIMIT 0`` ("too many
+connections for role", SQLSTATE 53300, as "too many clients"), lifted by ``ALTER ROLE``.
+"""
+
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import make_conninfo
+
+from sluicegate.queue.stats import snapshot
+from sluicegate.repository.postgres import PostgresRepository
+from tests.in_process import run_in_process
+from tests.loading import enqueue, make_events
+from tests.postgres_server import private_schema, with_search_path
+from tests.waiting import wait_for
+from tests.worker.test_destinations import ids_in
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@contextmanager
+def refusing_role(dsn: str) -> Iterator[tuple[str, str]]:
+    """A schema and a role that may write there but may not connect yet; (its URL, the role)."""
+    role = f"sg_refuse_{uuid.uuid4().hex[:8]}"
+    with private_schema(dsn) as schema_url, psycopg.connect(dsn, autocommit=True) as admin:
+        schema = schema_url.rsplit("search_path%3D", 1)[1]
+        admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+        try:
+            admin.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"')
+            yield with_search_path(make_conninfo(dsn, user=role), schema), role
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+def lags(client) -> dict[str, float]:
+    lanes = snapshot(client, "q", destinations=["good", "bad"]).lanes
+    return {lane.destination: lane.oldest_age_s for lane in lanes}
+
+
+def refusals(port: int) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    for family in text_string_to_metric_families(text):
+        if family.name == "sluicegate_database_refusals":
+            return {sample.labels["destination"]: sample.value for sample in family.samples}
+    return {}
+
+
+def test_a_refusing_destination_backs_off_alone(
+    postgres_dsn, redis_client, settings, subprocess_env, start_agent, tmp_path
+):
+    with refusing_role(postgres_dsn) as (bad_url, role):
+        good = tmp_path / "good.db"
+        (tmp_path / "destinations.toml").write_text(
+            f'[destinations.good]\nkind = "sql"\nurl = "sqlite:///{good}"\n'
+            f'[destinations.bad]\nkind = "sql"\nurl = "{bad_url}"\n'
+        )
+        env = {"DESTINATIONS_FILE": str(tmp_path / "destinations.toml"), "MAX_CONSUMERS": "1"}
+        ids = set(enqueue(settings.redis_url, make_events("q", 200)))
+        agent = start_agent(**env)
+        wait_for(lambda: ids_in(good) == ids, timeout_s=30, message="good, while bad refuses")
+        port = agent.first("agent-started")["http_port"]
+        wait_for(lambda: refusals(port).get("bad", 0) >= 2, timeout_s=20, message="bad refused")
+        assert refusals(port)["good"] == 0
+        shown = " ".join(run_in_process({**subprocess_env, **env}, "status").stdout.split())
+        assert "database backoff: destination bad:" in shown
+        assert "too many connections" in shown
+
+        # More events while bad backs off: the one consumer stores them into good at once.
+        ids |= set(enqueue(settings.redis_url, make_events("q", 200)))
+        worst_good = max(
+            lags(redis_client)["good"] for _ in iter(lambda: ids_in(good) == ids, True)
+        )
+        lag_bad = lags(redis_client)["bad"]
+        assert snapshot(redis_client, "q", destinations=["bad"]).lanes[0].persisted == 0
+
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
+        bad = PostgresRepository(bad_url)
+        try:
+            wait_for(lambda: bad.ids("q") == ids, timeout_s=30, message="bad to catch up")
+        finally:
+            bad.close()
+        agent.signal(signal.SIGTERM)
+        assert agent.wait() == 0
+    print(f"lag while bad refused: bad {lag_bad:.2f} s, good at worst {worst_good:.2f} s")
+    assert worst_good < lag_bad / 2
+    for lane in snapshot(redis_client, "q", destinations=["good", "bad"]).lanes:
+        assert (lane.queued, lane.in_flight, lane.persisted, lane.unaccounted) == (0, 0, 400, 0)
+    assert redis_client.xlen("sluicegate:{q}:events") == 0  # both have everything: trimmed
