@@ -73,7 +73,8 @@ def _shows_the_backoff_keeping_its_lock(agent, redis_client, env) -> None:
     def status_showing_the_backoff() -> str | None:
         """A note is shown while its wait lasts; between two waits (the next refusal), none is."""
         shown = run_in_process(env, "status")
-        return shown.stdout if "database backoff" in shown.stdout else None
+        text = " ".join(shown.stdout.split())  # rich wraps the line at its width
+        return text if "database backoff: destination sql:" in text else None
 
     shown = wait_for(status_showing_the_backoff, timeout_s=30, message="status to show it")
     assert "too many clients" in shown
