@@ -66,10 +66,7 @@ class ConsumerLoop:
         self.identity = identity  # token, host, pid and agent; lane and slot set per visit
         self.place = place
         self.consumer_class = consumer_class
-        refusing = place.board.backing_off if place.board is not None else set
-        self.rotation = Rotation(
-            client, settings.queue_poll_freq_s, queues, self.registry, refusing
-        )
+        self.rotation = Rotation(client, settings.queue_poll_freq_s, queues, self.registry)
         self.log = get_logger(component="consumer", pid=os.getpid())
         self._readers: dict[Lane, QueueReader] = {}
         self.metrics = ConsumerMetrics(place.figures_fd)

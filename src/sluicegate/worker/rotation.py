@@ -8,14 +8,12 @@ a random point, and skips, until the next listing, the lanes it found fully lock
 So every lane with work is visited at least once per round by every consumer that is free, and
 a round takes at most the sum of the lanes' fair shares (QUEUE_SHARE_BATCHES x weight batches)
 divided by the consumers. A destination whose store is down rests: its lanes are left out for a
-while (``rest``), and so are they while its database backoff runs (``refusing``: the agent's
-board), so it never holds back the queues' other destinations.
+while (``rest``), so it never holds back the queues' other destinations.
 """
 
 import bisect
 import random
 import time
-from collections.abc import Callable
 
 import redis
 
@@ -33,15 +31,12 @@ class Rotation:
         poll_s: float,
         queues: list[str] | None = None,
         registry: Destinations = DEFAULT,
-        refusing: Callable[[], set[str]] = set,
     ) -> None:
-        """``queues``: serve only these (a single-queue consumer); None: every queue.
-        ``refusing()``: the destinations backing off now because their database refuses."""
+        """``queues``: serve only these (a single-queue consumer); None: every queue."""
         self._client = client
         self._poll_s = poll_s
         self._only = queues
         self._registry = registry
-        self._refusing = refusing
         self._order: list[Lane] = []
         self._skip: set[Lane] = set()
         self._resting: dict[str, float] = {}  # destination -> monotonic time its rest ends
@@ -86,7 +81,6 @@ class Rotation:
     def _candidates(self) -> list[Lane]:
         now = time.monotonic()
         resting = {name for name, until in self._resting.items() if until > now}
-        resting |= self._refusing()
         return [
             lane
             for lane in self._fresh_order()
