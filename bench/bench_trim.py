@@ -4,8 +4,8 @@ Same run, same private Valkey, variants interleaved round by round:
 
 - ``before``: the ack as it was before destinations (XACK + XDEL of the batch's ids), kept here
   verbatim as the baseline;
-- ``1 destination``: today's ack with one consumer group (it asks XINFO GROUPS how many groups
-  read the stream, then XACK + XDEL as before);
+- ``1 destination``: today's ack with one consumer group (XACK, XINFO GROUPS, then XTRIM MINID
+  below its oldest pending entry; XDEL only of entries acknowledged after one still pending);
 - ``2 destinations``: today's ack with two groups, each acking every batch (XACK, then XTRIM
   MINID below the oldest entry some group still needs: ``lua/lib/trim.lua``); per event it is
   the sum of both groups' acks, since each event is acknowledged twice.

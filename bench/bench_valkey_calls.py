@@ -13,15 +13,15 @@ enqueue, one request of ``--batch`` events followed by ``WAITAOF 1 0``:
 
 consume, XREADGROUP of ``--read`` entries (the next read sent before the ack, as a consumer
 does), then:
-  script   EVALSHA of sluicegate's ack.lua (XACK, XDEL of every id, two HINCRBY)
-  trim     one script: XACK, then XTRIM MINID below the oldest entry still pending or not yet
-           delivered (exact: only acknowledged entries go), two HINCRBY
+  script   EVALSHA of sluicegate's ack.lua (XACK, XINFO GROUPS, XPENDING, then XTRIM MINID
+           below the oldest entry still pending or not yet delivered; two HINCRBY)
+  xdel     the ack before issue 21: XACK, XINFO GROUPS, XDEL of every id, two HINCRBY
   ack      XACK and two HINCRBY only: a floor (the entries stay: memory grows)
   packed   the entries of ``packed``: XREADGROUP of ``--read`` / ``--batch`` entries, each split
-           into its events here, then ack.lua (XACK, XDEL of every entry id, two HINCRBY)
+           into its events here, then ack.lua (as ``script``)
 
 Variants alternate from round to round on fresh streams; the figure is the median. Nothing here
-changes sluicegate: it measures proposals.
+changes sluicegate: it measures proposals (and what was replaced).
 
 Usage: python -m bench.bench_valkey_calls [--events 50000] [--batch 100] [--read 500]
        [--payload 200] [--rounds 3]
@@ -47,38 +47,18 @@ from sluicegate.queue.scripts import ACK, ENQUEUE, lua
 QUEUE = "calls"
 STREAM, STATS = keys.stream_key(QUEUE), keys.stats_key(QUEUE)
 GROUP = keys.CONSUMER_GROUP
-# XACK the batch, then trim below the oldest id still wanted by any group: its first pending
-# entry, else the entry after its last delivered one. ARGV: group, inserted, duplicates, ids…
-_TRIM = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4))
-local floor = nil
-local function older(a, b)
-  local ams, aseq = string.match(a, '(%d+)-(%d+)')
-  local bms, bseq = string.match(b, '(%d+)-(%d+)')
-  ams, bms = tonumber(ams), tonumber(bms)
-  return ams < bms or (ams == bms and tonumber(aseq) < tonumber(bseq))
-end
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, last
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1] end
-    if group[i] == 'last-delivered-id' then last = group[i + 1] end
-  end
-  local first = redis.call('XPENDING', KEYS[1], name, '-', '+', 1)[1]
-  local keep
-  if first then keep = first[1] else
-    local ms, seq = string.match(last, '(%d+)-(%d+)')
-    keep = ms .. '-' .. (tonumber(seq) + 1)
-  end
-  if floor == nil or older(keep, floor) then floor = keep end
-end
-if floor then redis.call('XTRIM', KEYS[1], 'MINID', floor) end
+# The ack before XTRIM took over (ack.lua until issue 21): XACK, XDEL of every id. Both scripts
+# here take ack.lua's ARGV: group, inserted, duplicates, stats suffix, ids…
+_XDEL = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5))
+redis.call('XINFO', 'GROUPS', KEYS[1])
+redis.call('XDEL', KEYS[1], unpack(ARGV, 5))
 redis.call('HINCRBY', KEYS[2], 'persisted', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'duplicates_suppressed', ARGV[3])
 return 1
 """
 _ACK_ONLY = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4))
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5))
 redis.call('HINCRBY', KEYS[2], 'persisted', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'duplicates_suppressed', ARGV[3])
 return 1
@@ -166,7 +146,7 @@ def _consume(script: str, packed: bool = False) -> Phase:
                 assert len(events) == args.batch * len(entries)
             ids = [entry_id for entry_id, _ in entries]
             following = client.xreadgroup(GROUP, "c", read, count=count)
-            client.evalsha(sha, 2, STREAM, STATS, GROUP, len(ids), 0, *ids)
+            client.evalsha(sha, 2, STREAM, STATS, GROUP, len(ids), 0, "", *ids)
             batch = following
 
     return phase
@@ -180,7 +160,7 @@ ENQUEUES: dict[str, Phase] = {
 }
 CONSUMES: dict[str, Phase] = {
     "script": _consume(lua(ACK).source),
-    "trim": _consume(_TRIM),
+    "xdel": _consume(_XDEL),
     "ack": _consume(_ACK_ONLY),
     "packed": _consume(lua(ACK).source, packed=True),
 }

@@ -184,6 +184,29 @@ def test_one_group_deletes_its_acked_entries_at_once(redis_server, redis_client)
     assert redis_client.xlen(keys.stream_key("q")) == 2
 
 
+def test_one_group_keeps_exactly_what_it_has_not_acknowledged(redis_server, redis_client):
+    """One destination, two consumers, acks and dead letters in any order (a refused event left
+    pending while later ones are acked): after every step the stream holds exactly the entries
+    not acknowledged (the trim takes what it can, the rest goes by id), and its lag is exact."""
+    rng = random.Random(21)
+    enqueue(redis_server.url, make_events("q", 150))
+    readers_ = {name: QueueReader(redis_client, "q", name) for name in ("c1", "c2")}
+    readers_["c1"].ensure_groups()
+    held: dict[str, list] = {name: [] for name in readers_}
+    done: set[str] = set()
+    added = {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+    for step in range(150):
+        if step % 50 == 25:
+            enqueue(redis_server.url, make_events("q", 20))
+            added |= {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+        name = rng.choice(list(readers_))
+        _random_step(rng, readers_[name], held[name], done)
+        present = {e.decode() for e, _ in redis_client.xrange(keys.stream_key("q"))}
+        assert present == added - done, f"step {step}"
+        delivered = done | {d.entry_id for batch in held.values() for d in batch}
+        assert stream_states(redis_client, ["q"])["q"].queued("sql") == len(added - delivered)
+
+
 def test_a_destination_added_later_starts_where_it_says(redis_server, redis_client):
     enqueue(redis_server.url, make_events("q", 4))
     sql = QueueReader(redis_client, "q", "c1")

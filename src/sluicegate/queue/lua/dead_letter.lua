@@ -2,7 +2,7 @@
 -- Move one refused entry from a destination's view of the stream to its dead letters, with the
 -- reason, in one step (a consumer gives up on a poison event after DEAD_LETTER_AFTER deliveries).
 -- With one consumer group on the stream it leaves the stream at once; with several, once every
--- group has acknowledged it (the trimming rule, as in `ack.lua`).
+-- group has acknowledged it (the trimming rule, as in `ack.lua`: lua/lib/trim.lua).
 -- allow-oom: the entry leaves the stream as it enters the dead letters (the reason, at most
 -- 2,000 characters, is what it adds), so a poison event cannot hold a full queue back.
 --
@@ -19,12 +19,6 @@
 -- returns  1
 --!include trim
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-if #groups == 1 then
-  redis.call('XDEL', KEYS[1], ARGV[2])
-else
-  trim_to_slowest(KEYS[1], groups)
-end
+acknowledge(KEYS[1], ARGV[1], {ARGV[2]}, 1)
 redis.call('HINCRBY', KEYS[3], 'dead_lettered' .. ARGV[3], 1)
 return 1
