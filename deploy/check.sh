@@ -78,7 +78,8 @@ install() {
     "$work/venv/bin/sluicegate" --help >/dev/null
     "$work/venv/bin/sluicegate" agent --help >/dev/null
     "$work/venv/bin/sluicegate" api --help >/dev/null
-    "$work/venv/bin/python" -c 'import psycopg, sluicegate.repository.postgres'
+    # the API's whole route tree (msgspec, orjson, jsonschema-rs...) and the PostgreSQL driver
+    "$work/venv/bin/python" -c 'import psycopg, sluicegate.repository.postgres, sluicegate.api.app'
     step "sluicegate --help runs from the fresh venv"
 }
 

@@ -110,10 +110,16 @@ def request_events(
     event_ids: Sequence[str],
     payloads: Sequence[str],
     accepted_at_ms: int,
-    documents: Sequence[Any],
+    documents: Sequence[Any] | None,
 ) -> list[Event]:
     """The events of one request (no traceparent yet), made like ``decode_entries``'s: without
-    the named tuple's Python-level ``__new__`` per event."""
+    the named tuple's Python-level ``__new__`` per event. ``documents``: None when the adapter
+    built no values (the schema gate parses the stored text, where a contract applies)."""
+    if documents is None:
+        return [
+            _new(Event, (queue, event_id, payload, accepted_at_ms, None, None))
+            for event_id, payload in zip(event_ids, payloads, strict=True)
+        ]
     return [
         _new(Event, (queue, event_id, payload, accepted_at_ms, None, document))
         for event_id, payload, document in zip(event_ids, payloads, documents, strict=True)

@@ -1,5 +1,7 @@
 """One compiled contract: what a payload breaks, as JSON pointers."""
 
+from decimal import Decimal
+
 import pytest
 
 from sluicegate.api.contracts.contract import (
@@ -43,6 +45,12 @@ def test_integers_beyond_64_bits_are_checked_exactly() -> None:
     schema = {"properties": {"n": {"type": "integer", "maximum": 2**64 + 1}}}
     assert contract(schema).violations(parse('{"n":18446744073709551617}')) == []
     assert contract(schema).violations(parse('{"n":18446744073709551618}')) != []
+
+
+def test_a_number_beyond_a_double_is_read_exactly() -> None:
+    # Stored as sent since the envelope is read by msgspec; orjson alone would refuse it.
+    assert parse('{"n":1e400}') == {"n": Decimal("1e400")}
+    assert contract({"properties": {"n": {"maximum": 10}}}).violations(parse('{"n":1e400}'))
 
 
 def test_violations_per_event_are_capped() -> None:

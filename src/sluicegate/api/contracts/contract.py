@@ -7,8 +7,10 @@ read, never fetched. The payload checked is the JSON text as it will be stored, 
 brought it, so every format is held to the same contract in one place.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,8 +75,15 @@ class Contract:
 
 
 def parse(payload: str) -> Any:
-    """A stored payload's value, exactly (integers beyond 64 bits kept as they are)."""
-    return jsontext.loads(payload.encode())[0]
+    """A stored payload's value, exactly (integers beyond 64 bits kept as they are).
+
+    A JSON envelope's payload is stored as sent (``envelope_raw``), so it may hold a number
+    beyond a double's range (``1e400``), which orjson refuses: the standard library reads that
+    payload's fractions and exponents as ``Decimal``, exact, which jsonschema-rs compares."""
+    try:
+        return jsontext.loads(payload.encode())[0]
+    except jsontext.JsonDecodeError:
+        return json.loads(payload, parse_float=Decimal)
 
 
 def pointer(path: list[str | int]) -> str:

@@ -8,10 +8,17 @@ pydantic's, so a client sees the same words whichever format it speaks.
 import re
 from collections.abc import Callable, Sequence
 
-from sluicegate.api.ingest.rules import EVENT_ID_MAX_CHARS, EVENT_ID_PATTERN, QUEUE_NAME_REGEX
+from sluicegate.api.ingest.rules import (
+    EVENT_ID_CHARS,
+    EVENT_ID_MAX_CHARS,
+    EVENT_ID_PATTERN,
+    QUEUE_NAME_REGEX,
+)
 from sluicegate.api.problems import FieldError, ProblemError, describe
 
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
+# Ids one per line: a newline is whitespace, which no id may hold, so one match checks them all.
+_EVENT_ID_LINES = re.compile(f"(?:{EVENT_ID_CHARS}\n)*")
 _QUEUE_NAME = re.compile(QUEUE_NAME_REGEX)
 ID_MESSAGE = (
     f"must be 1 to {EVENT_ID_MAX_CHARS} characters, none of them whitespace or control characters"
@@ -31,6 +38,14 @@ def invalid(errors: Sequence[FieldError], slug: str = "invalid-event") -> Proble
 def is_id(value: object) -> bool:
     """A usable event id: what ``id_error`` accepts."""
     return isinstance(value, str) and _EVENT_ID.fullmatch(value) is not None
+
+
+def all_ids(values: Sequence[str | None]) -> bool:
+    """Every value None (an id to mint) or what ``is_id`` accepts: one regex call for a batch."""
+    given = [value for value in values if value is not None]
+    if not given:
+        return True
+    return _EVENT_ID_LINES.fullmatch("\n".join(given) + "\n") is not None
 
 
 def id_error(value: object, field: str) -> FieldError | None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sluicegate.api.ingest import jsontext
-from sluicegate.api.ingest.formats import checks
+from sluicegate.api.ingest.formats import checks, envelope_raw
 from sluicegate.api.ingest.formats.base import Intake
 from sluicegate.api.problems import FieldError, ProblemError
 from sluicegate.events import Event, new_event_ids, now_ms, request_events
@@ -35,18 +35,36 @@ def loads(raw: bytes) -> tuple[Any, bool]:
 
 
 def parse_request(raw: bytes, intake: Intake) -> list[Event]:
-    """A body of one event or a batch; raises ProblemError (400, 413, 422)."""
+    """A body of one event or a batch; raises ProblemError (400, 413, 422).
+
+    Read by msgspec without building the payloads (``envelope_raw``); whatever that path leaves
+    undecided (and every bad body) goes through orjson, which names what is wrong."""
+    split = envelope_raw.read(raw)
+    if split is None:
+        return _parse_built(raw, intake)
+    field, idempotency_key = _shape(split.batch, len(split.texts), intake)
+    return _events(split.given, split.texts, None, field, intake, idempotency_key)
+
+
+def _parse_built(raw: bytes, intake: Intake) -> list[Event]:
     document, exact = loads(raw)
-    idempotency_key = intake.headers.get("idempotency-key")
-    if isinstance(document, dict):
-        return build([document], exact, single_field, intake, idempotency_key)
-    if not isinstance(document, list):
+    if not isinstance(document, (dict, list)):
         raise checks.invalid([FieldError("(body)", "must be an event object or an array of them")])
-    checks.check_batch_length(len(document), intake.settings.max_batch_events)
+    items = document if isinstance(document, list) else [document]
+    field, idempotency_key = _shape(isinstance(document, list), len(items), intake)
+    return build(items, exact, field, intake, idempotency_key)
+
+
+def _shape(batch: bool, count: int, intake: Intake) -> tuple[Fields, str | None]:
+    """How fields are named, and the ``Idempotency-Key`` (a single event's only)."""
+    idempotency_key = intake.headers.get("idempotency-key")
+    if not batch:
+        return single_field, idempotency_key
+    checks.check_batch_length(count, intake.settings.max_batch_events)
     if idempotency_key is not None:
         message = "applies to a single event only; in a batch, give each event its own event_id"
         raise checks.invalid([FieldError("Idempotency-Key", message)])
-    return build(document, exact, batch_field, intake)
+    return batch_field, None
 
 
 def build(
@@ -62,9 +80,21 @@ def build(
         checked = _check_items(items, field)
     given, payloads = checked
     texts = jsontext.dumps_all(payloads, exact)
+    return _events(given, texts, payloads, field, intake, idempotency_key)
+
+
+def _events(
+    given: Sequence[str | None],
+    texts: Sequence[str],
+    documents: Sequence[Any] | None,
+    field: Fields,
+    intake: Intake,
+    idempotency_key: str | None,
+) -> list[Event]:
+    """The stored texts' sizes checked, then the events (ids given, from the key, or minted)."""
     checks.check_sizes(texts, lambda i: field(i, "payload"), intake.settings.max_event_bytes)
     ids = _event_ids(given, field, idempotency_key)
-    return request_events(intake.queue, ids, texts, now_ms(), payloads)
+    return request_events(intake.queue, ids, texts, now_ms(), documents)
 
 
 def _well_formed(items: Sequence[Any]) -> tuple[list[str | None], list[Any]] | None:
@@ -117,7 +147,9 @@ def _check_item(
     return event_id, payload
 
 
-def _event_ids(given: list[str | None], field: Fields, idempotency_key: str | None) -> list[str]:
+def _event_ids(
+    given: Sequence[str | None], field: Fields, idempotency_key: str | None
+) -> list[str]:
     if idempotency_key is not None:
         if given[0] is not None and given[0] != idempotency_key:
             message = "differs from the body's event_id; send one or the other"
