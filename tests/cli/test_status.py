@@ -1,6 +1,7 @@
 """sluicegate status: the same figures as GET /v1/queues, and --watch with rates until Ctrl-C."""
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -8,7 +9,10 @@ import sys
 from rich.console import Console
 
 from sluicegate.cli.status import gather, watch
+from sluicegate.queue import keys
+from sluicegate.queue.reader import QueueReader
 from sluicegate.repository.sqlite import SqliteRepository
+from tests.in_process import run_in_process
 from tests.loading import enqueue, make_events
 from tests.waiting import wait_for
 
@@ -60,3 +64,31 @@ def test_watch_runs_until_ctrl_c(subprocess_env, settings, tmp_path):
         finally:
             process.kill()
     assert "orders" in output.read_text()
+
+
+def test_each_destination_shows_the_rows_of_its_own_store(subprocess_env, redis_client, tmp_path):
+    """The file's destinations each read their own store; a group no destination of the file
+    owns (left behind) has no store to read."""
+    archive = tmp_path / "archive.db"
+    destinations = tmp_path / "destinations.toml"
+    destinations.write_text(
+        f'[destinations.sql]\nkind = "sql"\n[destinations.archive]\nkind = "sql"\n'
+        f'url = "sqlite:///{archive}"\n'
+    )
+    enqueue(subprocess_env["REDIS_URL"], make_events("orders", 3))
+    starts = [(keys.consumer_group(name), "0") for name in ("sql", "archive", "gone")]
+    reader = QueueReader(redis_client, "orders", "c1", "archive", starts)
+    reader.ensure_groups()
+    batch = reader.read_new(3, block_ms=None)
+    store = SqliteRepository(archive)
+    store.persist([delivery.event for delivery in batch])
+    store.close()
+    reader.ack(batch, persisted=3, duplicates=0)
+    env = {**subprocess_env, "DESTINATIONS_FILE": str(destinations)}
+    result = run_in_process(env, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    lanes = {lane["destination"]: lane for lane in json.loads(result.stdout)}
+    assert (lanes["sql"]["rows_in_database"], lanes["sql"]["queued"]) == (0, 3)
+    assert (lanes["archive"]["rows_in_database"], lanes["archive"]["persisted"]) == (3, 3)
+    assert lanes["archive"]["oldest_stored_at_ms"] is not None
+    assert (lanes["gone"]["rows_in_database"], lanes["gone"]["queued"]) == (None, 3)

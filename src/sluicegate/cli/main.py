@@ -18,12 +18,14 @@ from sluicegate.cli.common import (
     read_settings,
     redis_client,
 )
+from sluicegate.cli.destination_stores import DestinationStores
 from sluicegate.cli.events_command import events_app
 from sluicegate.cli.maintain_command import maintain, migrate
 from sluicegate.cli.replay_command import replay_command
 from sluicegate.cli.status import as_json, backoff_line, gather, status_table
 from sluicegate.cli.status import watch as watch_status
 from sluicegate.cli.token_command import token_app
+from sluicegate.destination.config import load_destinations
 from sluicegate.errors import SluicegateError
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
@@ -87,20 +89,23 @@ def status(
         fail("give --json or --watch, not both")
     settings = read_settings(REDIS_AND_DATABASE)
     repository = open_repository(settings.resolved_database_url)
+    registry = load_destinations(settings.destinations_file)
+    stores = DestinationStores(repository, registry, settings)
     try:
         with redis_client(settings) as client:
             if watch:
                 slots = settings.queue_consumers
-                watch_status(lambda: gather(client, repository, slots), console)
+                watch_status(lambda: gather(client, stores, slots), console)
                 return
             for note in [] if as_json_output else current_backoffs(client):
                 console.print(backoff_line(note))  # before the database, which may refuse us
-            statuses = gather(client, repository, settings.queue_consumers)
+            statuses = gather(client, stores, settings.queue_consumers)
     except KeyboardInterrupt:  # Ctrl-C is how --watch ends
         return
     except SluicegateError as error:
         fail(str(error), 1)
     finally:
+        stores.close()
         repository.close()
     if as_json_output:
         typer.echo(orjson.dumps(as_json(statuses), option=orjson.OPT_INDENT_2).decode())

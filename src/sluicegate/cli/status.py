@@ -1,9 +1,9 @@
 """What ``sluicegate status`` reports: per queue where the events are, and who consumes it.
 
 The figures are the API's ``GET /v1/queues`` (``QueueSnapshot.as_json``), plus the rows the
-database holds. A queue with several destinations has a row for each (its lag, its consumers,
-its conservation line; the rows of the database only for the default one, ``sql``). ``--watch``
-redraws them every second with in/out rates from the last sample.
+database holds. A queue with several destinations has a row for each (its lag, its dead letters,
+its consumers, its conservation line, and the rows its own store holds: ``cli/destination_stores``).
+``--watch`` redraws them every second with in/out rates from the last sample.
 """
 
 import math
@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from sluicegate.cli.destination_stores import DestinationStores
 from sluicegate.events import now_ms
 from sluicegate.queue.backoff_notes import BackoffNote
 from sluicegate.queue.crash_record import CrashRecord, crash_records
@@ -38,7 +39,7 @@ _CAPTION = (
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     snapshot: QueueSnapshot
-    rows: int | None  # rows in the database (None: another destination's store)
+    rows: int | None  # rows in the destination's store (None: it cannot be read)
     sampled_at_s: float  # monotonic clock, for rates
     crash: CrashRecord | None = None  # its consumers died serving it: retried later
     oldest_stored_ms: int | None = None  # accepted_at of its oldest row in the database
@@ -51,22 +52,28 @@ class Rates:
     out_per_s: float  # persisted or dead-lettered
 
 
-def gather(client: "redis.Redis", repository: EventStore, slots: int = 1) -> list[QueueStatus]:
-    """Every queue; ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
+def gather(
+    client: "redis.Redis", stores: EventStore | DestinationStores, slots: int = 1
+) -> list[QueueStatus]:
+    """Every queue's lanes; ``stores``: each destination's (or the default database alone);
+    ``slots`` is QUEUE_CONSUMERS (how many lock slots to look at)."""
+    if not isinstance(stores, DestinationStores):
+        stores = DestinationStores(stores)
     lanes = [lane for queue in list_queues(client) for lane in snapshot(client, queue, slots).lanes]
     crashes = crash_records(client, [Lane(lane.queue, lane.destination) for lane in lanes])
     retention = read_retention(client)
     found = []
     for lane in lanes:
-        ours = lane.destination == DEFAULT_DESTINATION  # the database status opened
+        queue, destination = lane.queue, lane.destination
+        maintained = destination == DEFAULT_DESTINATION and queue in retention  # DATABASE_URL's
         found.append(
             QueueStatus(
                 lane,
-                repository.count(lane.queue) if ours else None,
+                stores.rows(destination, queue),
                 time.monotonic(),
-                crashes.get(Lane(lane.queue, lane.destination)),
-                repository.oldest(lane.queue) if ours else None,
-                retention[lane.queue].dropped if ours and lane.queue in retention else 0,
+                crashes.get(Lane(queue, destination)),
+                stores.oldest(destination, queue),
+                retention[queue].dropped if maintained else 0,
             )
         )
     return found

@@ -45,20 +45,29 @@ def replay(
 
 
 async def list_dead_async(
-    client: "redis.asyncio.Redis", queue: str, limit: int = 100
+    client: "redis.asyncio.Redis",
+    queue: str,
+    limit: int = 100,
+    destination: str = DEFAULT_DESTINATION,
 ) -> list[DeadLetter]:
-    """``list_dead`` for the API's asyncio client (the dashboard: the default destination's)."""
-    rows: Any = await client.xrange(keys.dead_letter_key(queue), count=limit)
+    """``list_dead`` for the API's asyncio client (the dashboard)."""
+    rows: Any = await client.xrange(keys.dead_letter_key(queue, destination), count=limit)
     return [_decode(queue, entry_id, fields) for entry_id, fields in rows]
 
 
-async def replay_async(client: "redis.asyncio.Redis", queue: str, entry_ids: list[str]) -> int:
-    """``replay`` for the API's asyncio client (the default destination's dead letters)."""
+async def replay_async(
+    client: "redis.asyncio.Redis",
+    queue: str,
+    entry_ids: list[str],
+    destination: str = DEFAULT_DESTINATION,
+) -> int:
+    """``replay`` for the API's asyncio client (the dashboard)."""
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
-    script_keys = _replay_keys(queue, DEFAULT_DESTINATION)
+    script_keys = _replay_keys(queue, destination)
+    group = keys.consumer_group(destination)
     moved = 0
     for entry_id in entry_ids:
-        moved += int(await script(keys=script_keys, args=[entry_id, keys.CONSUMER_GROUP]))
+        moved += int(await script(keys=script_keys, args=[entry_id, group]))
     return moved
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sluicegate.queue import keys
 from sluicegate.repository.sqlite import SqliteRepository
 from tests.processes import CommandProcess
+from tests.queue.test_lanes import readers
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -120,3 +122,29 @@ async def test_the_page_is_rendered_on_the_server_and_escapes_what_it_shows(api)
     assert "https://" not in page.text
     panel = await api.get("/ui/panel")
     assert "<html" not in panel.text
+
+
+@pytest.mark.anyio
+async def test_each_destination_has_its_rows_line_and_dead_letters(api, redis_client) -> None:
+    """Two destinations: a row and a conservation line each, and the lake's dead letter shown
+    and replayed as the lake's (the default destination's shape is the test above)."""
+    await api.post("/v1/events/orders", json=[{"payload": {"n": n}} for n in range(3)])
+    sql, lake = readers(redis_client, "orders")
+    sql.ack(sql.read_new(3, block_ms=None), persisted=3, duplicates=0)
+    poison, *rest = lake.read_new(3, block_ms=None)
+    lake.dead_letter(poison, "refused by the lake", deliveries=3)
+    lake.ack(rest, persisted=2, duplicates=0)
+    panel = (await api.get("/ui/panel")).text
+    assert '<tr data-queue="orders" data-destination="lake">' in panel
+    assert "sql: accepted 3 = persisted 3 + queued 0 + in flight 0 + dead 0" in panel
+    assert "lake: accepted 3 = persisted 2 + queued 0 + in flight 0 + dead 1" in panel
+    assert "Dead letters of orders in lake (1 shown)" in panel
+    assert "refused by the lake" in panel
+    replayed = await api.post(
+        "/ui/replay",
+        json={"queue": "orders", "destination": "lake", "all": True},
+        headers={"X-Sluicegate-UI": "1"},
+    )
+    assert replayed.json()["replayed"] == 1
+    assert redis_client.xlen(keys.dead_letter_key("orders", "lake")) == 0
+    assert "Dead letters of" not in (await api.get("/ui/panel")).text

@@ -22,6 +22,7 @@ from sluicegate.api.read import dashboard_html
 from sluicegate.api.read.queues import queue_snapshots
 from sluicegate.api.responses import json_response, state_of
 from sluicegate.queue.dead_letters import DeadLetter, list_dead_async, replay_async
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 
 router = APIRouter(include_in_schema=False)
 UI_HEADER = "x-sluicegate-ui"
@@ -31,6 +32,7 @@ _REPLAY_ALL_LIMIT = 10**6
 
 class ReplayRequest(BaseModel):
     queue: str = Field(pattern=QUEUE_NAME_REGEX)
+    destination: str = Field(DEFAULT_DESTINATION, pattern=QUEUE_NAME_REGEX)  # whose dead letters
     entries: list[str] = Field(default_factory=list, max_length=1000)
     all: bool = False
 
@@ -38,11 +40,14 @@ class ReplayRequest(BaseModel):
 async def _panel(request: Request, caller: Caller) -> str:
     snapshots = await queue_snapshots(request, caller)
     client = state_of(request).client
-    dead: dict[str, list[DeadLetter]] = {}
+    dead: dict[tuple[str, str], list[DeadLetter]] = {}  # (queue, destination): its dead letters
     try:
-        for snap in snapshots:
-            if snap.dead_lettered:
-                dead[snap.queue] = await list_dead_async(client, snap.queue, DEAD_LETTERS_SHOWN)
+        for lane in (lane for snap in snapshots for lane in snap.lanes):
+            if lane.dead_lettered:
+                found = await list_dead_async(
+                    client, lane.queue, DEAD_LETTERS_SHOWN, lane.destination
+                )
+                dead[lane.queue, lane.destination] = found
     except (RedisError, OSError):
         raise unavailable("the queue store (Redis) is unreachable") from None
     return dashboard_html.panel(snapshots, dead)
@@ -73,17 +78,26 @@ async def dashboard_replay(
     state = state_of(request)
     contract = state.contracts.for_queue(wanted.queue)
     try:
-        letters = await list_dead_async(state.client, wanted.queue, _REPLAY_ALL_LIMIT)
+        letters = await list_dead_async(
+            state.client, wanted.queue, _REPLAY_ALL_LIMIT, wanted.destination
+        )
         asked = [letter for letter in letters if wanted.all or letter.entry_id in wanted.entries]
         checked = sort_letters(contract, asked)  # what still breaks the schema stays
         allowed = [letter.entry_id for letter in checked.allowed]
-        moved = await replay_async(state.client, wanted.queue, allowed)
+        moved = await replay_async(state.client, wanted.queue, allowed, wanted.destination)
     except (RedisError, OSError):
         raise unavailable("the queue store (Redis) is unreachable") from None
     kept = [letter.entry_id for letter, _ in checked.kept]
     asked_count = len(asked) if wanted.all else len(wanted.entries)
-    answer = {"queue": wanted.queue, "replayed": moved, "asked": asked_count, "kept": kept}
-    return json_response(answer)
+    return json_response(
+        {
+            "queue": wanted.queue,
+            "destination": wanted.destination,
+            "replayed": moved,
+            "asked": asked_count,
+            "kept": kept,
+        }
+    )
 
 
 def _replay_request(raw: bytes) -> ReplayRequest:

@@ -14,6 +14,7 @@ from importlib import resources
 import orjson
 
 from sluicegate.queue.dead_letters import DeadLetter
+from sluicegate.queue.keys import DEFAULT_DESTINATION
 from sluicegate.queue.stats import QueueSnapshot
 
 
@@ -26,27 +27,50 @@ def page(panel_html: str) -> str:
     return _page().replace("{{panel}}", panel_html)
 
 
-def panel(snapshots: list[QueueSnapshot], dead: dict[str, list[DeadLetter]]) -> str:
+def panel(snapshots: list[QueueSnapshot], dead: dict[tuple[str, str], list[DeadLetter]]) -> str:
+    """A row per lane (a queue and one of its destinations: one per queue without
+    DESTINATIONS_FILE), the conservation line per destination, each lane's dead letters."""
     figures = {s.queue: [s.accepted, s.persisted + s.dead_lettered] for s in snapshots}
+    lanes = [lane for snap in snapshots for lane in snap.lanes]
     parts = [
         f"<div data-figures='{escape(orjson.dumps(figures).decode())}'></div>",
-        _system_line(snapshots),
-        _queue_table(snapshots),
+        _system_lines(lanes),
+        _queue_table(lanes),
     ]
-    parts += [_dead_table(queue, letters) for queue, letters in dead.items() if letters]
+    several = _several(lanes)
+    parts += [_dead_table(*lane, letters, several) for lane, letters in dead.items() if letters]
     return "\n".join(parts)
 
 
-def _system_line(snapshots: list[QueueSnapshot]) -> str:
-    accepted = sum(s.accepted for s in snapshots)
-    persisted = sum(s.persisted for s in snapshots)
-    queued = sum(s.queued for s in snapshots)
-    in_flight = sum(s.in_flight for s in snapshots)
-    dead = sum(s.dead_lettered for s in snapshots)
+def _several(lanes: list[QueueSnapshot]) -> bool:
+    """Any destination but the default: the panel names each lane's destination."""
+    return any(lane.destination != DEFAULT_DESTINATION for lane in lanes)
+
+
+def _system_lines(lanes: list[QueueSnapshot]) -> str:
+    """The whole system's line; with several destinations, one per destination (each holds on
+    its own: every queue's accepted events, for every destination of the queue)."""
+    if not _several(lanes):
+        return _system_line(lanes, 'id="conservation" ', "")
+    names = sorted({lane.destination for lane in lanes})
+    own = [[lane for lane in lanes if lane.destination == name] for name in names]
+    rows = "".join(
+        _system_line(of, f'data-destination="{escape(name)}" ', f"{escape(name)}: ")
+        for name, of in zip(names, own, strict=True)
+    )
+    return f'<div id="conservation">{rows}</div>'
+
+
+def _system_line(lanes: list[QueueSnapshot], attributes: str, label: str) -> str:
+    accepted = sum(s.accepted for s in lanes)
+    persisted = sum(s.persisted for s in lanes)
+    queued = sum(s.queued for s in lanes)
+    in_flight = sum(s.in_flight for s in lanes)
+    dead = sum(s.dead_lettered for s in lanes)
     off = accepted - (persisted + queued + in_flight + dead)
     verdict = "holds" if off == 0 else f"does NOT hold: {off:+,} unaccounted"
     return (
-        f'<p id="conservation" class="line {"ok" if off == 0 else "bad"}">'
+        f'<p {attributes}class="line {"ok" if off == 0 else "bad"}">{label}'
         f"accepted {accepted:,} = persisted {persisted:,} + queued {queued:,} + "
         f"in flight {in_flight:,} + dead {dead:,} &mdash; {verdict}</p>"
     )
@@ -55,11 +79,13 @@ def _system_line(snapshots: list[QueueSnapshot]) -> str:
 _HEADERS = ("depth", "queued", "in flight", "dead", "persisted", "redeliveries absorbed", "lag")
 
 
-def _queue_table(snapshots: list[QueueSnapshot]) -> str:
-    if not snapshots:
+def _queue_table(lanes: list[QueueSnapshot]) -> str:
+    if not lanes:
         return '<p class="muted">No queue has received an event yet.</p>'
-    head = "".join(f"<th>{name}</th>" for name in _HEADERS)
-    rows = "".join(_queue_row(s) for s in snapshots)
+    several = _several(lanes)
+    head = '<th class="text">destination</th>' if several else ""
+    head += "".join(f"<th>{name}</th>" for name in _HEADERS)
+    rows = "".join(_queue_row(s, several) for s in lanes)
     return (
         '<h2>Queues</h2><table id="queues"><thead><tr><th class="text">queue</th>'
         f'{head}<th class="text">consumers</th><th class="text">line</th></tr></thead>'
@@ -67,7 +93,7 @@ def _queue_table(snapshots: list[QueueSnapshot]) -> str:
     )
 
 
-def _queue_row(s: QueueSnapshot) -> str:
+def _queue_row(s: QueueSnapshot, several: bool) -> str:
     cells = (s.depth, s.queued, s.in_flight, s.dead_lettered, s.persisted, s.duplicates_suppressed)
     numbers = "".join(
         f'<td data-field="{name}">{value:,}</td>'
@@ -75,28 +101,36 @@ def _queue_row(s: QueueSnapshot) -> str:
     )
     consumers = ", ".join(f"{escape(c.host)}:{c.pid}" for c in s.consumers) or "—"
     line = "holds" if s.unaccounted == 0 else f"{s.unaccounted:+,} off"
+    attributes = f'data-queue="{escape(s.queue)}"'
+    names = f'<td class="text">{escape(s.queue)}</td>'
+    if several:
+        attributes += f' data-destination="{escape(s.destination)}"'
+        names += f'<td class="text">{escape(s.destination)}</td>'
     return (
-        f'<tr data-queue="{escape(s.queue)}"><td class="text">{escape(s.queue)}</td>{numbers}'
+        f"<tr {attributes}>{names}{numbers}"
         f'<td data-field="lag">{s.oldest_age_s:.1f}s</td>'
         f'<td class="text">{consumers}</td><td class="text">{line}</td></tr>'
     )
 
 
-def _dead_table(queue: str, letters: list[DeadLetter]) -> str:
-    q = escape(queue)
+def _dead_table(queue: str, destination: str, letters: list[DeadLetter], several: bool) -> str:
+    q, d = escape(queue), escape(destination)
+    target = f"data-replay='{q}' data-destination='{d}'"
     rows = "".join(
         f"<tr><td class='text'>{escape(letter.entry_id)}</td>"
         f"<td class='text'>{escape(letter.event.event_id)}</td><td>{letter.deliveries}</td>"
         f"<td class='text'>{_when(letter.dead_at_ms)}</td>"
         f"<td class='text'>{escape(letter.reason)}</td>"
-        f"<td><button data-replay='{q}' data-entry='{escape(letter.entry_id)}'>Replay</button>"
+        f"<td><button {target} data-entry='{escape(letter.entry_id)}'>Replay</button>"
         "</td></tr>"
         for letter in letters
     )
+    of = f"{q} in {d}" if several else q
     return (
-        f"<h2>Dead letters of {q} ({len(letters):,} shown)</h2>"
-        f"<p><button data-replay='{q}'>Replay all of {q}</button></p>"
-        f"<table class='dead' data-queue='{q}'><thead><tr><th class='text'>entry</th>"
+        f"<h2>Dead letters of {of} ({len(letters):,} shown)</h2>"
+        f"<p><button {target}>Replay all of {of}</button></p>"
+        f"<table class='dead' data-queue='{q}' data-destination='{d}'><thead><tr>"
+        "<th class='text'>entry</th>"
         "<th class='text'>event id</th><th>deliveries</th><th class='text'>dead at (UTC)</th>"
         f"<th class='text'>reason</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
     )
