@@ -89,15 +89,8 @@ async def dashboard_replay(
         raise unavailable("the queue store (Redis) is unreachable") from None
     kept = [letter.entry_id for letter, _ in checked.kept]
     asked_count = len(asked) if wanted.all else len(wanted.entries)
-    return json_response(
-        {
-            "queue": wanted.queue,
-            "destination": wanted.destination,
-            "replayed": moved,
-            "asked": asked_count,
-            "kept": kept,
-        }
-    )
+    answer = {"queue": wanted.queue, "replayed": moved, "asked": asked_count, "kept": kept}
+    return json_response(answer)
 
 
 def _replay_request(raw: bytes) -> ReplayRequest:
