@@ -44,7 +44,9 @@ LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidat
 LogFormat = Annotated[Literal["auto", "json", "console"], BeforeValidator(_choice)]
 ApiAuth = Annotated[Literal["tokens", "none"], BeforeValidator(_choice)]
 ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
-PostgresWrite = Annotated[Literal["json", "copy", "executemany"], BeforeValidator(_choice)]
+PostgresWrite = Annotated[
+    Literal["arrays", "json", "copy", "executemany"], BeforeValidator(_choice)
+]
 
 MIB = 1024 * 1024
 # QUEUE_CONSUMERS when unset on PostgreSQL: while one consumer's batch is on the server, the other
@@ -372,9 +374,9 @@ class Settings(BaseSettings):
         description="Weights of queues' fair shares, 'orders:5,audit:1'; unnamed queues weigh 1.",
     )
     postgres_write: PostgresWrite = Field(
-        "json",
-        description="How a batch is written: json (one statement; fastest, PgBouncer-safe), "
-        "copy or executemany.",
+        "arrays",
+        description="How a batch is written: arrays (one statement; fastest, PgBouncer-safe), "
+        "json (one statement over a JSON document), copy or executemany.",
     )
     database_replicas: int = Field(
         0,

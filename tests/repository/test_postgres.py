@@ -1,5 +1,5 @@
-"""PostgreSQL against the repository contract (json, the default, and executemany; copy by one
-test of its own), and its failure modes.
+"""PostgreSQL against the repository contract (arrays, the default, and executemany; json and
+copy by tests of their own), and its failure modes.
 
 Contract tests use a fresh schema of the machine's server; outage tests stop and start a private
 cluster (tests/postgres_server.py), never the machine's server.
@@ -77,16 +77,16 @@ class PostgresLifecycle(LifecycleContract):
             repository.close()
 
 
-class TestPostgresLifecycleJson(PostgresLifecycle):
-    strategy = "json"
+class TestPostgresLifecycleArrays(PostgresLifecycle):
+    strategy = "arrays"
 
 
 class TestPostgresLifecycleExecutemany(PostgresLifecycle):
     strategy = "executemany"
 
 
-class TestPostgresJson(PostgresContract):
-    strategy = "json"
+class TestPostgresArrays(PostgresContract):
+    strategy = "arrays"
 
 
 class TestPostgresExecutemany(PostgresContract):
@@ -111,11 +111,12 @@ def test_copy_writes_once_and_refuses_a_poison_batch(postgres_url: str) -> None:
     repository.close()
 
 
-def test_json_splits_a_large_batch_into_documents_of_one_transaction(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("strategy", ["arrays", "json"])
+def test_a_large_batch_goes_in_parts_of_one_transaction(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, strategy: WriteStrategy
 ) -> None:
     monkeypatch.setattr(postgres_writes, "MAX_DOCUMENT_BYTES", 300)
-    repository = PostgresRepository(postgres_url, strategy="json")
+    repository = PostgresRepository(postgres_url, strategy=strategy)
     events = make_events(9)
     assert repository.persist(events) == 9
     assert repository.persist(events) == 0
@@ -125,7 +126,7 @@ def test_json_splits_a_large_batch_into_documents_of_one_transaction(
     repository.close()
 
 
-@pytest.mark.parametrize("strategy", ["json", "executemany"])
+@pytest.mark.parametrize("strategy", ["arrays", "executemany"])
 def test_outage_is_transient_and_the_same_object_recovers(
     private_pg: PrivatePostgres, private_pg_url: str, strategy: WriteStrategy
 ) -> None:
@@ -188,6 +189,17 @@ def test_a_nul_in_a_text_column_is_rejected(postgres_url: str) -> None:
     repository = PostgresRepository(postgres_url, strategy="executemany")
     with pytest.raises(RejectedEventError):
         repository.persist([Event("orders", "id-with-\x00-nul", "{}", 1)])
+    repository.close()
+
+
+@pytest.mark.parametrize("strategy", ["arrays", "json"])
+def test_a_payload_that_is_not_unicode_text_is_rejected(
+    postgres_url: str, strategy: WriteStrategy
+) -> None:
+    """A lone surrogate cannot be encoded as UTF-8: the event's fault, not the database's."""
+    repository = PostgresRepository(postgres_url, strategy=strategy)
+    with pytest.raises(RejectedEventError):
+        repository.persist([Event("orders", "surrogate", '"a\ud800b"', 1)])
     repository.close()
 
 

@@ -1,15 +1,24 @@
 """PostgreSQL's day partitions: the migration of an older unpartitioned table (never silent),
-partitions made ahead and on demand, and a day dropped while consumers write."""
+partitions made ahead and on demand, a day dropped while consumers write, and payloads
+compressed with lz4 in the tables of an older sluicegate too."""
 
+import json
 import threading
 
 import psycopg
 import pytest
 
 from sluicegate.errors import TransientStoreError
-from sluicegate.events import now_ms
+from sluicegate.events import Event, new_event_id, now_ms
 from sluicegate.repository.postgres import PostgresRepository
-from sluicegate.repository.postgres_schema import partition_name, partitions
+from sluicegate.repository.postgres_schema import (
+    SCHEMA,
+    days_from,
+    ensure_partitions,
+    partition_name,
+    partitions,
+)
+from sluicegate.repository.postgres_writes import json_batch
 from sluicegate.retention import DAY_MS, RetentionPolicy, day_start_ms
 from tests.repository.contract import make_events
 from tests.repository.lifecycle_contract import MIDNIGHT, again, event
@@ -108,3 +117,49 @@ def test_one_maintainer_at_a_time(postgres_url: str) -> None:
     assert second.expire(RetentionPolicy(), now_ms()) is not None
     first.close()
     second.close()
+
+
+def large_events(count: int) -> list[Event]:
+    """Payloads of ~3 KB: rows TOAST compresses."""
+    items = [{"sku": f"sku-{n:05d}", "qty": n % 7} for n in range(100)]
+    return [
+        Event("orders", new_event_id(), json.dumps({"n": n, "items": items}), now_ms())
+        for n in range(count)
+    ]
+
+
+def test_the_tables_of_an_older_version_compress_new_payloads_with_lz4(postgres_url: str) -> None:
+    """The previous version's tables (pglz, PostgreSQL's default) are switched at the next
+    start: new rows lz4, old rows pglz, both read back as written."""
+    old = large_events(3)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in SCHEMA:  # what the previous version created, and how it wrote
+            conn.execute(statement)
+        ensure_partitions(conn, days_from(now_ms(), 1))
+        json_batch(conn, [(e.event_id, e.queue, e.payload, e.accepted_at_ms, 1) for e in old])
+        lz4 = conn.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).fetchone()
+    if not (lz4 and lz4[0]):
+        pytest.skip("this PostgreSQL is built without lz4")
+    repository = PostgresRepository(postgres_url)
+    new = large_events(3)
+    assert repository.persist(new) == 3
+    with psycopg.connect(postgres_url) as conn:
+        methods = dict(
+            conn.execute("SELECT event_id, pg_column_compression(payload) FROM events").fetchall()
+        )
+        tables = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE a.attcompression = 'l') FROM pg_attribute a "
+            "WHERE a.attname = 'payload' AND a.attrelid IN (SELECT to_regclass('events') "
+            "UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('events'))"
+        ).fetchone()
+    assert {methods[e.event_id] for e in old} == {"pglz"}
+    assert {methods[e.event_id] for e in new} == {"lz4"}
+    assert tables is not None
+    assert tables[0] == tables[1] >= 3, "the parent and every partition"
+    stored = {row.event_id: row.payload for row in repository.page("orders", None, 10)}
+    assert {e.event_id: json.loads(e.payload) for e in old + new} == {
+        event_id: json.loads(payload) for event_id, payload in stored.items()
+    }
+    repository.close()

@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 
 def open_repository(
     url: str,
-    postgres_write: "WriteStrategy" = "json",
+    postgres_write: "WriteStrategy" = "arrays",
     replicas: int = 0,
     replicas_timeout_s: float = 1.0,
 ) -> EventStore:
     """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or ``postgresql://…``;
-    ``postgres_write`` is POSTGRES_WRITE (json, copy or executemany); ``replicas`` DATABASE_REPLICAS
-    (PostgreSQL only: SQLite has no standbys) and ``replicas_timeout_s`` its timeout."""
+    ``postgres_write`` is POSTGRES_WRITE (arrays, json, copy or executemany); ``replicas``
+    DATABASE_REPLICAS (PostgreSQL only: SQLite has no standbys) and ``replicas_timeout_s`` its
+    timeout."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         from sluicegate.repository.sqlite import SqliteRepository

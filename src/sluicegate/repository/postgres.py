@@ -36,7 +36,7 @@ from sluicegate.repository.standbys import wait_for_standbys
 from sluicegate.retention import RetentionPolicy, day_start_ms
 
 # Chosen by bench/bench_repositories.py (docs/postgres.md has the figures).
-DEFAULT_STRATEGY: WriteStrategy = "json"
+DEFAULT_STRATEGY: WriteStrategy = "arrays"
 
 # One maintainer at a time per schema (a session lock: released at the end of the pass, or with
 # the session); the schema in the key lets deployments share a database.
