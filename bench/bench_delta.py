@@ -60,7 +60,7 @@ def throughput(args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         for name, size, lake in stores:
             if not lake:
-                rounds[name].append(time_round(sqlite_store, batches[size]))
+                rounds[name].append(time_round(sqlite_store, batches[size])[:2])
                 continue
             with delta_store(args.folder) as destination:
 
@@ -68,7 +68,7 @@ def throughput(args: argparse.Namespace) -> None:
                 def same(table: DeltaDestination = destination) -> Iterator[Repository]:
                     yield table
 
-                rounds[name].append(time_round(same, batches[size]))
+                rounds[name].append(time_round(same, batches[size])[:2])
                 files[name] = f"{len(destination.file_uris('orders')):,}"
     print(f"{args.events:,} events (~200-byte JSON, UUIDv7 ids), {args.rounds} rounds, medians")
     print(f"{'store':34} {'new events/s':>13} {'redelivered/s':>14} {'files':>6}")

@@ -63,7 +63,7 @@ def run(pair: StandbyPair, events: int, batch_size: int, rounds: int) -> None:
     results: dict[str, list[float]] = {name: [] for name in stores}
     for _ in range(rounds):
         for name, store in stores.items():  # interleaved: drift hits every store alike
-            first, _again = time_round(store, batches)  # type: ignore[arg-type]
+            first = time_round(store, batches).first_s  # type: ignore[arg-type]
             results[name].append(events / first)
     base = statistics.median(results["N=0 (asynchronous standby)"])
     print(f"\nbatches of {batch_size}: {events:,} events, {rounds} rounds")

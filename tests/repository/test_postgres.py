@@ -203,6 +203,20 @@ def test_a_payload_that_is_not_unicode_text_is_rejected(
     repository.close()
 
 
+def test_arrays_takes_values_that_hold_its_separator_the_json_way(postgres_url: str) -> None:
+    """U+001E joins a column's values: an id holding it is stored whole (json's statement), a
+    payload holding it raw is not JSON (refused), and neither shifts another event's values."""
+    repository = PostgresRepository(postgres_url, strategy="arrays")
+    odd = [Event("orders", "a\x1eb", '{"n": 1}', 1), *make_events(2)]
+    assert repository.persist(odd) == 3
+    assert repository.locate("a\x1eb") is not None
+    with pytest.raises(RejectedEventError):
+        repository.persist([Event("orders", "raw", '{"n": "\x1e"}', 1), *make_events(2)])
+    assert repository.persist([Event("orders", "", '{"n": 2}', 1)]) == 1, "an empty id alone"
+    assert repository.count() == 4
+    repository.close()
+
+
 def test_open_repository_selects_postgres_by_scheme(postgres_url: str) -> None:
     repository = open_repository(postgres_url)
     assert isinstance(repository, PostgresRepository)

@@ -4,15 +4,17 @@ Each claims its ids in ``event_ids`` first (``ON CONFLICT DO NOTHING``: an id st
 any day, or deleted, is not new) and stores only the events whose id was new, in the same
 statement (``postgres_schema.py`` says why the partitioned ``events`` cannot do it alone).
 
-``arrays`` (the default): the batch travels as four arrays (ids, queues, payloads, acceptance
-times), binary parameters of one statement that reads them as rows: one round trip, its own
-transaction (a single statement is atomic), no session state, and nothing for the server to parse
-but each payload, once, into ``jsonb``. ``json``: the same statement over one JSON document, which
-the server parses twice (its ``json`` cast, then ``json_to_recordset``) before each payload's text
-is parsed again into ``jsonb``. ``copy``: BEGIN, COPY into a session-local staging table, one
-statement that moves the new rows, COMMIT: four round trips and more client CPU (psycopg's per-row
-COPY formatting). ``executemany``: one statement per row, pipelined by psycopg.
-``bench/bench_repositories.py`` measures them (docs/postgres.md has the figures).
+``arrays`` (the default): the batch travels as one text per column (ids, queues, payloads,
+acceptance times), its values joined by U+001E, parameters of one statement that splits them into
+arrays and reads those as rows: one round trip, its own transaction (a single statement is
+atomic), no session state, little for the consumer to do per event (a join is one C call a
+column), and nothing for the server to parse but each payload, once, into ``jsonb``. ``json``:
+the same statement over one JSON document, which the server parses twice (its ``json`` cast,
+then ``json_to_recordset``) before each payload's text is parsed again into ``jsonb``. ``copy``:
+BEGIN, COPY into a session-local staging table, one statement that moves the new rows, COMMIT:
+four round trips and more client CPU (psycopg's per-row COPY formatting). ``executemany``: one
+statement per row, pipelined by psycopg. ``bench/bench_repositories.py`` measures them
+(docs/postgres.md has the figures).
 """
 
 from collections.abc import Callable, Sequence
@@ -62,11 +64,18 @@ INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT i, q, p::jsonb, a, %s FROM incoming
 WHERE i IN (SELECT event_id FROM fresh)
 """
-# The arrays go in binary (no quoting to add or undo), so a payload is one text element, parsed
-# by its cast to jsonb alone: one that is not valid JSON fails it (its batch is refused and split).
+# Each column's values joined by the ASCII record separator, which a JSON text never holds raw
+# (JSON escapes every control character inside a string, and allows none outside one), so the
+# split gives back each payload whole; a batch with a value that holds one goes the json way.
+# A payload is parsed by its cast to jsonb alone: one that is not valid JSON fails it (its batch
+# is refused and split).
+SEPARATOR = "\x1e"
 _MOVE_ARRAYS = """
 WITH incoming AS (
-    SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::int8[]) AS r(i, q, p, a)
+    SELECT * FROM unnest(
+        string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e'),
+        string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e')::bigint[]
+    ) AS r(i, q, p, a)
 ), fresh AS (
     INSERT INTO event_ids (event_id, queue, accepted_at, stored_at)
     SELECT i, q, a, %s FROM incoming
@@ -77,9 +86,9 @@ INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT i, q, p::jsonb, a, %s FROM incoming
 WHERE i IN (SELECT event_id FROM fresh)
 """
-# A text value (a document, an array) is at most 1 GB in PostgreSQL; a larger batch (10,000
-# events of a raised MAX_EVENT_BYTES) goes in parts of one transaction. For arrays the bound
-# counts characters: at most 4 bytes each in UTF-8.
+# A text value is at most 1 GB in PostgreSQL; a larger batch (10,000 events of a raised
+# MAX_EVENT_BYTES) goes in parts of one transaction. For arrays the bound counts characters: at
+# most 4 bytes each in UTF-8.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 _INSERT = """
 WITH fresh AS (
@@ -100,7 +109,12 @@ def arrays_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
 
 def _move_arrays(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
     ids, queues, payloads, accepted, _ = zip(*rows, strict=True)
-    params = (list(ids), list(queues), list(payloads), list(accepted), rows[0][4], rows[0][4])
+    columns = [SEPARATOR.join(ids), SEPARATOR.join(queues), SEPARATOR.join(payloads)]
+    # A value holding a separator (never a JSON payload), or one empty value alone (which
+    # string_to_array reads as none): the json statement takes the batch as it is.
+    if any(column.count(SEPARATOR) != len(rows) - 1 or not column for column in columns):
+        return json_batch(conn, rows)
+    params = (*columns, SEPARATOR.join(map(str, accepted)), rows[0][4], rows[0][4])
     try:
         return max(conn.execute(_MOVE_ARRAYS, params).rowcount, 0)
     except UnicodeEncodeError as error:  # a str that is not Unicode text: the event's fault
