@@ -12,6 +12,7 @@ the error reaches the caller (who retries it as a transient one).
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import hiredis
 import redis
 from redis.exceptions import ResponseError
 
@@ -36,7 +37,10 @@ class PendingReply(Generic[T]):
         self._recover = recover
         self._connection = self._pool.get_connection()
         try:
-            self._connection.send_command(*command)  # type: ignore[no-untyped-call]
+            # Packed by hiredis in one C call: redis-py's packer encodes each argument in Python
+            # (an ack's 500 ids: 1.65 against 0.33 µs an id).
+            packed = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]  # (stub: a 1-tuple)
+            self._connection.send_packed_command([packed])  # type: ignore[no-untyped-call]
         except BaseException as error:
             self._drop()
             self._learn_from(error)
