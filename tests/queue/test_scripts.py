@@ -32,7 +32,7 @@ EVENT_FIELDS = set(Event("q", "id", "{}", 0, traceparent="00-1-2-01").to_fields(
 NAMES = [scripts.ENQUEUE, scripts.ACK, scripts.REPLAY_DEAD_LETTER]
 NAMES += [scripts.LOCK_HEARTBEAT, scripts.LOCK_RELEASE, scripts.LOCK_ACQUIRE]
 NAMES += [scripts.FORGET_CONSUMER, scripts.DEAD_LETTER, scripts.COUNT_RECLAIMED, scripts.RATE_LIMIT]
-NAMES += [scripts.ENSURE_GROUPS, scripts.LANES]
+NAMES += [scripts.ENSURE_GROUPS, scripts.LANES, scripts.FORGET_GROUP]
 # The scripts that may grow memory: refused on a full Redis. Every other one is the consumers'
 # way of draining it and must run there (tests/worker/test_full_redis.py drains a full server).
 GROWS_MEMORY = {scripts.ENQUEUE, scripts.REPLAY_DEAD_LETTER}

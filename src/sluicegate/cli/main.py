@@ -19,6 +19,7 @@ from sluicegate.cli.common import (
     redis_client,
 )
 from sluicegate.cli.destination_stores import DestinationStores
+from sluicegate.cli.destinations_command import destinations_app
 from sluicegate.cli.events_command import events_app
 from sluicegate.cli.maintain_command import maintain, migrate
 from sluicegate.cli.replay_command import replay_command
@@ -43,6 +44,7 @@ dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_i
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
+app.add_typer(destinations_app, name="destinations")
 app.command()(maintain)
 app.command()(migrate)
 app.command("replay")(replay_command)

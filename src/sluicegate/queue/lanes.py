@@ -16,7 +16,7 @@ from redis.exceptions import NoScriptError
 
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
-from sluicegate.queue.scripts import ENSURE_GROUPS, LANES, lua
+from sluicegate.queue.scripts import ENSURE_GROUPS, FORGET_GROUP, LANES, lua
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -129,3 +129,13 @@ def ensure_groups(client: "redis.Redis", queue: str, starts: Sequence[tuple[str,
     drop = "" if any(group == keys.CONSUMER_GROUP for group, _ in starts) else keys.CONSUMER_GROUP
     args = [drop, *(part for pair in starts for part in pair)]
     return int(script(keys=[keys.stream_key(queue)], args=args))
+
+
+def forget_group(client: "redis.Redis", queue: str, destination: str) -> tuple[bool, int]:
+    """Destroy ``destination``'s group on the queue's stream and trim what only it held back
+    (``lua/forget_group.lua``, the trimming rule of ``lua/lib/trim.lua``): (was it there, entries
+    trimmed). For a destination gone from DESTINATIONS_FILE (``sluicegate destinations forget``)."""
+    script = client.register_script(lua(FORGET_GROUP).source)
+    group = keys.consumer_group(destination)
+    found, trimmed = script(keys=[keys.stream_key(queue)], args=[group])
+    return bool(found), int(trimmed)

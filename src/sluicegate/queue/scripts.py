@@ -29,6 +29,7 @@ COUNT_RECLAIMED = "count_reclaimed"
 RATE_LIMIT = "rate_limit"
 ENSURE_GROUPS = "ensure_groups"
 LANES = "lanes"
+FORGET_GROUP = "forget_group"
 
 
 @dataclass(frozen=True, slots=True)
