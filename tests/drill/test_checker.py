@@ -280,3 +280,14 @@ def test_each_destination_must_account_for_every_accepted_id_once():
         "destination lake: 1 dead-lettered, yet the drill sends nothing a destination should "
         "refuse",
     ]
+
+
+def test_a_drained_stream_that_still_holds_entries_fails_the_end():
+    assert final_problems(final(streams=(("q-0", 0), ("q-1", 0)))) == []
+    assert final_problems(final(streams=(("q-0", 0), ("q-1", 7)))) == [
+        "memory not reclaimed: 7 entries left in drained streams: q-1 7"
+    ]
+    # Not drained: the entries are the work left, which "not drained" already says.
+    assert final_problems(final(queued=3, streams=(("q-0", 3),))) == [
+        "not drained: 3 queued and 0 in flight at the end"
+    ]

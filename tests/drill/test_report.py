@@ -6,8 +6,21 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from sluicegate.drill.checker import DestinationTally, FinalFacts, IdVerdict, StopFacts
-from sluicegate.drill.report import DrillReport, StopRecord, render, to_json, verdict_line
+from sluicegate.drill.checker import (
+    DestinationTally,
+    FinalFacts,
+    IdVerdict,
+    StopFacts,
+    final_problems,
+)
+from sluicegate.drill.report import (
+    DrillReport,
+    StopRecord,
+    memory_line,
+    render,
+    to_json,
+    verdict_line,
+)
 
 CLEAN = IdVerdict(frozenset(), frozenset(), frozenset(), frozenset())
 
@@ -215,3 +228,16 @@ def test_with_two_destinations_each_has_its_line_and_the_verdict_says_so():
     document = to_json(report)
     assert document["final"]["destinations"][1]["destination"] == "delta"
     assert document["stops"][0]["persisted_by_destination"] == {"sql": 900, "delta": 700}
+
+
+def test_the_memory_line_says_whether_drained_streams_were_emptied():
+    assert memory_line(final()) is None  # not read
+    assert memory_line(final(streams=(("q", 0),))) == (
+        "memory: reclaimed: 1 queue stream empty after the drain (trimmed once every "
+        "destination had each entry, none early: 0 lost)"
+    )
+    left = DrillReport(mode="local", options={}, final=final(streams=(("q", 4),)))
+    left.final_problems = final_problems(left.final)
+    assert "memory: NOT reclaimed: 4 entries left in drained streams" in rendered(left)
+    assert not left.passed
+    assert to_json(left)["final"]["stream_entries_left"] == {"q": 4}

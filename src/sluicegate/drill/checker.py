@@ -356,6 +356,13 @@ class FinalFacts:
     queues: tuple[QueueTally, ...] = ()  # each queue's line, with several queues
     lag: LagSummary | None = None
     destinations: tuple[DestinationTally, ...] = ()  # each destination's line
+    # Entries each queue's stream still holds at the end (None: not read). Once drained, every
+    # destination has acknowledged everything, so the trimming rule must have emptied them all.
+    streams: tuple[tuple[str, int], ...] | None = None
+
+    @property
+    def drained(self) -> bool:
+        return not (self.queued or self.in_flight)
 
 
 def final_problems(facts: FinalFacts) -> list[str]:
@@ -371,4 +378,16 @@ def final_problems(facts: FinalFacts) -> list[str]:
         ]
     if facts.shutdown is not None:
         problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
-    return problems + accounting_problems(facts.destinations)
+    return problems + accounting_problems(facts.destinations) + memory_problems(facts)
+
+
+def memory_problems(facts: FinalFacts) -> list[str]:
+    """Memory reclaimed: a drained queue's stream is empty (an entry is deleted once every
+    destination has acknowledged it, and all have acknowledged everything). That nothing was
+    trimmed early is the ids check's: a trimmed entry no destination stored is lost."""
+    left = [(queue, count) for queue, count in facts.streams or () if count]
+    if not facts.drained or not left:
+        return []  # not drained: said above
+    entries = sum(count for _, count in left)
+    where = ", ".join(f"{queue} {count:,}" for queue, count in left[:EXAMPLES])
+    return [f"memory not reclaimed: {entries:,} entries left in drained streams: {where}"]

@@ -97,6 +97,18 @@ class Observer:
             return [self._redis(lambda: snapshot(self.client, self.queue, destinations=names))]
         return self._redis(lambda: snapshots(self.client, self.queues))
 
+    def stream_lengths(self) -> dict[str, int]:
+        """Entries each queue's stream holds (XLEN, one pipelined round trip): what Redis still
+        keeps of them, for any destination."""
+        return self._redis(self._stream_lengths)
+
+    def _stream_lengths(self) -> dict[str, int]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in self.queues:
+                pipe.xlen(keys.stream_key(queue))
+            lengths = pipe.execute()
+        return {queue: int(length) for queue, length in zip(self.queues, lengths, strict=True)}
+
     def lock_holders(self) -> dict[str, list[LockEntry]]:
         """Queue -> who holds its consumer lock slots (every one of QUEUE_CONSUMERS, of every
         destination), in one round trip for every queue."""

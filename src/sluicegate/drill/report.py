@@ -189,6 +189,22 @@ def lag_line(lag: LagSummary) -> str:
     )
 
 
+def memory_line(final: FinalFacts) -> str | None:
+    """Memory reclaimed: once drained, every queue's stream is empty (None: not read)."""
+    if final.streams is None:
+        return None
+    streams = len(final.streams)
+    left = sum(count for _, count in final.streams)
+    if not final.drained:
+        return f"memory: not checked (not drained; {left:,} entries in the streams)"
+    if left:
+        return f"memory: NOT reclaimed: {left:,} entries left in drained streams"
+    return (
+        f"memory: reclaimed: {streams:,} queue stream{'s' if streams > 1 else ''} empty after the "
+        "drain (trimmed once every destination had each entry, none early: 0 lost)"
+    )
+
+
 def metrics_line(check: MetricsCheck) -> str:
     agents = f"{check.agents} agent{'s' if check.agents > 1 else ''}"
     verdict = "every promised name, queue gauges at 0" if not check.problems else "PROBLEMS"
@@ -228,6 +244,9 @@ def render(report: DrillReport, console: Console) -> None:
         console.print(lag_line(report.final.lag), highlight=False)
     if report.metrics is not None and report.metrics.agents:
         console.print(metrics_line(report.metrics), highlight=False)
+    memory = None if report.final is None else memory_line(report.final)
+    if memory is not None:
+        console.print(memory, highlight=False)
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{verdict_line(report)}[/]", highlight=False)
     console.print(f"wall time {report.wall_s:.1f} s", highlight=False)
@@ -296,6 +315,7 @@ def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any]
         "lag_ms": None if final.lag is None else asdict(final.lag),
         "queues": [asdict(queue) for queue in final.queues],
         "destinations": [asdict(line) for line in final.destinations],
+        "stream_entries_left": None if final.streams is None else dict(final.streams),
     }
 
 

@@ -343,6 +343,7 @@ class _Run:
         scrapes = scrape_agents(self.system.metrics_urls())  # before the stop ends the agents
         shutdown, notes = self.system.shutdown(self.ctx)
         seen = self.ctx.inspect()
+        streams = self.observer.stream_lengths()  # memory: empty once drained
         view = self.ledger.view()
         holdings = seen.holdings
         final = FinalFacts(
@@ -359,6 +360,7 @@ class _Run:
             queues=self._tallies(view, seen) if len(queues) > 1 else (),
             lag=lag_summary(database.worst_lag_ms(self.system.database_url, queues)),
             destinations=_destination_tallies(view, seen),
+            streams=tuple(streams.items()),
         )
         self.report.final = final
         stored = sum(line.persisted for line in final.destinations) or final.persisted
