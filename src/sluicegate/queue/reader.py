@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import redis
@@ -14,6 +15,8 @@ from sluicegate.queue.client import as_text
 from sluicegate.queue.lanes import Gathering, StreamState, ensure_groups, stream_states
 from sluicegate.queue.pending_reply import PendingReply, round_trip
 from sluicegate.queue.scripts import ACK, COUNT_RECLAIMED, DEAD_LETTER, FORGET_CONSUMER, lua
+
+_ENTRY_ID = attrgetter("entry_id")
 
 
 class QueueReader:
@@ -176,8 +179,7 @@ class QueueReader:
     def _ack_args(
         self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
     ) -> list[str | int]:
-        ids = (delivery.entry_id for delivery in deliveries)
-        return [self.group, persisted, duplicates, self._suffix, *ids]
+        return [self.group, persisted, duplicates, self._suffix, *map(_ENTRY_ID, deliveries)]
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""

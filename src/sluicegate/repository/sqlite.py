@@ -4,6 +4,9 @@
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
 from sluicegate.errors import RejectedEventError, TransientStoreError
@@ -53,11 +56,14 @@ _CURRENT_SCHEMA = {"events", "events_order", "event_ids"}
 # without RETURNING (half the claim's CPU: 0.95 against 1.9 µs an event, batches of 500) and the
 # connection's change count says whether every id was new; only a batch with an id seen before
 # is claimed again, after a rollback to a savepoint, returning the new ids.
-_CLAIM_ROWS = 1000  # 4 parameters a row, under SQLite's 32,766
+# The claim's rows share one parameter, the batch's time (?1): each row's three values come from
+# the events by a getter in C (the arguments of 500 rows: 0.5 against 0.9 µs an event).
+_CLAIM_ROWS = 1000  # 3 parameters a row, under SQLite's 32,766
 _CLAIM = (
     "INSERT INTO event_ids (event_id, queue, accepted_at, stored_at) VALUES {rows} "
     "ON CONFLICT (event_id) DO NOTHING"
 )
+_CLAIM_VALUES = attrgetter("event_id", "queue", "accepted_at_ms")
 _RETURNING = " RETURNING event_id"
 _INSERT = (
     "INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at) "
@@ -139,9 +145,10 @@ class SqliteRepository:
         fresh: set[str] = set()
         for start in range(0, len(events), _CLAIM_ROWS):
             chunk = events[start : start + _CLAIM_ROWS]
-            statement = _CLAIM.format(rows=", ".join(["(?, ?, ?, ?)"] * len(chunk))) + tail
-            args = [v for e in chunk for v in (e.event_id, e.queue, e.accepted_at_ms, persisted_at)]
-            fresh.update(row[0] for row in self._db.execute(statement, args))
+            args = [persisted_at, *chain.from_iterable(map(_CLAIM_VALUES, chunk))]
+            fresh.update(
+                row[0] for row in self._db.execute(_claim_statement(len(chunk)) + tail, args)
+            )
         return fresh
 
     @property
@@ -208,8 +215,20 @@ class SqliteRepository:
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
 
+@lru_cache(maxsize=32)  # a full batch's, and the few sizes of the last reads
+def _claim_statement(rows: int) -> str:
+    """The claim of ``rows`` events: ``(?2, ?3, ?4, ?1), (?5, ?6, ?7, ?1), …``."""
+    values = (f"(?{i}, ?{i + 1}, ?{i + 2}, ?1)" for i in range(2, 3 * rows + 2, 3))
+    return _CLAIM.format(rows=", ".join(values))
+
+
+_EVENT_ID = attrgetter("event_id")
+
+
 def unique_events(events: Sequence[Event]) -> list[Event]:
     """The first of each event id (a batch may hold one event twice: a retried XADD)."""
+    if len(set(map(_EVENT_ID, events))) == len(events):  # nearly always: no Python step each
+        return list(events)
     first: dict[str, Event] = {}
     for event in events:
         first.setdefault(event.event_id, event)
