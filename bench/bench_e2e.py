@@ -115,13 +115,16 @@ def drain(system: System, deadline_s: float) -> Reading:
 
 
 def measure(
-    code: tuple[str, Path], database_name: str, shape: Shape, args: argparse.Namespace
+    code: tuple[str, Path, dict[str, str]],
+    database_name: str,
+    shape: Shape,
+    args: argparse.Namespace,
 ) -> Measurement:
     """One fresh system: warm up, drain, then the measured load and its drain."""
     with (
         tempfile.TemporaryDirectory(prefix="sluicegate-e2e-") as name,
         database(database_name, args.postgres_dsn, Path(name)) as db,
-        System(Path(name), code[1], db) as system,
+        System(Path(name), code[1], db, code[2]) as system,
     ):
         post(system, shape, _WARMUP_S, args.connections, "w")
         drain(system, time.monotonic() + args.drain_timeout)
@@ -160,9 +163,9 @@ def git(*arguments: str, cwd: Path = ROOT) -> str:
 
 
 def run(args: argparse.Namespace) -> list[Measurement]:
-    codes = [("after", ROOT / "src")] if args.before else [("this", ROOT / "src")]
+    codes = [("after", ROOT / "src", {})] if args.before else [("this", ROOT / "src", {})]
     if args.before:
-        codes.insert(0, ("before", before_src(args.before)))
+        codes.insert(0, ("before", before_src(args.before), args.before_env))
     measurements: list[Measurement] = []
     for name in args.databases:
         for shape in args.shapes:
@@ -177,6 +180,13 @@ def run(args: argparse.Namespace) -> list[Measurement]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", metavar="REF", help="git ref to compare against")
+    parser.add_argument(
+        "--before-env",
+        type=lambda text: dict(part.split("=", 1) for part in text.split(",")),
+        default={},
+        metavar="KEY=VALUE,…",
+        help="settings of the before system only (--before HEAD: compare settings, same code)",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="of load per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)

@@ -136,8 +136,11 @@ def postgres(dsn: str) -> Iterator[Postgres]:
 class System:
     """Valkey, the agent and the API, started on entry and stopped on exit (API first)."""
 
-    def __init__(self, folder: Path, src: Path, database: Database) -> None:
+    def __init__(
+        self, folder: Path, src: Path, database: Database, settings: dict[str, str] | None = None
+    ) -> None:
         self.folder = folder
+        self.settings = settings or {}  # environment for the agent and the API, over the defaults
         self.database = database
         self.port = free_port()
         maxmemory = str(maxmemory_bytes("auto"))
@@ -187,7 +190,8 @@ class System:
             "AGENT_PORT": "0",  # a free port: never collide with an agent already running
             "SLUICEGATE_DATA_DIR": str(self.folder),
         }
-        return env | ({"DATABASE_URL": self.database.url} if self.database.url else {})
+        env |= {"DATABASE_URL": self.database.url} if self.database.url else {}
+        return env | self.settings
 
     def _api_ready(self) -> bool:
         try:
