@@ -56,6 +56,20 @@ def test_a_payload_is_stored_as_sent_without_the_whitespace_between_tokens() -> 
 
 
 @pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        (b'{"payload":{"s":"ab","n":[1,2.50]}}', ['{"s":"ab","n":[1,2.50]}']),  # as sent
+        (b'{"payload":{"s":"a b","n":[1, 2]}}', ['{"s":"a b","n":[1,2]}']),
+        (b'[{"payload":{"s":"a\\tb"}},\n{"payload":{}}]', ['{"s":"a\\tb"}', "{}"]),
+    ],
+)
+def test_only_whitespace_between_tokens_goes(raw: bytes, stored: list[str]) -> None:
+    read = envelope_raw.read(raw)
+    assert read is not None
+    assert read.texts == stored
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         b'{"payload": {"s": "\\u00e9"}}',  # escapes are decoded by the orjson path, as before

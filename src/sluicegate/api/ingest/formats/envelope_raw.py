@@ -36,6 +36,13 @@ _COMPACT = -1  # msgspec.json.format: no whitespace at all (0 keeps a space afte
 _REFUSED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError)
 
 
+def _compact(raw: bytes) -> bool:
+    """No whitespace byte at all, so none between tokens: nothing to take out. Four memchr calls
+    (0.13 µs for 20 KB) against ``msgspec.json.format`` (4.5 µs): a body whose strings hold a
+    space is formatted all the same."""
+    return not (b" " in raw or b"\n" in raw or b"\r" in raw or b"\t" in raw)
+
+
 class RawEnvelope(NamedTuple):
     """A well-formed body: the event ids given (None: mint one), each payload's stored text."""
 
@@ -49,7 +56,8 @@ def read(raw: bytes) -> RawEnvelope | None:
     if b"\\" in raw and b"\\u" in raw:  # the first test is a memchr: nearly free
         return None
     try:
-        document = _DECODER.decode(msgspec.json.format(raw, indent=_COMPACT))
+        compact = raw if _compact(raw) else msgspec.json.format(raw, indent=_COMPACT)
+        document = _DECODER.decode(compact)
         items = document if isinstance(document, list) else [document]
         texts = [bytes(item.payload).decode() for item in items]
     except _REFUSED:
