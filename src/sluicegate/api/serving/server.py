@@ -24,7 +24,7 @@ import uvicorn
 
 from sluicegate.api.app import create_app
 from sluicegate.api.auth.bearer import check_exposure
-from sluicegate.api.serving import collector
+from sluicegate.api.serving import allocator, collector
 from sluicegate.api.serving.guard import ClientLimits, protocol_class
 from sluicegate.api.serving.processes import Workers, inherited_socket
 from sluicegate.api.state import ApiState
@@ -165,6 +165,7 @@ def _serve_one(settings: Settings, redis_url: str, sock: socket.socket | None) -
         log.error("api-configuration-error", message=str(error))
         return EXIT_CONFIGURATION
     collector.settle()
+    allocator.keep_freed_memory()
     try:
         server.run(sockets=[sock] if sock else None)
     except SystemExit:  # uvicorn's way out when startup fails (lifespan error, port taken)
