@@ -10,8 +10,10 @@ import pytest
 
 from sluicegate.errors import TransientStoreError
 from sluicegate.events import Event, new_event_id, now_ms
+from sluicegate.repository import postgres_schema
 from sluicegate.repository.postgres import PostgresRepository
 from sluicegate.repository.postgres_schema import (
+    PARTITIONS_AHEAD_DAYS,
     SCHEMA,
     days_from,
     ensure_partitions,
@@ -128,20 +130,55 @@ def large_events(count: int) -> list[Event]:
     ]
 
 
-def test_the_tables_of_an_older_version_compress_new_payloads_with_lz4(postgres_url: str) -> None:
-    """The previous version's tables (pglz, PostgreSQL's default) are switched at the next
-    start: new rows lz4, old rows pglz, both read back as written."""
-    old = large_events(3)
+def previous_version_tables(postgres_url: str, events: list[Event]) -> list[Event]:
+    """The tables the version before lz4 created, with ``events`` written as it wrote them."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        for statement in SCHEMA:  # what the previous version created, and how it wrote
+        for statement in SCHEMA:
             conn.execute(statement)
-        ensure_partitions(conn, days_from(now_ms(), 1))
-        json_batch(conn, [(e.event_id, e.queue, e.payload, e.accepted_at_ms, 1) for e in old])
+        # every day a start makes: creating one waits for readers of the table (its own lock)
+        ensure_partitions(conn, days_from(now_ms() - DAY_MS, PARTITIONS_AHEAD_DAYS + 1))
+        json_batch(conn, [(e.event_id, e.queue, e.payload, e.accepted_at_ms, 1) for e in events])
         lz4 = conn.execute(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
     if not (lz4 and lz4[0]):
         pytest.skip("this PostgreSQL is built without lz4")
+    return events
+
+
+def payload_compression(postgres_url: str) -> str:
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = to_regclass('events') AND attname = 'payload'"
+        ).fetchone()
+    return str(row[0]) if row else "?"
+
+
+def test_a_table_in_use_keeps_its_method_until_a_later_start(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader in a long transaction: the switch gives up after its lock timeout (writes go
+    on), and the next start makes it."""
+    monkeypatch.setattr(postgres_schema, "LZ4_LOCK_TIMEOUT_MS", 100)
+    previous_version_tables(postgres_url, large_events(1))
+    with psycopg.connect(postgres_url) as reader:
+        reader.execute("SELECT count(*) FROM events")  # holds its lock until the rollback
+        repository = PostgresRepository(postgres_url)
+        assert repository.persist(large_events(2)) == 2
+        repository.close()
+        assert payload_compression(postgres_url) != "l"
+        reader.rollback()
+    repository = PostgresRepository(postgres_url)
+    assert repository.count() == 3
+    assert payload_compression(postgres_url) == "l"
+    repository.close()
+
+
+def test_the_tables_of_an_older_version_compress_new_payloads_with_lz4(postgres_url: str) -> None:
+    """The previous version's tables (pglz, PostgreSQL's default) are switched at the next
+    start: new rows lz4, old rows pglz, both read back as written."""
+    old = previous_version_tables(postgres_url, large_events(3))
     repository = PostgresRepository(postgres_url)
     new = large_events(3)
     assert repository.persist(new) == 3

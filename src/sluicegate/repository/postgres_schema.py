@@ -95,17 +95,21 @@ WHERE a.attname = 'payload' AND a.attcompression <> 'l'
 ORDER BY c.oid = to_regclass('events') DESC
 """
 _SET_LZ4 = sql.SQL("ALTER TABLE {table} ALTER COLUMN payload SET COMPRESSION lz4")
+LZ4_LOCK_TIMEOUT_MS = 2000
 
 
 def use_lz4(conn: "psycopg.Connection[Any]") -> bool:
     """Compress new payloads with lz4 (a catalog change: rows written before stay as they are).
-    The change locks each table exclusively for an instant, so it waits at most 2 s for readers
+    The change locks each table exclusively for an instant, so it waits at most
+    LZ4_LOCK_TIMEOUT_MS for readers
     and writers in flight, and otherwise waits for the next start; a role that does not own the
-    tables leaves them as they are. True once done."""
+    tables leaves them as they are; a server before 14 has no choice of method. True once done."""
+    if conn.info.server_version < 140000:
+        return False
     try:
         with conn.transaction():
             conn.execute(SCHEMA_LOCK)
-            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(LZ4_LOCK_TIMEOUT_MS),))
             for (name,) in conn.execute(_NOT_LZ4).fetchall():
                 conn.execute(_SET_LZ4.format(table=sql.Identifier(name)))
     except (errors.LockNotAvailable, errors.InsufficientPrivilege):
