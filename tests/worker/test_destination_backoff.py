@@ -10,6 +10,8 @@ import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -56,6 +58,15 @@ def refusals(port: int) -> dict[str, float]:
     return {}
 
 
+@dataclass(frozen=True)
+class Two:
+    """Destination ``good`` (a SQLite file) and ``bad`` (the refusing role's schema)."""
+
+    good: Path
+    bad_url: str
+    env: dict[str, str]  # the agent's and status's DESTINATIONS_FILE, MAX_CONSUMERS
+
+
 def test_a_refusing_destination_backs_off_alone(
     postgres_dsn, redis_client, settings, subprocess_env, start_agent, tmp_path
 ):
@@ -66,35 +77,56 @@ def test_a_refusing_destination_backs_off_alone(
             f'[destinations.bad]\nkind = "sql"\nurl = "{bad_url}"\n'
         )
         env = {"DESTINATIONS_FILE": str(tmp_path / "destinations.toml"), "MAX_CONSUMERS": "1"}
+        two = Two(good, bad_url, env)
         ids = set(enqueue(settings.redis_url, make_events("q", 200)))
         agent = start_agent(**env)
-        wait_for(lambda: ids_in(good) == ids, timeout_s=30, message="good, while bad refuses")
-        port = agent.first("agent-started")["http_port"]
-        wait_for(lambda: refusals(port).get("bad", 0) >= 2, timeout_s=20, message="bad refused")
-        assert refusals(port)["good"] == 0
-        shown = " ".join(run_in_process({**subprocess_env, **env}, "status").stdout.split())
-        assert "database backoff: destination bad:" in shown
-        assert "too many connections" in shown
-
-        # More events while bad backs off: the one consumer stores them into good at once.
-        ids |= set(enqueue(settings.redis_url, make_events("q", 200)))
-        worst_good = max(
-            lags(redis_client)["good"] for _ in iter(lambda: ids_in(good) == ids, True)
-        )
-        lag_bad = lags(redis_client)["bad"]
-        assert snapshot(redis_client, "q", destinations=["bad"]).lanes[0].persisted == 0
-
-        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
-        bad = PostgresRepository(bad_url)
         try:
-            wait_for(lambda: bad.ids("q") == ids, timeout_s=30, message="bad to catch up")
+            _good_stores_while_bad_backs_off(agent, two, ids, {**subprocess_env, **env})
+            # More events while bad backs off: the one consumer stores them into good at once.
+            ids |= set(enqueue(settings.redis_url, make_events("q", 200)))
+            worst_good = _worst_lag_until_stored(redis_client, two.good, ids)
+            lag_bad = lags(redis_client)["bad"]
+            assert snapshot(redis_client, "q", destinations=["bad"]).lanes[0].persisted == 0
+            with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
+            _catches_up(two.bad_url, ids)
+            agent.signal(signal.SIGTERM)
+            assert agent.wait() == 0
         finally:
-            bad.close()
-        agent.signal(signal.SIGTERM)
-        assert agent.wait() == 0
+            agent.close()  # before the role is dropped
     print(f"lag while bad refused: bad {lag_bad:.2f} s, good at worst {worst_good:.2f} s")
     assert worst_good < lag_bad / 2
     for lane in snapshot(redis_client, "q", destinations=["good", "bad"]).lanes:
         assert (lane.queued, lane.in_flight, lane.persisted, lane.unaccounted) == (0, 0, 400, 0)
     assert redis_client.xlen("sluicegate:{q}:events") == 0  # both have everything: trimmed
+
+
+def _good_stores_while_bad_backs_off(agent, two: Two, ids: set[str], env: dict[str, str]) -> None:
+    """Good gets everything; bad's backoff alone grows, and status names it."""
+    wait_for(lambda: ids_in(two.good) == ids, timeout_s=30, message="good, while bad refuses")
+    port = agent.first("agent-started")["http_port"]
+    wait_for(lambda: refusals(port).get("bad", 0) >= 2, timeout_s=20, message="bad refused")
+    assert refusals(port)["good"] == 0
+    shown = " ".join(run_in_process(env, "status").stdout.split())  # rich wraps the line
+    assert "database backoff: destination bad:" in shown
+    assert "too many connections" in shown
+
+
+def _worst_lag_until_stored(redis_client, good: Path, ids: set[str]) -> float:
+    """Good's worst lag, sampled until it has ``ids``."""
+    seen: list[float] = []
+
+    def stored() -> bool:
+        seen.append(lags(redis_client)["good"])
+        return ids_in(good) == ids
+
+    wait_for(stored, timeout_s=30, message="good to store the second batch")
+    return max(seen)
+
+
+def _catches_up(bad_url: str, ids: set[str]) -> None:
+    bad = PostgresRepository(bad_url)
+    try:
+        wait_for(lambda: bad.ids("q") == ids, timeout_s=30, message="bad to catch up")
+    finally:
+        bad.close()
