@@ -1,7 +1,7 @@
 """Retry delays for things that come back by themselves (a database restart, a Redis restart).
 
 One formula for every wait of the project: a consumer's retries (``worker/retries.py``), the
-agent-wide database backoff (``worker/board.py``), crash loops (``queue/crash_record.py``,
+per-destination database backoff (``worker/board.py``), crash loops (``queue/crash_record.py``,
 ``worker/crash_backoff.py``).
 """
 
