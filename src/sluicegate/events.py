@@ -11,6 +11,7 @@ _ID = keys.FIELD_EVENT_ID.encode()
 _PAYLOAD = keys.FIELD_PAYLOAD.encode()
 _ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
 _TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
+_TRACED = [_ID, _PAYLOAD, _ACCEPTED_AT, _TRACEPARENT]  # the field names of a traced entry
 
 
 # UUIDv7's fixed bits, set on random bytes by table lookups (bytes.translate): the version
@@ -152,6 +153,11 @@ def decode_entries(
         if len(flat) == 6 and flat[0] == _ID and flat[2] == _PAYLOAD and flat[4] == _ACCEPTED_AT:
             fields = (queue, flat[1].decode(), flat[3].decode(), int(flat[5]), None, None)
             event = _new(Event, fields)
+        elif flat[::2] == _TRACED:  # from a request that sent a traceparent
+            trace = flat[7].decode()
+            event = _new(
+                Event, (queue, flat[1].decode(), flat[3].decode(), int(flat[5]), trace, None)
+            )
         else:
             event = Event.from_fields(queue, dict(zip(flat[::2], flat[1::2], strict=False)))
         append(_new(Delivery, (entry_id.decode(), event)))
