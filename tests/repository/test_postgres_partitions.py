@@ -108,6 +108,21 @@ def test_a_day_is_dropped_while_consumers_write(postgres_url: str) -> None:
     maintainer.close()
 
 
+def test_a_day_is_made_while_a_reader_holds_the_table(postgres_url: str) -> None:
+    """A partition made on the spot does not wait for readers in flight (``CREATE TABLE …
+    PARTITION OF`` did, exclusively, and every writer queued behind it)."""
+    repository = PostgresRepository(postgres_url)
+    repository.count()
+    repository._connection().execute("SET lock_timeout = '5s'")  # a wait fails, not hangs
+    with psycopg.connect(postgres_url) as reader:
+        reader.execute("SELECT count(*) FROM events")  # a long report: locked until rollback
+        later = event(at_ms=day_start_ms(now_ms()) + 10 * DAY_MS)
+        assert repository.persist([later]) == 1
+        reader.rollback()
+    assert repository.ids() == {later.event_id}
+    repository.close()
+
+
 def test_one_maintainer_at_a_time(postgres_url: str) -> None:
     first, second = PostgresRepository(postgres_url), PostgresRepository(postgres_url)
     first.count()

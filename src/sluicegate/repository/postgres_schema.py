@@ -207,8 +207,12 @@ def migrate(conn: "psycopg.Connection[Any]", now_ms: int) -> int | None:
 
 
 def _create_partitions(conn: "psycopg.Connection[Any]", days_ms: Iterable[int]) -> None:
+    """Made alike, then attached: ``CREATE TABLE … PARTITION OF`` locks ``events`` exclusively,
+    so it waited for every reader in flight (a long report) while every writer queued behind it;
+    ``ATTACH PARTITION`` takes a lock readers and writers do not conflict with. The caller's
+    transaction holds both steps: a table is never left made but not attached."""
     for day in days_ms:
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF events "
-            f"FOR VALUES FROM ({day}) TO ({day + DAY_MS})"
-        )
+        name = partition_name(day)
+        conn.execute(f"CREATE TABLE {name} (LIKE events INCLUDING ALL)")
+        bounds = f"FROM ({day}) TO ({day + DAY_MS})"
+        conn.execute(f"ALTER TABLE events ATTACH PARTITION {name} FOR VALUES {bounds}")
