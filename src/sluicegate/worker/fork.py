@@ -5,7 +5,6 @@ sequences the shutdown), fresh signal handlers, its own Redis and database conne
 parent's sockets), and ``os._exit`` so nothing inherited from the parent runs at exit.
 """
 
-import gc
 import importlib
 import os
 import signal
@@ -18,6 +17,7 @@ from sluicegate.destination.config import Destinations, load_destinations
 from sluicegate.destination.writers import Writers
 from sluicegate.errors import ConfigurationError, ConsumerCrashedError, TransientStoreError
 from sluicegate.logs import get_logger
+from sluicegate.process import collector
 from sluicegate.process.liveness import process_name
 from sluicegate.process.signals import TERMINATING, SignalInbox, StopWatch
 from sluicegate.queue.client import sync_client
@@ -61,7 +61,7 @@ def run_consumer_process(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
         identity = replace(identity, pid=os.getpid(), process=process_name())
         stop = StopWatch(inbox, parent_pid)
-        _settle_heap()
+        collector.settle(collect_first=False)  # the inherited heap: frozen, not collected
         code = serve_queues(
             settings, redis_url, identity, stop, consumer_class, place, registry=registry
         )
@@ -74,19 +74,6 @@ def run_consumer_process(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def _settle_heap() -> None:
-    """Keep the cyclic GC out of the batches' way (issue 21: it took 2.1-2.3 of a consumer's
-    13-14 µs an event, in-process, reads of 500, 200 B payloads; 0.4 frozen, none with both).
-
-    The heap inherited from the agent (modules, settings: ~60,000 objects) lives as long as the
-    process: frozen, a full collection no longer walks it (one came every few dozen batches).
-    A read of 500 entries holds a few thousand lists and tuples at once, each batch's freed
-    with it by reference counting; the young generation's threshold above that (10,000 net
-    allocations, 700 by default) stops the collections that only found them alive."""
-    gc.freeze()
-    gc.set_threshold(10_000)
 
 
 def serve_queues(

@@ -24,12 +24,13 @@ import uvicorn
 
 from sluicegate.api.app import create_app
 from sluicegate.api.auth.bearer import check_exposure
-from sluicegate.api.serving import allocator, collector
+from sluicegate.api.serving import allocator
 from sluicegate.api.serving.guard import ClientLimits, protocol_class
 from sluicegate.api.serving.processes import Workers, inherited_socket
 from sluicegate.api.state import ApiState
 from sluicegate.errors import ConfigurationError
 from sluicegate.logs import configure_logging, get_logger
+from sluicegate.process import collector
 from sluicegate.settings import Settings
 
 EXIT_OK = 0
@@ -164,7 +165,7 @@ def _serve_one(settings: Settings, redis_url: str, sock: socket.socket | None) -
     except ConfigurationError as error:
         log.error("api-configuration-error", message=str(error))
         return EXIT_CONFIGURATION
-    collector.settle()
+    collector.settle(collect_first=True)
     allocator.keep_freed_memory()
     try:
         server.run(sockets=[sock] if sock else None)
