@@ -96,9 +96,13 @@ def _good_stores_while_bad_backs_off(agent, good: Path, ids: set[str], env: dict
     port = agent.first("agent-started")["http_port"]
     wait_for(lambda: refusals(port).get("bad", 0) >= 2, timeout_s=20, message="bad refused")
     assert refusals(port)["good"] == 0
-    shown = " ".join(run_in_process(env, "status").stdout.split())  # rich wraps the line
-    assert "database backoff: destination bad:" in shown
-    assert "too many connections" in shown
+
+    def status_naming_bad() -> str | None:
+        """A note is shown while its wait lasts; between two waits (the next refusal), none is."""
+        shown = " ".join(run_in_process(env, "status").stdout.split())  # rich wraps the line
+        return shown if "database backoff: destination bad:" in shown else None
+
+    assert "too many connections" in wait_for(status_naming_bad, message="status to name bad")
 
 
 def _worst_lag_until_stored(redis_client, good: Path, ids: set[str]) -> float:

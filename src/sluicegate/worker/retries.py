@@ -11,6 +11,7 @@ asked for: the batch stays pending, nothing is lost.
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 import redis
@@ -31,6 +32,10 @@ T = TypeVar("T")
 # consumer waits it out as it waits out a restart, instead of dying and being forked again.
 TRANSIENT = (TransientStoreError, *TRANSIENT_REDIS_ERRORS, OutOfMemoryError)
 OUTAGE_LOG_PERIOD_S = 30.0
+# How often a wait that may give way asks whether another destination's lane waits: a wait may
+# last a destination's whole backoff (up to 10 s), and the other lane's events must not.
+LEAVE_CHECK_S = 0.1
+BACKING_OFF = "its database refused connections: the destination backs off"
 
 
 class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -79,20 +84,27 @@ class Retrier:
                 return operation()
             except TRANSIENT as error:
                 delay_s = self._delay_after(error, backoff)
-                if give_way is not None and give_way(error):
-                    raise GiveWay from error
-                self.pause(delay_s, error)
+                self.pause(delay_s, error, None if give_way is None else partial(give_way, error))
 
-    def pause(self, delay_s: float, cause: Exception | None = None) -> None:
+    def pause(
+        self,
+        delay_s: float,
+        cause: Exception | None = None,
+        leave: Callable[[], bool] | None = None,
+    ) -> None:
         """Wait ``delay_s``, heartbeating the lock meanwhile (a wait may outlast the lock's TTL);
-        ``Stopping`` as soon as a stop is asked for."""
+        ``Stopping`` as soon as a stop is asked for, ``GiveWay`` as soon as ``leave()`` says so
+        (asked every LEAVE_CHECK_S)."""
         deadline = time.monotonic() + delay_s
+        step_s = self._interval_s if leave is None else min(self._interval_s, LEAVE_CHECK_S)
         while True:
+            if leave is not None and _asks_to_leave(leave):
+                raise GiveWay from cause
             remaining_s = deadline - time.monotonic()
-            if self._stop.wait(min(max(remaining_s, 0.0), self._interval_s)):
+            if self._stop.wait(min(max(remaining_s, 0.0), step_s)):
                 raise Stopping from cause
             self._keep_lock_through_outage()
-            if remaining_s <= self._interval_s:
+            if remaining_s <= step_s:
                 return
 
     def wait_out_shared_backoff(self, give_way: Callable[[], bool] = lambda: False) -> None:
@@ -100,9 +112,7 @@ class Retrier:
         when ``give_way()`` says another destination waits, leave the lane (``GiveWay``)."""
         assert self._board is not None
         while (remaining_s := self._board.backoff_remaining_s(self._destination)) > 0:
-            if give_way():
-                raise GiveWay("its database refused connections: it backs off")
-            self.pause(remaining_s)
+            self.pause(remaining_s, DatabaseRefusedError(BACKING_OFF), give_way)
 
     def _delay_after(self, error: Exception, backoff: Backoff) -> float:
         """A refused connection waits for the destination's backoff; anything else for our own."""
@@ -135,6 +145,14 @@ class Retrier:
             self._heartbeat()
         except TRANSIENT:
             pass  # Redis itself is away; the lock's TTL covers short outages
+
+
+def _asks_to_leave(leave: Callable[[], bool]) -> bool:
+    """``leave()``; a Redis away while it looks for other lanes means: stay."""
+    try:
+        return leave()
+    except TRANSIENT:
+        return False
 
 
 def event_name(error: Exception) -> str:
