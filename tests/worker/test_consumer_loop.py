@@ -38,6 +38,7 @@ def serve(settings, stop, **changes):
     return serve_queues(tuned, settings.redis_url, identity, stop, RecordingConsumer)
 
 
+@pytest.mark.slow
 def test_one_process_serves_every_queue(settings, redis_client, stop):
     ids = set()
     for n in range(60):

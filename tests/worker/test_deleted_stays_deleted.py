@@ -39,6 +39,7 @@ def inbox() -> Iterator[SignalInbox]:
     box.close()
 
 
+@pytest.mark.slow
 def test_an_event_deleted_anywhere_in_redis_is_never_stored(
     store_settings: Settings, store: EventStore, redis_client: redis.Redis, inbox: SignalInbox
 ) -> None:

@@ -85,6 +85,7 @@ def test_each_destination_stores_every_event_once(two_files, redis_client):
         assert (lane.queued, lane.in_flight, lane.persisted, lane.unaccounted) == (0, 0, 1200, 0)
 
 
+@pytest.mark.slow
 def test_an_unwritable_destination_never_holds_the_other_back(
     two_files, redis_client, subprocess_env, start_agent
 ):

@@ -35,6 +35,7 @@ def make_full(client: redis.Redis) -> int:
     return limit
 
 
+@pytest.mark.slow
 def test_a_full_redis_is_drained_by_consumers_without_raising_maxmemory(
     settings, redis_client, inbox
 ):

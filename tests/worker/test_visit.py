@@ -86,6 +86,7 @@ def test_a_busy_lock_means_no_consuming(settings, redis_client, inbox):
     assert snapshot(redis_client, "q").queued == 5
 
 
+@pytest.mark.slow
 def test_entries_of_a_dead_consumer_are_reclaimed(settings, redis_client, inbox):
     ids = enqueue(settings.redis_url, make_events("q", 50))
     redis_client.xreadgroup(
