@@ -101,9 +101,9 @@ LZ4_LOCK_TIMEOUT_MS = 2000
 def use_lz4(conn: "psycopg.Connection[Any]") -> bool:
     """Compress new payloads with lz4 (a catalog change: rows written before stay as they are).
     The change locks each table exclusively for an instant, so it waits at most
-    LZ4_LOCK_TIMEOUT_MS for readers
-    and writers in flight, and otherwise waits for the next start; a role that does not own the
-    tables leaves them as they are; a server before 14 has no choice of method. True once done."""
+    LZ4_LOCK_TIMEOUT_MS for readers and writers in flight, and otherwise waits for the next start;
+    a role that does not own the tables leaves them as they are; a server before 14 has no choice
+    of method. True once done."""
     if conn.info.server_version < 140000:
         return False
     try:

@@ -48,12 +48,14 @@ INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT event_id, queue, payload, accepted_at, persisted_at FROM events_incoming
 WHERE event_id IN (SELECT event_id FROM fresh)
 """
-# The payload goes as a JSON string and is cast to jsonb here, not embedded as raw JSON: a payload
-# that is not valid JSON then fails the cast (its batch is refused and split, as with COPY) and can
-# never change the document's structure. Every row of a batch has the same persisted_at.
-_MOVE_JSON = """
+
+
+# The one statement of ``json`` and ``arrays``: {incoming} (a query of the batch's rows as columns
+# i, q, p, a; its parameters come first) claims its ids, and the events whose id was new are
+# stored, their payloads cast to jsonb; then the batch's persisted_at, twice.
+_CLAIM_THEN_STORE = """
 WITH incoming AS (
-    SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)
+    {incoming}
 ), fresh AS (
     INSERT INTO event_ids (event_id, queue, accepted_at, stored_at)
     SELECT i, q, a, %s FROM incoming
@@ -64,28 +66,27 @@ INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT i, q, p::jsonb, a, %s FROM incoming
 WHERE i IN (SELECT event_id FROM fresh)
 """
+
+
+# The payload goes as a JSON string and is cast to jsonb here, not embedded as raw JSON: a payload
+# that is not valid JSON then fails the cast (its batch is refused and split, as with COPY) and can
+# never change the document's structure. Every row of a batch has the same persisted_at.
+_MOVE_JSON = _CLAIM_THEN_STORE.format(
+    incoming="SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)"
+)
+
 # Each column's values joined by the ASCII record separator, which a JSON text never holds raw
 # (JSON escapes every control character inside a string, and allows none outside one), so the
 # split gives back each payload whole; a batch with a value that holds one goes the json way.
 # A payload is parsed by its cast to jsonb alone: one that is not valid JSON fails it (its batch
 # is refused and split).
 SEPARATOR = "\x1e"
-_MOVE_ARRAYS = """
-WITH incoming AS (
-    SELECT * FROM unnest(
+_MOVE_ARRAYS = _CLAIM_THEN_STORE.format(
+    incoming="""SELECT * FROM unnest(
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e'),
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e')::bigint[]
-    ) AS r(i, q, p, a)
-), fresh AS (
-    INSERT INTO event_ids (event_id, queue, accepted_at, stored_at)
-    SELECT i, q, a, %s FROM incoming
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id
+    ) AS r(i, q, p, a)"""
 )
-INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
-SELECT i, q, p::jsonb, a, %s FROM incoming
-WHERE i IN (SELECT event_id FROM fresh)
-"""
 # A text value is at most 1 GB in PostgreSQL; a larger batch (10,000 events of a raised
 # MAX_EVENT_BYTES) goes in parts of one transaction. For arrays the bound counts characters: at
 # most 4 bytes each in UTF-8.
