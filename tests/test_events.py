@@ -5,8 +5,9 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluicegate.events import Delivery, Event, decode_entries, new_event_id, new_event_ids, now_ms
+from sluicegate.events import Delivery, Event, new_event_id, new_event_ids, now_ms
 from sluicegate.queue import keys
+from sluicegate.queue.entry_format import decode_entries
 
 UUID_V7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 

@@ -2,7 +2,7 @@
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sluicegate.queue import keys
@@ -11,7 +11,6 @@ _ID = keys.FIELD_EVENT_ID.encode()
 _PAYLOAD = keys.FIELD_PAYLOAD.encode()
 _ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
 _TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
-_TRACED = [_ID, _PAYLOAD, _ACCEPTED_AT, _TRACEPARENT]  # the field names of a traced entry
 
 
 # UUIDv7's fixed bits, set on random bytes by table lookups (bytes.translate): the version
@@ -135,30 +134,3 @@ class Delivery(NamedTuple):
 
 
 _new = tuple.__new__  # a named tuple made without its Python-level __new__: the hot path's
-
-
-def decode_entries(
-    queue: str, entries: Iterable[tuple[bytes, list[bytes] | None]]
-) -> list[Delivery]:
-    """Deliveries from a stream read's raw entries (``[entry id, [field, value, …]]``).
-
-    Every writer (``enqueue.lua``, ``replay_dead_letter.lua``) writes the fields in one order, so
-    they are read by position, without a dict per entry; any other layout is read by name.
-    Entries deleted meanwhile come back without fields: there is nothing to deliver."""
-    deliveries: list[Delivery] = []
-    append = deliveries.append
-    for entry_id, flat in entries:
-        if not flat:
-            continue
-        if len(flat) == 6 and flat[0] == _ID and flat[2] == _PAYLOAD and flat[4] == _ACCEPTED_AT:
-            fields = (queue, flat[1].decode(), flat[3].decode(), int(flat[5]), None, None)
-            event = _new(Event, fields)
-        elif flat[::2] == _TRACED:  # from a request that sent a traceparent
-            trace = flat[7].decode()
-            event = _new(
-                Event, (queue, flat[1].decode(), flat[3].decode(), int(flat[5]), trace, None)
-            )
-        else:
-            event = Event.from_fields(queue, dict(zip(flat[::2], flat[1::2], strict=False)))
-        append(_new(Delivery, (entry_id.decode(), event)))
-    return deliveries

@@ -210,6 +210,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Entries a queue may hold; above it the API answers 429 with Retry-After.",
     )
+    queue_entry_packing: bool = Field(
+        False,
+        description="The events of one request in one stream entry (Redis's work per request, "
+        "not per event). Turn it off while consumers older than 0.5, which read one event an "
+        "entry, still run (a rolling upgrade: README, Upgrading).",
+    )
     dead_letter_after: int = Field(
         5,
         ge=1,

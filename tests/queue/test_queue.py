@@ -41,7 +41,7 @@ def test_own_pending_entries_are_read_again(redis_server, redis_client):
     enqueue(redis_server.url, make_events("q", 5))
     reader = QueueReader(redis_client, "q", "c1")
     first = reader.read_new(5, block_ms=100)
-    assert reader.read_own_pending(10) == first
+    assert reader.read_own_pending(10) == (first, False)
     counts = reader.delivery_counts(first)
     assert set(counts.values()) == {2}
 

@@ -119,6 +119,7 @@ class ApiState:
             self.settings.queue_max_depth,
             self.settings.durability_timeout_s,
             self.settings.durability_replicas,
+            self.settings.queue_entry_packing,
         )
         self.metrics.durability.state(mode.value)
         log.info("durability-detected", mode=mode.value, replicas=self.settings.durability_replicas)

@@ -29,6 +29,11 @@ FIELD_REASON = "reason"
 REASON_MAX_CHARS = 2000  # a dead letter's reason is cut to this
 FIELD_DELIVERIES = "deliveries"
 FIELD_DEAD_AT = "dead_at_ms"
+# A packed entry (several events of one request: queue/entry_format.py) has these instead of
+# id and payload.
+FIELD_COUNT = "n"
+FIELD_IDS = "ids"
+FIELD_PAYLOADS = "payloads"
 
 # Field names inside the per-queue stats hash.
 STAT_ACCEPTED = "accepted"

@@ -1,5 +1,6 @@
 """A consumer's side of one queue: read, reclaim, acknowledge and dead-letter stream entries."""
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -8,10 +9,11 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from sluicegate.events import Delivery, Event, decode_entries, now_ms
+from sluicegate.events import Delivery, now_ms
 from sluicegate.process.liveness import is_gone
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
+from sluicegate.queue.entry_format import decode_entries, events_of_fields
 from sluicegate.queue.lanes import Gathering, StreamState, ensure_groups, stream_states
 from sluicegate.queue.pending_reply import PendingReply, round_trip
 from sluicegate.queue.scripts import ACK, COUNT_RECLAIMED, DEAD_LETTER, FORGET_CONSUMER, lua
@@ -47,10 +49,21 @@ class QueueReader:
         self._forget_script = client.register_script(lua(FORGET_CONSUMER).source)
         self._dead_letter_script = client.register_script(lua(DEAD_LETTER).source)
         self._count_reclaimed_script = client.register_script(lua(COUNT_RECLAIMED).source)
+        # Events per entry in the last read: a read asks for entries (XREADGROUP's COUNT), the
+        # caller for events, and a packed entry holds a whole request's.
+        self._events_per_entry = 1.0
 
-    def read_own_pending(self, count: int) -> list[Delivery]:
-        """Entries delivered to this consumer name and never acked (read with id 0)."""
-        return self.send_read("0", count, block_ms=None).result()
+    def entries_for(self, events: int) -> int:
+        """How many entries to read for about ``events`` events, as the last read went."""
+        return max(1, round(events / self._events_per_entry))
+
+    def read_own_pending(self, count: int) -> tuple[list[Delivery], bool]:
+        """Events of entries delivered to this consumer name and never acked (read with id 0),
+        and whether there may be more (the read was full)."""
+        entries = self.entries_for(count)
+        command = self._read_command("0", entries, block_ms=None, exact=True)
+        own = self._send_read_command(command).result()
+        return own, len(dict.fromkeys(map(_ENTRY_ID, own))) >= entries
 
     def read_new(self, count: int, block_ms: int | None) -> list[Delivery]:
         """New entries; ``block_ms`` None: answer at once, even with nothing."""
@@ -60,22 +73,34 @@ class QueueReader:
         self, start: str, count: int, block_ms: int | None
     ) -> PendingReply[list[Delivery]]:
         """Send XREADGROUP now, collect the batch later with ``result()``."""
-        command = self._read_command(start, count, block_ms)
+        return self._send_read_command(self._read_command(start, count, block_ms))
+
+    def _send_read_command(self, command: list[str | int]) -> PendingReply[list[Delivery]]:
         return PendingReply(
             self.client, command, self._parse_read, self._recover_read, key=self._stream
         )
 
-    def _read_command(self, start: str, count: int, block_ms: int | None) -> list[str | int]:
+    def _read_command(
+        self, start: str, count: int, block_ms: int | None, exact: bool = False
+    ) -> list[str | int]:
+        """XREADGROUP of about ``count`` events (``exact``: ``count`` entries)."""
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
         command: list[str | int] = ["XREADGROUP", "GROUP", self.group, self.consumer]
-        return [*command, "COUNT", count, *block, "STREAMS", self._stream, start]
+        entries = count if exact else self.entries_for(count)
+        return [*command, "COUNT", entries, *block, "STREAMS", self._stream, start]
 
     def _parse_read(self, reply: Any) -> list[Delivery]:
         if not reply:
             return []
         # RESP3 answers a map {stream: entries}; RESP2 a list [[stream, entries]].
         entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        return decode_entries(self.queue, entries)
+        return self._decoded(entries)
+
+    def _decoded(self, entries: Any) -> list[Delivery]:
+        deliveries = decode_entries(self.queue, entries)
+        if deliveries:
+            self._events_per_entry = len(deliveries) / len(entries)
+        return deliveries
 
     def _recover_read(self, error: ResponseError) -> list[Delivery]:
         if "NOGROUP" not in str(error):
@@ -95,7 +120,7 @@ class QueueReader:
         ``claimed`` and ``new`` is delivered to this consumer."""
         group = self.group
         claim: list[str | int] = ["XAUTOCLAIM", self._stream, group, self.consumer]
-        claim += [int(min_idle_s * 1000), "0-0", "COUNT", count]
+        claim += [int(min_idle_s * 1000), "0-0", "COUNT", self.entries_for(count)]
         commands: list[list[str | int]] = [
             self._read_command("0", count, block_ms=None),
             claim,
@@ -111,7 +136,7 @@ class QueueReader:
         own_reply, claim_reply, infos, *new_reply = replies
         own = self._parse_read(own_reply)
         mine = {delivery.entry_id for delivery in own}
-        claimed = [d for d in decode_entries(self.queue, claim_reply[1]) if d.entry_id not in mine]
+        claimed = [d for d in self._decoded(claim_reply[1]) if d.entry_id not in mine]
         consumers = [_consumer_info(info) for info in infos]
         return Upkeep(own, claimed, consumers, self._parse_read(new_reply[0] if new_reply else []))
 
@@ -137,7 +162,7 @@ class QueueReader:
                 self.consumer,
                 min_idle_time=int(min_idle_s * 1000),
                 start_id="0-0",
-                count=count,
+                count=self.entries_for(count),
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
@@ -151,14 +176,17 @@ class QueueReader:
         """Deliveries from replies redis-py parsed (fields as a dict); raw replies, the hot path,
         go to ``decode_entries``. Entries deleted meanwhile come back without fields."""
         return [
-            Delivery(entry_id=entry_id.decode(), event=Event.from_fields(self.queue, fields))
+            Delivery(entry_id.decode(), event)
             for entry_id, fields in entries
             if fields
+            for event in events_of_fields(self.queue, fields)
         ]
 
     def ack(self, deliveries: Sequence[Delivery], persisted: int, duplicates: int) -> None:
-        """Acknowledge and delete persisted entries atomically, so memory stays bounded."""
-        if deliveries:
+        """Acknowledge and delete the entries of persisted events atomically, so memory stays
+        bounded; every event of each entry must be in ``deliveries``. Without deliveries, only
+        count what was stored (events of an entry that stays pending: ``worker/poison.py``)."""
+        if deliveries or persisted or duplicates:
             args = self._ack_args(deliveries, persisted, duplicates)
             self._ack_script(keys=self._ack_keys, args=args)
 
@@ -179,7 +207,14 @@ class QueueReader:
     def _ack_args(
         self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
     ) -> list[str | int]:
-        return [self.group, persisted, duplicates, self._suffix, *map(_ENTRY_ID, deliveries)]
+        """``ack.lua``'s: the packed entries with their event counts, then the single ones."""
+        counts = Counter(map(_ENTRY_ID, deliveries))
+        if len(counts) == len(deliveries):  # one event an entry
+            return [self.group, persisted, duplicates, self._suffix, 0, *counts]
+        packed = [(entry_id, n) for entry_id, n in counts.items() if n > 1]
+        singles = [entry_id for entry_id, n in counts.items() if n == 1]
+        args: list[str | int] = [self.group, persisted, duplicates, self._suffix, len(packed)]
+        return [*args, *(part for pair in packed for part in pair), *singles]
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""
@@ -198,18 +233,30 @@ class QueueReader:
         return counts
 
     def dead_letter(self, delivery: Delivery, reason: str, deliveries: int) -> None:
-        """Move one entry to the dead-letter stream with its reason, in one step (a script that
+        """Move the entry of one event (alone in it) to the dead letters, with its reason."""
+        self.dead_letter_entry([delivery], [(delivery, reason)], deliveries, 0, 0)
+
+    def dead_letter_entry(
+        self,
+        entry: Sequence[Delivery],
+        refused: Sequence[tuple[Delivery, str]],
+        deliveries: int,
+        stored: int,
+        duplicates: int,
+    ) -> None:
+        """Move the ``refused`` events of one entry (all its events: ``entry``) to the
+        dead-letter stream, each with its reason, and acknowledge the entry, whose other events
+        are stored (``stored`` new, ``duplicates`` stored before), in one step (a script that
         runs on a full Redis too: ``lua/dead_letter.lua``)."""
-        fields: dict[str, str | int] = {
-            **delivery.event.to_fields(),
-            keys.FIELD_REASON: reason[: keys.REASON_MAX_CHARS],
-            keys.FIELD_DELIVERIES: deliveries,
-            keys.FIELD_DEAD_AT: now_ms(),
-        }
-        pairs = [part for field, value in fields.items() for part in (field, value)]
+        first = entry[0]
         dead = keys.dead_letter_key(self.queue, self.destination)
         script_keys = [self._stream, dead, keys.stats_key(self.queue)]
-        args = [self.group, delivery.entry_id, self._suffix, *pairs]
+        args: list[str | int] = [self.group, first.entry_id, self._suffix, len(entry)]
+        args += [stored, duplicates, deliveries, now_ms(), first.event.accepted_at_ms]
+        args.append(first.event.traceparent or "")
+        for delivery, reason in refused:
+            event = delivery.event
+            args += [event.event_id, event.payload, reason[: keys.REASON_MAX_CHARS]]
         self._dead_letter_script(keys=script_keys, args=args)
 
     def count_reclaimed(self, count: int) -> None:

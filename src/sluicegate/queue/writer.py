@@ -23,6 +23,7 @@ from sluicegate.events import Event
 from sluicegate.queue import keys
 from sluicegate.queue.client import is_cluster_client
 from sluicegate.queue.direct import DirectConnections
+from sluicegate.queue.entry_format import joined_columns, packable
 from sluicegate.queue.grouped import GroupedWrites
 from sluicegate.queue.scripts import ENQUEUE, lua
 from sluicegate.queue.slot_pipeline import send_to_slot_owner
@@ -52,8 +53,11 @@ class QueueWriter:
         max_depth: int,
         durability_timeout_s: float,
         replicas: int = 0,
+        packing: bool = False,
     ) -> None:
+        """``packing``: a request's events in one stream entry (``queue/entry_format.py``)."""
         self._client = client
+        self.packing = packing
         self._cluster = is_cluster_client(client)
         self.replicas = replicas
         self.mode = mode
@@ -78,11 +82,15 @@ class QueueWriter:
         ``traceparent``: the request's trace context, stored with each event."""
         args: list[str | int] = [self._max_depth, keys.CONSUMER_GROUP, queue, traceparent or ""]
         args.append(len(quarantined))
-        args += [
-            value
-            for event in events
-            for value in (event.event_id, event.payload, event.accepted_at_ms)
-        ]
+        if self.packing and packable(events):
+            args += [len(events), *joined_columns(events), events[0].accepted_at_ms]
+        else:
+            args.append(0)
+            args += [
+                value
+                for event in events
+                for value in (event.event_id, event.payload, event.accepted_at_ms)
+            ]
         for event, reason in quarantined:
             args += [
                 event.event_id,

@@ -163,12 +163,12 @@ class QueueVisit:
         count = self.settings.queue_batch_size
         while True:  # several reads may have been lost: until a read finds less than a batch
             self._confirm_ack()
-            own = self._retry(partial(self.reader.read_own_pending, count))
+            own, full = self._retry(partial(self.reader.read_own_pending, count))
             if not own:
                 return
             self.log.info("own-pending-persisted-before-leaving", count=len(own))
             self.process(own)
-            if len(own) < count:  # entries refused for now stay pending: not read again here
+            if not full:  # entries refused for now stay pending: not read again here
                 return
 
     def _idle_for_good(self, idle_since: float) -> bool:

@@ -12,12 +12,14 @@
 -- ARGV[2]  rows the batch inserted (new events)
 -- ARGV[3]  redeliveries the destination absorbed (already stored)
 -- ARGV[4]  the suffix of the destination's stats fields ('' for the default destination)
--- ARGV[5…] stream entry ids to acknowledge
+-- ARGV[5]  how many of the entries are packed (several events each; entry_format.py)
+-- ARGV[6…] for each packed entry its id and how many events it holds, then the ids of the
+--          single-event entries
 -- reads group fields: name pending
 -- writes stats fields: persisted duplicates_suppressed
 -- returns  1
 --!include trim
-acknowledge(KEYS[1], ARGV[1], ARGV, 5)
+acknowledge(KEYS[1], ARGV[1], ARGV, 6, tonumber(ARGV[5]))
 redis.call('HINCRBY', KEYS[2], 'persisted' .. ARGV[4], ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'duplicates_suppressed' .. ARGV[4], ARGV[3])
 return 1

@@ -1,10 +1,13 @@
 #!lua flags=allow-oom
--- Move one refused entry from a destination's view of the stream to its dead letters, with the
--- reason, in one step (a consumer gives up on a poison event after DEAD_LETTER_AFTER deliveries).
--- With one consumer group on the stream it leaves the stream at once; with several, once every
--- group has acknowledged it (the trimming rule, as in `ack.lua`: lua/lib/trim.lua).
--- allow-oom: the entry leaves the stream as it enters the dead letters (the reason, at most
--- 2,000 characters, is what it adds), so a poison event cannot hold a full queue back.
+-- Move the refused events of one entry from a destination's view of the stream to its dead
+-- letters, each with its reason, and acknowledge the entry, in one step (a consumer gives up on
+-- poison events after DEAD_LETTER_AFTER deliveries). The entry's other events were stored just
+-- before (worker/poison.py): their counts come along. An entry no longer pending with the group
+-- was handled already (a reply lost, the call sent again): nothing is written twice.
+-- With one consumer group on the stream the entry leaves the stream at once; with several, once
+-- every group has acknowledged it (the trimming rule, as in `ack.lua`: lua/lib/trim.lua).
+-- allow-oom: the entry leaves the stream as its events enter the dead letters (the reasons, at
+-- most 2,000 characters each, are what they add), so poison cannot hold a full queue back.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the destination's dead letters sluicegate:{queue}:dead[:destination]
@@ -12,13 +15,35 @@
 -- ARGV[1]  the destination's consumer group
 -- ARGV[2]  the entry's id in the stream
 -- ARGV[3]  the suffix of the destination's stats fields ('' for the default destination)
--- ARGV[4…] the dead letter's fields and values, in pairs
+-- ARGV[4]  how many events the entry holds
+-- ARGV[5]  of its other events: rows stored now (new events)
+-- ARGV[6]  of its other events: already stored (redeliveries absorbed)
+-- ARGV[7]  how many times the entry was delivered
+-- ARGV[8]  when the events were given up on (ms)
+-- ARGV[9]  when the events were accepted (ms)
+-- ARGV[10] the request's W3C traceparent, '' when it sent none (then the field is left out)
+-- ARGV[11…] one triple per refused event: event id, payload, reason
 -- reads group fields: name pending
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
--- writes stats fields: dead_lettered
--- returns  1
+-- writes stats fields: dead_lettered persisted duplicates_suppressed
+-- returns  1 when moved, 0 when the entry was handled before
 --!include trim
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-acknowledge(KEYS[1], ARGV[1], {ARGV[2]}, 1)
-redis.call('HINCRBY', KEYS[3], 'dead_lettered' .. ARGV[3], 1)
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
+local refused = 0
+for i = 11, #ARGV, 3 do
+  local fields = {'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[9]}
+  if ARGV[10] ~= '' then
+    fields[7], fields[8] = 'traceparent', ARGV[10]
+  end
+  local n = #fields
+  fields[n + 1], fields[n + 2] = 'reason', ARGV[i + 2]
+  fields[n + 3], fields[n + 4] = 'deliveries', ARGV[7]
+  fields[n + 5], fields[n + 6] = 'dead_at_ms', ARGV[8]
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  refused = refused + 1
+end
+acknowledge(KEYS[1], ARGV[1], {ARGV[2], ARGV[4]}, 1, 1)
+redis.call('HINCRBY', KEYS[3], 'dead_lettered' .. ARGV[3], refused)
+redis.call('HINCRBY', KEYS[3], 'persisted' .. ARGV[3], ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. ARGV[3], ARGV[6])
 return 1

@@ -17,9 +17,15 @@
 -- ARGV[3]  queue name (member of KEYS[4])
 -- ARGV[4]  the request's W3C traceparent, '' when it sent none (then the field is left out)
 -- ARGV[5]  how many of the events are quarantined (they come last)
--- ARGV[6…] one triple per event: event id, payload, accepted-at (ms); then one quadruple per
---          quarantined event: event id, payload, accepted-at (ms), reason
+-- ARGV[6]  how many events come packed in one entry (queue/entry_format.py); 0: one entry each
+-- ARGV[7]  packed: the events' ids, joined by U+001E
+-- ARGV[8]  packed: their payloads, joined by U+001E
+-- ARGV[9]  packed: when they were accepted (ms)
+-- ARGV[7…]  not packed: one triple per event: event id, payload, accepted-at (ms); then, packed
+--          or not, one quadruple per quarantined event: event id, payload, accepted-at (ms),
+--          reason
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
+-- writes entry fields: n ids payloads
 -- writes stats fields: accepted dead_lettered quarantined
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
 local call = redis.call
@@ -34,17 +40,26 @@ if depth >= tonumber(ARGV[1]) then
   return {0, depth}
 end
 local quarantined = tonumber(ARGV[5])
+local packed = tonumber(ARGV[6])
 local last = #ARGV - 4 * quarantined
 local trace = ARGV[4]
--- One loop per case rather than unpack() of the optional field on every XADD.
-if trace == '' then
-  for i = 6, last, 3 do
-    call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2])
-  end
+local queued = packed
+if packed > 0 then
+  local fields = {'n', packed, 'ids', ARGV[7], 'payloads', ARGV[8], 'accepted_at_ms', ARGV[9]}
+  if trace ~= '' then fields[9], fields[10] = 'traceparent', trace end
+  call('XADD', stream, '*', unpack(fields))
 else
-  for i = 6, last, 3 do
-    call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2],
-         'traceparent', trace)
+  queued = (last - 6) / 3
+  -- One loop per case rather than unpack() of the optional field on every XADD.
+  if trace == '' then
+    for i = 7, last, 3 do
+      call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2])
+    end
+  else
+    for i = 7, last, 3 do
+      call('XADD', stream, '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2],
+           'traceparent', trace)
+    end
   end
 end
 local extra = {}
@@ -53,7 +68,6 @@ for i = last + 1, #ARGV, 4 do
   call('XADD', KEYS[3], '*', 'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[i + 2],
        'reason', ARGV[i + 3], 'deliveries', 0, 'dead_at_ms', ARGV[i + 2], unpack(extra))
 end
-local queued = (last - 5) / 3
 call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
 if quarantined > 0 then
   call('HINCRBY', KEYS[2], 'dead_lettered', quarantined)
