@@ -10,20 +10,23 @@ from sluicegate.queue.writer import DurabilityMode, QueueWriter
 
 
 def make_events(queue: str, count: int, payload: dict[str, object] | None = None) -> list[Event]:
+    """``count`` events accepted at one instant, as one request's are."""
+    accepted_at_ms = now_ms()
     return [
-        Event(queue, new_event_id(), orjson.dumps(payload or {"n": n}).decode(), now_ms())
+        Event(queue, new_event_id(), orjson.dumps(payload or {"n": n}).decode(), accepted_at_ms)
         for n in range(count)
     ]
 
 
-def enqueue(url: str, events: list[Event], batch: int = 500) -> list[str]:
+def enqueue(url: str, events: list[Event], batch: int = 500, packing: bool = False) -> list[str]:
     """Append ``events`` in batches, durably, each batch as one request (with the trace context
-    of its first event); returns their ids in order."""
+    of its first event); returns their ids in order. ``packing``: each batch in one stream entry
+    (the API's way); without it one entry per event, which tests of entry mechanics count on."""
 
     async def run() -> None:
         client = async_client(url, cluster=is_cluster(url))
         writer = QueueWriter(
-            client, DurabilityMode.WAITAOF, max_depth=10**9, durability_timeout_s=5
+            client, DurabilityMode.WAITAOF, 10**9, durability_timeout_s=5, packing=packing
         )
         try:
             for start in range(0, len(events), batch):

@@ -134,8 +134,9 @@ def test_writer_refuses_a_full_queue_without_writing(redis_server, redis_client)
         await client.aclose()
         return results
 
-    assert asyncio.run(run()) == [True, True, False]
-    assert redis_client.xlen(keys.stream_key("q")) == 4
+    assert asyncio.run(run()) == [True, True, False]  # the depth counts events, not entries
+    assert redis_client.xlen(keys.stream_key("q")) == 2  # a request an entry
+    assert snapshot(redis_client, "q").queued == 4
 
 
 def test_group_is_recreated_after_the_server_lost_its_data(redis_server, redis_client):

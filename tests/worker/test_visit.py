@@ -42,36 +42,49 @@ def stored(settings) -> SqliteRepository:
     return SqliteRepository(settings.sqlite_filepath)
 
 
-def test_persists_everything_then_acks_and_releases_its_lock(settings, redis_client, inbox):
-    ids = enqueue(settings.redis_url, make_events("q", 1200))
+PACKING = pytest.mark.parametrize("packing", [False, True], ids=["entry-an-event", "packed"])
+
+
+@PACKING
+def test_persists_everything_then_acks_and_releases_its_lock(
+    settings, redis_client, inbox, packing
+):
+    ids = enqueue(settings.redis_url, make_events("q", 1200), batch=100, packing=packing)
     assert consume(settings, "q", inbox) == EXIT_OK
     assert stored(settings).ids("q") == set(ids)
     state = snapshot(redis_client, "q")
     assert (state.queued, state.in_flight, state.persisted_acks) == (0, 0, 1200)
     assert state.duplicates_suppressed == 0  # no batch was processed twice
     assert lock_holder(redis_client, "q") is None
+    assert redis_client.xlen(keys.stream_key("q")) == 0
 
 
-def test_redelivered_events_are_stored_once(settings, redis_client, inbox):
+@PACKING
+def test_redelivered_events_are_stored_once(settings, redis_client, inbox, packing):
     events = make_events("q", 100)
     repository = stored(settings)
     repository.persist(events[:40])  # a consumer that committed and died before its ack
-    enqueue(settings.redis_url, events)
+    enqueue(settings.redis_url, events, batch=30, packing=packing)
     consume(settings, "q", inbox)
     assert repository.count() == 100
     assert snapshot(redis_client, "q").duplicates_suppressed == 40
 
 
-def test_poison_event_is_dead_lettered_after_n_deliveries(settings, redis_client, inbox):
+@PACKING
+def test_poison_event_is_dead_lettered_after_n_deliveries(settings, redis_client, inbox, packing):
+    """Packed, the poison event is the middle of an entry of 7: its 6 others are stored, and
+    the entry leaves the stream only with the poison's move to the dead letters."""
     repository = stored(settings)
     repository._db.execute(POISON_TRIGGER)
     good = make_events("q", 20)
     poison = make_events("q", 1, {"poison": True})
-    enqueue(settings.redis_url, good[:10] + poison + good[10:])
+    enqueue(settings.redis_url, good[:10] + poison + good[10:], batch=7, packing=packing)
     consume(settings, "q", inbox)
     assert repository.ids("q") == {e.event_id for e in good}
     state = snapshot(redis_client, "q")
     assert (state.queued, state.in_flight, state.dead_lettered) == (0, 0, 1)
+    assert (state.persisted, state.unaccounted) == (20, 0)  # its 6 others counted once
+    assert redis_client.xlen(keys.stream_key("q")) == 0
     entry = redis_client.xrange(keys.dead_letter_key("q"))[0][1]
     assert entry[b"id"].decode() == poison[0].event_id
     assert b"poison payload refused" in entry[b"reason"]

@@ -73,7 +73,7 @@ async def replay_async(
 
 def _replay_keys(queue: str, destination: str) -> list[str]:
     dead = keys.dead_letter_key(queue, destination)
-    return [keys.stream_key(queue), dead, keys.stats_key(queue)]
+    return [keys.stream_key(queue), dead, keys.stats_key(queue), keys.done_key(queue)]
 
 
 def _decode(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:

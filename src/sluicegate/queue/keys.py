@@ -37,6 +37,8 @@ FIELD_PAYLOADS = "payloads"
 
 # Field names inside the per-queue stats hash.
 STAT_ACCEPTED = "accepted"
+STAT_APPENDED = "appended"  # events ever written to the stream (lua/lib/counts.lua)
+STAT_ENTRIES = "entries"  # entries the scripts wrote to the stream and did not delete
 STAT_PERSISTED = "persisted"
 STAT_DUPLICATES_SUPPRESSED = "duplicates_suppressed"
 STAT_DEAD_LETTERED = "dead_lettered"
@@ -95,6 +97,11 @@ def stat_field(stat: str, destination: str = DEFAULT_DESTINATION) -> str:
 
 def stats_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:stats"
+
+
+def done_key(queue: str) -> str:
+    """Per consumer group, the events it is done with (``lua/lib/counts.lua``)."""
+    return f"{PREFIX}:{{{queue}}}:done"
 
 
 def lock_key(queue: str, slot: int = 0, destination: str = DEFAULT_DESTINATION) -> str:

@@ -46,9 +46,14 @@ class Gathering:
 
 @dataclass(frozen=True, slots=True)
 class GroupState:
-    pending: int  # delivered to its consumers, not acknowledged
-    lag: int | None  # never delivered to it; None: the server cannot tell (then: an upper bound)
+    """Counts in entries (what the agent and the consumers look at: is there work?) and, for
+    ``sluicegate status``, in events (an entry may hold a request's: ``entry_format.py``)."""
+
+    pending: int  # entries delivered to its consumers, not acknowledged
+    lag: int | None  # entries never delivered to it; None: the server cannot tell
     oldest_id: str | None  # the oldest entry it has not acknowledged
+    events: int | None = None  # events still to store; None: not counted (an older stream)
+    pending_events: int | None = None  # events of the pending entries; None: not asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +73,35 @@ class StreamState:
         return group.pending + self.queued(destination)
 
     def queued(self, destination: str) -> int:
+        """Entries never delivered to the destination."""
         group = self.groups.get(destination)
         if group is None:
             return self.length
         return group.lag if group.lag is not None else max(self.length - group.pending, 0)
+
+    def in_flight_events(self, destination: str) -> int:
+        """Events delivered to the destination's consumers, not acknowledged (``lanes.lua``
+        asked to count them; else its pending entries)."""
+        group = self.groups.get(destination)
+        if group is None:
+            return 0
+        return group.pending if group.pending_events is None else group.pending_events
+
+    def queued_events(self, destination: str) -> int:
+        """Events never delivered to the destination (its entries, on a stream written by a
+        version that kept no counts)."""
+        group = self.groups.get(destination)
+        if group is None or group.events is None:
+            return self.queued(destination)
+        return group.events - self.in_flight_events(destination)
 
     def ready(self, destination: str, gathering: Gathering | None) -> bool:
         """Read the destination's lane now, or let its events gather into a larger batch?"""
         group = self.groups.get(destination)
         if gathering is None or group is None or group.pending:
             return True  # no group yet (a visit makes it), or entries to finish
-        return (
-            self.queued(destination) >= gathering.min_events
+        return (  # with nothing pending, its events still to store are all queued
+            self.queued_events(destination) >= gathering.min_events
             or self.oldest_age_s(destination) >= gathering.max_wait_s
         )
 
@@ -92,13 +114,19 @@ class StreamState:
         return max(self.now_ms - int(oldest.partition("-")[0]), 0) / 1000
 
 
+def lanes_keys(queue: str) -> list[str]:
+    """``lua/lanes.lua``'s KEYS."""
+    return [keys.stream_key(queue), keys.stats_key(queue), keys.done_key(queue)]
+
+
 def stream_states(client: "redis.Redis", queues: Sequence[str]) -> dict[str, StreamState]:
-    """Every queue's ``StreamState``, pipelined: one round trip however many queues."""
+    """Every queue's ``StreamState`` (pending events not counted), pipelined: one round trip
+    however many queues."""
     script = lua(LANES)
     for attempt in range(2):
         with client.pipeline(transaction=False) as pipe:
             for queue in queues:
-                pipe.evalsha(script.sha, 1, keys.stream_key(queue))
+                pipe.evalsha(script.sha, 3, *lanes_keys(queue), "0")
             replies = pipe.execute(raise_on_error=False)
         if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
             break
@@ -112,12 +140,21 @@ def stream_states(client: "redis.Redis", queues: Sequence[str]) -> dict[str, Str
 def parse_state(reply: Sequence[Any]) -> StreamState:
     """``lua/lanes.lua``'s reply."""
     groups = {}
-    for index in range(2, len(reply), 4):
-        name, pending, lag, oldest = reply[index : index + 4]
+    for index in range(2, len(reply), 6):
+        name, pending, lag, oldest, events, pending_events = reply[index : index + 6]
         groups[keys.destination_of_group(as_text(name))] = GroupState(
-            int(pending), int(lag) if int(lag) >= 0 else None, as_text(oldest) or None
+            int(pending),
+            _known(lag),
+            as_text(oldest) or None,
+            _known(events),
+            _known(pending_events),
         )
     return StreamState(int(reply[0]), int(reply[1]), groups)
+
+
+def _known(value: Any) -> int | None:
+    """``lanes.lua``'s count, None where it answers -1 (not known)."""
+    return int(value) if int(value) >= 0 else None
 
 
 def ensure_groups(client: "redis.Redis", queue: str, starts: Sequence[tuple[str, str]]) -> int:
@@ -128,7 +165,8 @@ def ensure_groups(client: "redis.Redis", queue: str, starts: Sequence[tuple[str,
     script = client.register_script(lua(ENSURE_GROUPS).source)
     drop = "" if any(group == keys.CONSUMER_GROUP for group, _ in starts) else keys.CONSUMER_GROUP
     args = [drop, *(part for pair in starts for part in pair)]
-    return int(script(keys=[keys.stream_key(queue)], args=args))
+    script_keys = [keys.stream_key(queue), keys.stats_key(queue), keys.done_key(queue)]
+    return int(script(keys=script_keys, args=args))
 
 
 def forget_group(client: "redis.Redis", queue: str, destination: str) -> tuple[bool, int]:
@@ -137,5 +175,6 @@ def forget_group(client: "redis.Redis", queue: str, destination: str) -> tuple[b
     trimmed). For a destination gone from DESTINATIONS_FILE (``sluicegate destinations forget``)."""
     script = client.register_script(lua(FORGET_GROUP).source)
     group = keys.consumer_group(destination)
-    found, trimmed = script(keys=[keys.stream_key(queue)], args=[group])
+    script_keys = [keys.stream_key(queue), keys.done_key(queue), keys.stats_key(queue)]
+    found, trimmed = script(keys=script_keys, args=[group])
     return bool(found), int(trimmed)

@@ -45,7 +45,7 @@ class QueueReader:
         self.gathering = gathering
         self._stream = keys.stream_key(queue)
         self._ack_script = client.register_script(lua(ACK).source)
-        self._ack_keys = [self._stream, keys.stats_key(queue)]
+        self._ack_keys = [self._stream, keys.stats_key(queue), keys.done_key(queue)]
         self._forget_script = client.register_script(lua(FORGET_CONSUMER).source)
         self._dead_letter_script = client.register_script(lua(DEAD_LETTER).source)
         self._count_reclaimed_script = client.register_script(lua(COUNT_RECLAIMED).source)
@@ -56,6 +56,14 @@ class QueueReader:
     def entries_for(self, events: int) -> int:
         """How many entries to read for about ``events`` events, as the last read went."""
         return max(1, round(events / self._events_per_entry))
+
+    def learn_entry_size(self) -> None:
+        """Events per entry as the stream holds them now, for a first read that asks for about
+        a batch of events, not a batch of requests (up to 1,000 events each)."""
+        state = self._state()
+        group = state.groups.get(self.destination)
+        if state.length and group is not None and group.events:
+            self._events_per_entry = max(group.events / state.length, 1.0)
 
     def read_own_pending(self, count: int) -> tuple[list[Delivery], bool]:
         """Events of entries delivered to this consumer name and never acked (read with id 0),
@@ -184,9 +192,8 @@ class QueueReader:
 
     def ack(self, deliveries: Sequence[Delivery], persisted: int, duplicates: int) -> None:
         """Acknowledge and delete the entries of persisted events atomically, so memory stays
-        bounded; every event of each entry must be in ``deliveries``. Without deliveries, only
-        count what was stored (events of an entry that stays pending: ``worker/poison.py``)."""
-        if deliveries or persisted or duplicates:
+        bounded; every event of each entry must be in ``deliveries``."""
+        if deliveries:
             args = self._ack_args(deliveries, persisted, duplicates)
             self._ack_script(keys=self._ack_keys, args=args)
 
@@ -250,7 +257,7 @@ class QueueReader:
         runs on a full Redis too: ``lua/dead_letter.lua``)."""
         first = entry[0]
         dead = keys.dead_letter_key(self.queue, self.destination)
-        script_keys = [self._stream, dead, keys.stats_key(self.queue)]
+        script_keys = [self._stream, dead, keys.stats_key(self.queue), keys.done_key(self.queue)]
         args: list[str | int] = [self.group, first.entry_id, self._suffix, len(entry)]
         args += [stored, duplicates, deliveries, now_ms(), first.event.accepted_at_ms]
         args.append(first.event.traceparent or "")

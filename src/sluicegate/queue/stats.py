@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text, is_cluster_client
-from sluicegate.queue.lanes import parse_state
+from sluicegate.queue.lanes import lanes_keys, parse_state
 from sluicegate.queue.scripts import LANES, lua
 
 _SCAN_COUNT = 1000  # keys a primary looks at per SCAN call
@@ -238,7 +238,7 @@ def _read_count(destinations: Sequence[str], slots: int) -> int:
 def _queue_reads(pipe: Any, queue: str, slots: int, destinations: Sequence[str]) -> None:
     """What a snapshot reads, in this order; all keys in the queue's slot."""
     reads: list[tuple[Any, ...]] = [
-        ("EVAL", lua(LANES).source, 1, keys.stream_key(queue)),
+        ("EVAL", lua(LANES).source, 3, *lanes_keys(queue), "1"),
         ("HGETALL", keys.stats_key(queue)),
     ]
     for destination in destinations:
@@ -259,12 +259,11 @@ def _parsed(
     found = []
     for index, destination in enumerate(destinations):
         dead, *locks = per_destination[index * (1 + slots) : (index + 1) * (1 + slots)]
-        group = lanes.groups.get(destination)
         found.append(
             QueueSnapshot(
                 queue=queue,
-                queued=lanes.queued(destination),
-                in_flight=group.pending if group is not None else 0,
+                queued=lanes.queued_events(destination),
+                in_flight=lanes.in_flight_events(destination),
                 dead_lettered=int(dead)
                 + (0 if destination == keys.DEFAULT_DESTINATION else quarantined),
                 persisted_acks=_stat(stats, keys.STAT_PERSISTED, destination),

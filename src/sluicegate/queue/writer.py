@@ -53,7 +53,7 @@ class QueueWriter:
         max_depth: int,
         durability_timeout_s: float,
         replicas: int = 0,
-        packing: bool = False,
+        packing: bool = True,
     ) -> None:
         """``packing``: a request's events in one stream entry (``queue/entry_format.py``)."""
         self._client = client
@@ -132,9 +132,10 @@ class QueueWriter:
             await self._grouped.aclose()
 
     def _keys(self, queue: str) -> list[str | int]:
-        """The queue's stream, stats and dead letters; on a standalone server also the set of
-        queues (another slot)."""
+        """The queue's stream, stats, dead letters and done counts; on a standalone server also
+        the set of queues (another slot)."""
         own = [keys.stream_key(queue), keys.stats_key(queue), keys.dead_letter_key(queue)]
+        own.append(keys.done_key(queue))
         if self._cluster:
             return [len(own), *own]
         return [len(own) + 1, *own, keys.QUEUES_SET]

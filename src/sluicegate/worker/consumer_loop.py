@@ -243,6 +243,7 @@ class ConsumerLoop:
                 gathering(destination),
             )
             reader.ensure_groups()
+            reader.learn_entry_size()
             self._readers[lane] = reader
         return reader
 

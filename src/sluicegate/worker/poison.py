@@ -76,14 +76,13 @@ class PoisonSplit:
         duplicates: int,
     ) -> None:
         """Dead-letter after DEAD_LETTER_AFTER deliveries; until then leave the entry pending to
-        retry (counting what of it was stored now: a redelivery finds those stored)."""
+        retry. Its other events are counted when it leaves, as this delivery found them (stored
+        by an earlier one: redeliveries absorbed)."""
         entry_id = entry[0].entry_id
         deliveries = self._reader.delivery_counts([entry[0]]).get(entry_id, 0)
         dead = deliveries >= self._dead_letter_after
         if dead:
             self._reader.dead_letter_entry(entry, refused, deliveries, stored, duplicates)
-        else:
-            self._reader.ack([], stored, duplicates)
         for delivery, reason in refused:
             if dead:
                 self._metrics.dead_lettered(delivery.event.queue)

@@ -12,6 +12,7 @@
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the destination's dead letters sluicegate:{queue}:dead[:destination]
 -- KEYS[3]  the queue's stats hash        sluicegate:{queue}:stats
+-- KEYS[4]  the queue's done counts      sluicegate:{queue}:done (lua/lib/counts.lua)
 -- ARGV[1]  the destination's consumer group
 -- ARGV[2]  the entry's id in the stream
 -- ARGV[3]  the suffix of the destination's stats fields ('' for the default destination)
@@ -25,9 +26,11 @@
 -- ARGV[11…] one triple per refused event: event id, payload, reason
 -- reads group fields: name pending
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
--- writes stats fields: dead_lettered persisted duplicates_suppressed
+-- writes stats fields: dead_lettered persisted duplicates_suppressed entries
 -- returns  1 when moved, 0 when the entry was handled before
+--!include counts
 --!include trim
+counted(KEYS[1], KEYS[3], KEYS[4])
 if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
 local refused = 0
 for i = 11, #ARGV, 3 do
@@ -42,7 +45,7 @@ for i = 11, #ARGV, 3 do
   redis.call('XADD', KEYS[2], '*', unpack(fields))
   refused = refused + 1
 end
-acknowledge(KEYS[1], ARGV[1], {ARGV[2], ARGV[4]}, 1, 1)
+acknowledge(KEYS[1], KEYS[3], KEYS[4], ARGV[1], {ARGV[2], ARGV[4]}, 1, 1)
 redis.call('HINCRBY', KEYS[3], 'dead_lettered' .. ARGV[3], refused)
 redis.call('HINCRBY', KEYS[3], 'persisted' .. ARGV[3], ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. ARGV[3], ARGV[6])

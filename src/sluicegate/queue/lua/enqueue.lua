@@ -10,9 +10,10 @@
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the queue's stats hash        sluicegate:{queue}:stats
 -- KEYS[3]  the queue's dead letters      sluicegate:{queue}:dead
--- KEYS[4]  the set of known queues       sluicegate:queues (standalone only: on a cluster it
+-- KEYS[4]  the queue's done counts      sluicegate:{queue}:done (lua/lib/counts.lua)
+-- KEYS[5]  the set of known queues       sluicegate:queues (standalone only: on a cluster it
 --          lives in another slot; there the stream itself marks the queue, found by SCAN)
--- ARGV[1]  depth limit (QUEUE_MAX_DEPTH)
+-- ARGV[1]  depth limit (QUEUE_MAX_DEPTH): events the slowest destination has still to store
 -- ARGV[2]  consumer group name
 -- ARGV[3]  queue name (member of KEYS[4])
 -- ARGV[4]  the request's W3C traceparent, '' when it sent none (then the field is left out)
@@ -26,15 +27,22 @@
 --          reason
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
 -- writes entry fields: n ids payloads
--- writes stats fields: accepted dead_lettered quarantined
+-- writes stats fields: accepted dead_lettered quarantined appended entries
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
+--!include counts
 local call = redis.call
 local stream = KEYS[1]
--- XLEN answers 0 for a stream that does not exist: EXISTS only then (a drained queue is empty).
-local depth = call('XLEN', stream)
-if depth == 0 and call('EXISTS', stream) == 0 then
+local appended = counted(stream, KEYS[2], KEYS[4])
+local depth = 0
+if call('EXISTS', stream) == 0 then
   call('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
-  if #KEYS > 3 then call('SADD', KEYS[4], ARGV[3]) end
+  call('DEL', KEYS[4])
+  call('HSET', KEYS[4], ARGV[2], appended)
+  if #KEYS > 4 then call('SADD', KEYS[5], ARGV[3]) end
+else
+  local done = call('HVALS', KEYS[4])
+  if #done == 0 then depth = call('XLEN', stream) end  -- no group: nobody reads it yet
+  for i = 1, #done do depth = math.max(depth, appended - tonumber(done[i])) end
 end
 if depth >= tonumber(ARGV[1]) then
   return {0, depth}
@@ -69,6 +77,8 @@ for i = last + 1, #ARGV, 4 do
        'reason', ARGV[i + 3], 'deliveries', 0, 'dead_at_ms', ARGV[i + 2], unpack(extra))
 end
 call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
+call('HINCRBY', KEYS[2], 'appended', queued)
+call('HINCRBY', KEYS[2], 'entries', packed > 0 and 1 or queued)
 if quarantined > 0 then
   call('HINCRBY', KEYS[2], 'dead_lettered', quarantined)
   call('HINCRBY', KEYS[2], 'quarantined', quarantined)

@@ -1,21 +1,34 @@
 #!lua flags=no-writes,allow-oom
 -- Where a queue's stream stands for each of its consumer groups (one a destination), in one
--- step: which destinations of the queue have work (agent, consumers), and their lag (status).
--- no-writes: it only reads; allow-oom: it runs on a full Redis, whose consumers must drain it.
+-- step: which destinations of the queue have work (agent, consumers), and their lag and counts
+-- in events (status). no-writes: it only reads; allow-oom: it runs on a full Redis, whose
+-- consumers must drain it.
 --
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
+-- KEYS[2]  the queue's stats hash        sluicegate:{queue}:stats
+-- KEYS[3]  the queue's done counts      sluicegate:{queue}:done (lua/lib/counts.lua)
+-- ARGV[1]  '1': count the events of the pending entries too (reads each of them), else '0'
 -- reads group fields: name pending lag
--- returns  {entries in the stream, the server's time (ms), then for each group four values:
+-- reads entry fields: n
+-- reads stats fields: appended entries
+-- returns  {entries in the stream, the server's time (ms), then for each group six values:
 --          its name, entries pending (delivered, not acknowledged), its lag (entries never
 --          delivered to it; -1 when the server cannot tell), the id of the oldest entry it has
---          not acknowledged ('' when none)}
+--          not acknowledged ('' when none), its events still to store (queued or pending; -1
+--          when not counted yet: a stream written by a version before counts), the events of
+--          its pending entries (-1 unless asked for). Asked for, on a stream that holds other
+--          entries than the scripts left in it (some were lost, or it was written before the
+--          counts were kept), the events still to store are counted entry by entry: what the
+--          stream holds, so that a loss shows}
+--!include counts
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 local time = redis.call('TIME')
 local reply = {redis.call('XLEN', KEYS[1]), tonumber(time[1]) * 1000 + math.floor(time[2] / 1000)}
+local appended, entries = unpack(redis.call('HMGET', KEYS[2], 'appended', 'entries'))
+local observe = ARGV[1] == '1' and not (entries and tonumber(entries) == reply[1])
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 for _, group in ipairs(groups) do
-  local info = {}
-  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local info = group_info(group)
   local lag = info['lag']
   if not lag then
     lag = -1
@@ -28,9 +41,23 @@ for _, group in ipairs(groups) do
     local after = redis.call('XRANGE', KEYS[1], '(' .. info['last-delivered-id'], '+', 'COUNT', 1)
     if #after > 0 then oldest = after[1][1] end
   end
-  table.insert(reply, info['name'])
-  table.insert(reply, info['pending'])
-  table.insert(reply, lag)
-  table.insert(reply, oldest)
+  local events = -1
+  local done = redis.call('HGET', KEYS[3], info['name'])
+  if appended and done then events = tonumber(appended) - tonumber(done) end
+  local pending_events = -1
+  if ARGV[1] == '1' then
+    pending_events = 0
+    local rows = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', info['pending'])
+    for _, row in ipairs(rows) do
+      local entry = redis.call('XRANGE', KEYS[1], row[1], row[1])
+      if #entry > 0 then pending_events = pending_events + entry_events(entry[1][2]) end
+    end
+  end
+  if observe then
+    events = events_in_stream(KEYS[1], '(' .. info['last-delivered-id']) + pending_events
+  end
+  for _, value in ipairs({info['name'], info['pending'], lag, oldest, events, pending_events}) do
+    table.insert(reply, value)
+  end
 end
 return reply

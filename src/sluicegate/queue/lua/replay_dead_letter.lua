@@ -9,15 +9,20 @@
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the destination's dead letters sluicegate:{queue}:dead[:destination]
 -- KEYS[3]  the queue's stats hash        sluicegate:{queue}:stats
+-- KEYS[4]  the queue's done counts      sluicegate:{queue}:done (lua/lib/counts.lua)
 -- ARGV[1]  the dead letter's entry id
 -- ARGV[2]  the destination's consumer group
 -- reads entry fields:  id payload accepted_at_ms traceparent deliveries
 -- writes entry fields: id payload accepted_at_ms traceparent
 -- reads group fields: name
--- writes stats fields: duplicates_suppressed quarantined
+-- writes stats fields: duplicates_suppressed quarantined appended entries
+-- reads group fields: pending lag
+-- reads entry fields: n
 -- returns  1 when moved, 0 when there is no such dead letter
+--!include counts
 local entry = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #entry == 0 then return 0 end
+counted(KEYS[1], KEYS[3], KEYS[4])
 local fields = entry[1][2]
 local event = {}
 for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
@@ -29,6 +34,8 @@ else
              'accepted_at_ms', event['accepted_at_ms'])
 end
 redis.call('XDEL', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'appended', 1)
+redis.call('HINCRBY', KEYS[3], 'entries', 1)
 if tonumber(event['deliveries']) == 0 then
   redis.call('HINCRBY', KEYS[3], 'quarantined', -1)
   return 1

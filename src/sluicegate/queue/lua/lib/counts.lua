@@ -1,0 +1,69 @@
+-- A queue's counts in events, exact while entries hold one event or a whole request's
+-- (queue/entry_format.py) and while several groups trim the stream. The stats hash's
+-- 'appended' counts the events ever written to the stream; the queue's done hash holds, per
+-- consumer group (one per destination), the events it is done with: acknowledged,
+-- dead-lettered, or never its own (written before the group was made at '$'). So a group's
+-- events still to store (queued or in flight) are appended - done[group], whatever the stream
+-- holds for the other groups. The stats' 'entries' counts the entries these scripts wrote and
+-- have not deleted: a stream holding fewer lost some (`sluicegate status` then counts what it
+-- holds, entry by entry, and the conservation line shows the loss).
+-- reads group fields: name pending lag
+-- reads entry fields: n
+-- writes stats fields: appended entries
+
+-- Events one entry holds (its fields, flat): a packed entry's first field is its count.
+local function entry_events(fields)
+  if fields[1] == 'n' then return tonumber(fields[2]) end
+  return 1
+end
+
+-- Events the stream holds from `start` ('-': all; '(' .. id: after id), read entry by entry:
+-- only where a group is made at '0' on a stream that others have read already (a destination
+-- added to a queue in use), and where the stream lost entries (status counts what is left).
+local function events_in_stream(stream, start)
+  local total = 0
+  while true do
+    local rows = redis.call('XRANGE', stream, start, '+', 'COUNT', 1000)
+    for _, row in ipairs(rows) do total = total + entry_events(row[2]) end
+    if #rows < 1000 then return total end
+    start = '(' .. rows[#rows][1]
+  end
+end
+
+local function group_info(group)
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  return info
+end
+
+-- 'appended' (and each group's done count), made from the stream as it stands where a
+-- version that kept no counts wrote it (one event an entry): a group's work is then its
+-- pending entries and its lag. Returns 'appended'.
+local function counted(stream, stats, done)
+  local appended = redis.call('HGET', stats, 'appended')
+  if appended then return tonumber(appended) end
+  local length = redis.call('XLEN', stream)
+  if length > 0 then
+    local groups = redis.call('XINFO', 'GROUPS', stream)
+    for _, group in ipairs(groups) do
+      local info = group_info(group)
+      local lag = info['lag']
+      if not lag or #groups == 1 then lag = length - info['pending'] end
+      redis.call('HSET', done, info['name'], length - info['pending'] - lag)
+    end
+  end
+  redis.call('HSET', stats, 'appended', length, 'entries', length)
+  return length
+end
+
+-- A group made now, from `start` ('0': every entry the stream holds; '$': none of them).
+-- `untouched`: a group nobody read with yet, whose work is the whole stream.
+local function count_new_group(stream, stats, done, group, start, untouched)
+  local appended = counted(stream, stats, done)
+  local held = 0
+  if start == '0' then
+    local known = untouched and redis.call('HGET', done, untouched)
+    if known then held = appended - tonumber(known) else held = events_in_stream(stream, '-') end
+  end
+  redis.call('HSET', done, group, appended - held)
+end
