@@ -80,7 +80,7 @@ def sluicegate_round(
 ) -> Round:
     """``metrics``: send the consumer's figures down a pipe, as under an agent (a ``cat``
     process reads them, as the agent's HTTP thread would, in another process)."""
-    enqueue(server.url, events, batch=1000)
+    enqueue(server.url, events, batch=100, packing=True)  # as the API writes requests of 100
     database = folder / f"sluicegate-{events[0].queue}.db"
     settings = Settings(
         redis_url=server.url,

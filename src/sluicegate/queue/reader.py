@@ -214,14 +214,15 @@ class QueueReader:
     def _ack_args(
         self, deliveries: Sequence[Delivery], persisted: int, duplicates: int
     ) -> list[str | int]:
-        """``ack.lua``'s: the packed entries with their event counts, then the single ones."""
+        """``ack.lua``'s: the packed entries (the script reads how many events each holds),
+        then the single ones."""
         counts = Counter(map(_ENTRY_ID, deliveries))
         if len(counts) == len(deliveries):  # one event an entry
             return [self.group, persisted, duplicates, self._suffix, 0, *counts]
-        packed = [(entry_id, n) for entry_id, n in counts.items() if n > 1]
+        packed = [entry_id for entry_id, n in counts.items() if n > 1]
         singles = [entry_id for entry_id, n in counts.items() if n == 1]
         args: list[str | int] = [self.group, persisted, duplicates, self._suffix, len(packed)]
-        return [*args, *(part for pair in packed for part in pair), *singles]
+        return [*args, *packed, *singles]
 
     def delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         """How many times each entry has been delivered (for the dead-letter threshold)."""
@@ -258,7 +259,7 @@ class QueueReader:
         first = entry[0]
         dead = keys.dead_letter_key(self.queue, self.destination)
         script_keys = [self._stream, dead, keys.stats_key(self.queue), keys.done_key(self.queue)]
-        args: list[str | int] = [self.group, first.entry_id, self._suffix, len(entry)]
+        args: list[str | int] = [self.group, first.entry_id, self._suffix]
         args += [stored, duplicates, deliveries, now_ms(), first.event.accepted_at_ms]
         args.append(first.event.traceparent or "")
         for delivery, reason in refused:
@@ -280,7 +281,7 @@ class QueueReader:
         for name, pending, _ in self._consumers() if consumers is None else consumers:
             if pending and name != self.consumer and is_gone(name):
                 rows: Any = self.client.xpending_range(
-                    self._stream, self.group, "-", "+", count, consumername=name
+                    self._stream, self.group, "-", "+", self.entries_for(count), consumername=name
                 )
                 ids = [row["message_id"] for row in rows]
                 claimed: Any = self.client.xclaim(self._stream, self.group, self.consumer, 0, ids)

@@ -17,8 +17,7 @@
 -- ARGV[3]  redeliveries the destination absorbed (already stored)
 -- ARGV[4]  the suffix of the destination's stats fields ('' for the default destination)
 -- ARGV[5]  how many of the entries are packed (several events each; entry_format.py)
--- ARGV[6…] for each packed entry its id and how many events it holds, then the ids of the
---          single-event entries
+-- ARGV[6…] the ids of the packed entries, then those of the single-event entries
 -- reads group fields: name pending
 -- writes stats fields: persisted duplicates_suppressed entries
 -- returns  1

@@ -16,14 +16,13 @@
 -- ARGV[1]  the destination's consumer group
 -- ARGV[2]  the entry's id in the stream
 -- ARGV[3]  the suffix of the destination's stats fields ('' for the default destination)
--- ARGV[4]  how many events the entry holds
--- ARGV[5]  of its other events: rows stored now (new events)
--- ARGV[6]  of its other events: already stored (redeliveries absorbed)
--- ARGV[7]  how many times the entry was delivered
--- ARGV[8]  when the events were given up on (ms)
--- ARGV[9]  when the events were accepted (ms)
--- ARGV[10] the request's W3C traceparent, '' when it sent none (then the field is left out)
--- ARGV[11…] one triple per refused event: event id, payload, reason
+-- ARGV[4]  of its other events: rows stored now (new events)
+-- ARGV[5]  of its other events: already stored (redeliveries absorbed)
+-- ARGV[6]  how many times the entry was delivered
+-- ARGV[7]  when the events were given up on (ms)
+-- ARGV[8]  when the events were accepted (ms)
+-- ARGV[9]  the request's W3C traceparent, '' when it sent none (then the field is left out)
+-- ARGV[10…] one triple per refused event: event id, payload, reason
 -- reads group fields: name pending
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
 -- writes stats fields: dead_lettered persisted duplicates_suppressed entries
@@ -33,20 +32,20 @@
 counted(KEYS[1], KEYS[3], KEYS[4])
 if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
 local refused = 0
-for i = 11, #ARGV, 3 do
-  local fields = {'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[9]}
-  if ARGV[10] ~= '' then
-    fields[7], fields[8] = 'traceparent', ARGV[10]
+for i = 10, #ARGV, 3 do
+  local fields = {'id', ARGV[i], 'payload', ARGV[i + 1], 'accepted_at_ms', ARGV[8]}
+  if ARGV[9] ~= '' then
+    fields[7], fields[8] = 'traceparent', ARGV[9]
   end
   local n = #fields
   fields[n + 1], fields[n + 2] = 'reason', ARGV[i + 2]
-  fields[n + 3], fields[n + 4] = 'deliveries', ARGV[7]
-  fields[n + 5], fields[n + 6] = 'dead_at_ms', ARGV[8]
+  fields[n + 3], fields[n + 4] = 'deliveries', ARGV[6]
+  fields[n + 5], fields[n + 6] = 'dead_at_ms', ARGV[7]
   redis.call('XADD', KEYS[2], '*', unpack(fields))
   refused = refused + 1
 end
-acknowledge(KEYS[1], KEYS[3], KEYS[4], ARGV[1], {ARGV[2], ARGV[4]}, 1, 1)
+acknowledge(KEYS[1], KEYS[3], KEYS[4], ARGV[1], {ARGV[2]}, 1, 1)
 redis.call('HINCRBY', KEYS[3], 'dead_lettered' .. ARGV[3], refused)
-redis.call('HINCRBY', KEYS[3], 'persisted' .. ARGV[3], ARGV[5])
-redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. ARGV[3], ARGV[6])
+redis.call('HINCRBY', KEYS[3], 'persisted' .. ARGV[3], ARGV[4])
+redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. ARGV[3], ARGV[5])
 return 1
