@@ -30,8 +30,8 @@ class GroupRow:
     queue: str
     destination: str
     standing: Standing
-    lag: int  # entries never delivered to the group (the whole stream when it has none yet)
-    pending: int  # delivered to its consumers, not acknowledged
+    lag: int  # events never delivered to the group (the whole stream when it has none yet)
+    pending: int  # events delivered to its consumers, not acknowledged
     oldest_age_s: float  # how long the oldest entry it has not acknowledged has waited
 
     def as_json(self) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class GroupRow:
 def group_rows(client: "redis.Redis", registry: Destinations) -> list[GroupRow]:
     """Every queue's groups, and the destinations it delivers to that have none yet."""
     queues = list_queues(client)
-    states = stream_states(client, queues)
+    states = stream_states(client, queues, events=True)
     return [row for queue in queues for row in _rows(queue, states[queue], registry)]
 
 
@@ -63,8 +63,8 @@ def _rows(queue: str, state: StreamState, registry: Destinations) -> list[GroupR
                 queue,
                 name,
                 _standing(name, group is not None, routed, registry),
-                state.queued(name),
-                group.pending if group is not None else 0,
+                state.queued_events(name),
+                state.in_flight_events(name),
                 state.oldest_age_s(name),
             )
         )

@@ -119,14 +119,16 @@ def lanes_keys(queue: str) -> list[str]:
     return [keys.stream_key(queue), keys.stats_key(queue), keys.done_key(queue)]
 
 
-def stream_states(client: "redis.Redis", queues: Sequence[str]) -> dict[str, StreamState]:
-    """Every queue's ``StreamState`` (pending events not counted), pipelined: one round trip
-    however many queues."""
+def stream_states(
+    client: "redis.Redis", queues: Sequence[str], events: bool = False
+) -> dict[str, StreamState]:
+    """Every queue's ``StreamState``, pipelined: one round trip however many queues.
+    ``events``: count the pending entries' events too (each is read: for people, not loops)."""
     script = lua(LANES)
     for attempt in range(2):
         with client.pipeline(transaction=False) as pipe:
             for queue in queues:
-                pipe.evalsha(script.sha, 3, *lanes_keys(queue), "0")
+                pipe.evalsha(script.sha, 3, *lanes_keys(queue), "1" if events else "0")
             replies = pipe.execute(raise_on_error=False)
         if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
             break
