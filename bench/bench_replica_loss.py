@@ -24,6 +24,7 @@ from bench.bench_scaling import api
 from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.queue import keys
 from sluicegate.queue.client import sync_client
+from sluicegate.queue.entry_format import entry_event_ids
 
 
 async def post_until(base: str, queue: str, stop: threading.Event, accepted: set[str]) -> None:
@@ -80,8 +81,9 @@ def one_round(cluster: EmbeddedCluster, replicas: int, lag_s: float) -> tuple[in
     client = sync_client(cluster.url)
     try:
         stored = {
-            fields[keys.FIELD_EVENT_ID.encode()].decode()
+            event_id
             for _, fields in client.xrange(keys.stream_key(queue))
+            for event_id in entry_event_ids(fields)
         }
     finally:
         client.close()

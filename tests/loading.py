@@ -1,11 +1,14 @@
-"""Putting events into a queue the way the API does, for tests that are not about the API."""
+"""Putting events into a queue the way the API does, for tests that are not about the API, and
+reading back what its stream holds, whatever the entries' layout."""
 
 import asyncio
 
 import orjson
+import redis
 
 from sluicegate.events import Event, new_event_id, now_ms
 from sluicegate.queue.client import async_client, is_cluster
+from sluicegate.queue.history import stream_events
 from sluicegate.queue.writer import DurabilityMode, QueueWriter
 
 
@@ -39,3 +42,13 @@ def enqueue(url: str, events: list[Event], batch: int = 500, packing: bool = Fal
 
     asyncio.run(run())
     return [event.event_id for event in events]
+
+
+def events_in_stream(client: redis.Redis, queue: str) -> list[Event]:
+    """Every event ``queue``'s stream holds, in order, whether its entry holds one or is packed
+    (read the way ``sluicegate replay --source redis`` reads them)."""
+    return [event for page in stream_events(client, queue, page=1000) for event in page]
+
+
+def ids_in_stream(client: redis.Redis, queue: str) -> list[str]:
+    return [event.event_id for event in events_in_stream(client, queue)]

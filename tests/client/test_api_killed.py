@@ -12,7 +12,7 @@ import redis
 
 from sluicegate.client import AsyncClient, ClientOptions, Outcome
 from sluicegate.embedded.server import free_port
-from sluicegate.queue import keys
+from tests.loading import ids_in_stream
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -79,10 +79,7 @@ async def test_every_accepted_id_is_stored_across_a_kill(
         launch(PORT=port).port()  # the same address again, while the producers retry
         accepted = [event_id for ids in await producers for event_id in ids]
 
-    stored = {
-        fields[keys.FIELD_EVENT_ID.encode()].decode()
-        for _, fields in redis_client.xrange(keys.stream_key("killed"))
-    }
+    stored = set(ids_in_stream(redis_client, "killed"))
     assert len(accepted) == PRODUCERS * BATCHES * SIZE  # none given up: the deadline outlived it
     assert set(accepted) <= stored
     gc.collect()

@@ -10,7 +10,7 @@ from sluicegate.drill.proxy import Proxy
 from sluicegate.queue.lock import lock_holder
 from sluicegate.queue.stats import snapshot
 from sluicegate.repository.sqlite import SqliteRepository
-from tests.loading import enqueue, make_events
+from tests.loading import enqueue, ids_in_stream, make_events
 from tests.processes import is_alive
 from tests.waiting import wait_for
 
@@ -34,7 +34,7 @@ def test_sigterm_mid_batch_drains_cleanly(settings, redis_client, start_agent):
     assert state.in_flight == 0
     assert lock_holder(redis_client, "q") is None
     stored = repository.ids()
-    queued = {f[b"id"].decode() for _, f in redis_client.xrange("sluicegate:{q}:events")}
+    queued = set(ids_in_stream(redis_client, "q"))
     assert stored.isdisjoint(queued)
     assert stored | queued == ids
     assert 0 < len(stored) < len(ids), "the stop was supposed to land mid-load"

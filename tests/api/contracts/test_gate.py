@@ -18,6 +18,7 @@ from sluicegate.queue.stats import snapshot
 from sluicegate.settings import Settings
 from tests.api.conftest import running_api
 from tests.api.contracts.orders import GOOD_ORDER, write_schemas
+from tests.loading import ids_in_stream
 
 pytestmark = pytest.mark.anyio
 BAD_ORDER = {**GOOD_ORDER, "status": "lost", "total": "12"}
@@ -44,7 +45,7 @@ def batch(*payloads: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def queued_ids(redis_client: redis.Redis, queue: str = "orders") -> list[str]:
-    return [f[b"id"].decode() for _, f in redis_client.xrange(keys.stream_key(queue))]
+    return ids_in_stream(redis_client, queue)
 
 
 async def test_good_events_pass_in_either_mode(

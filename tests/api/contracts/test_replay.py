@@ -14,6 +14,7 @@ from sluicegate.settings import Settings
 from tests.api.conftest import running_api
 from tests.api.contracts.orders import GOOD_ORDER, ORDER_SCHEMA, write_schemas
 from tests.in_process import run_in_process
+from tests.loading import ids_in_stream
 
 pytestmark = pytest.mark.anyio
 BAD_ORDER = {**GOOD_ORDER, "status": "refunded"}
@@ -28,7 +29,7 @@ def fix_schema(folder: Path) -> None:
 
 
 def queued(redis_client: redis.Redis) -> list[str]:
-    return [f[b"id"].decode() for _, f in redis_client.xrange(keys.stream_key("orders"))]
+    return ids_in_stream(redis_client, "orders")
 
 
 async def quarantine_two(client: httpx.AsyncClient) -> None:

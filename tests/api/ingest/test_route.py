@@ -13,6 +13,7 @@ from sluicegate.queue import keys
 from sluicegate.queue.stats import snapshot
 from sluicegate.settings import Settings
 from tests.api.conftest import running_api
+from tests.loading import events_in_stream
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -20,8 +21,7 @@ URL = "/v1/events/orders"
 
 
 def stream(redis_client: redis.Redis, queue: str = "orders") -> list[Event]:
-    entries = redis_client.xrange(keys.stream_key(queue))
-    return [Event.from_fields(queue, fields) for _, fields in entries]
+    return events_in_stream(redis_client, queue)
 
 
 def assert_uuid7(value: str) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from sluicegate.queue import keys
+from tests.loading import ids_in_stream
 from tests.waiting import eventually, wait_for
 
 URL = "/v1/events/load"
@@ -90,10 +90,7 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(
     if drain_delay_s:
         assert statuses[503] > 0, statuses  # new POSTs were refused during the drain
     assert set(statuses) <= {202, 503}, statuses
-    stored = [
-        fields[keys.FIELD_EVENT_ID.encode()].decode()
-        for _, fields in redis_client.xrange(keys.stream_key("load"))
-    ]
+    stored = ids_in_stream(redis_client, "load")
     assert set(accepted) <= set(stored)  # every 202 is in the stream
     assert set(stored) == set(accepted)  # in-flight requests finished: no write without a reply
     assert api.first("api-exited")["reason"] == "drained"
