@@ -36,6 +36,26 @@ def test_holdings_split_the_stream_into_queued_in_flight_and_dead(
         observer.close()
 
 
+def test_a_packed_entry_is_queued_then_in_flight_with_all_its_events(
+    tmp_path, redis_server, redis_client
+):
+    """One entry of a request's three events: each of its ids is queued, then in flight, with
+    the entry (the checker compares ids, one per event); a packed entry is one pending entry."""
+    packed = enqueue(redis_server.url, make_events("q", 3), packing=True)
+    single = enqueue(redis_server.url, make_events("q", 2), batch=1, packing=True)
+    assert redis_client.xlen(keys.stream_key("q")) == 3
+    observer = Observer(redis_server.url, f"sqlite:///{tmp_path / 'none.db'}", "q")
+    try:
+        before = observer.holdings()
+        QueueReader(redis_client, "q", consumer="c1").read_new(1, block_ms=None)  # one entry
+        after = observer.holdings()
+        assert observer.pending_by_consumer() == {"c1": 1}
+    finally:
+        observer.close()
+    assert (before.queued, before.in_flight) == (frozenset(packed + single), frozenset())
+    assert (after.queued, after.in_flight) == (frozenset(single), frozenset(packed))
+
+
 def test_a_duplicated_row_is_seen(tmp_path, redis_server):
     path = tmp_path / "events.db"
     db = sqlite3.connect(path)

@@ -229,7 +229,7 @@ def stop_problems(facts: StopFacts) -> list[str]:
     if facts.in_flight:
         problems.append(f"{facts.in_flight:,} events in flight after a graceful stop (want 0)")
     if facts.orphaned:
-        problems.append(f"{facts.orphaned:,} events held by killed consumers never reclaimed")
+        problems.append(f"{facts.orphaned:,} entries held by killed consumers never reclaimed")
     return problems
 
 

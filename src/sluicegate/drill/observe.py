@@ -8,7 +8,8 @@ The drill is the auditor, so this module reads Redis on its own on purpose (XRAN
 the key names of ``sluicegate.queue.keys``) rather than through the queue layer's reader: a bug
 in how the queue layer reads or acknowledges entries must not also blind the check. It borrows
 only the read-only helpers whose answers it reports as they are (``queue.stats.snapshot`` for the
-counts, ``queue.lock.held_slots`` for the lock slots).
+counts, ``queue.lock.held_slots`` for the lock slots), and ``queue.entry_format.entry_event_ids``
+for the ids an entry holds (several in a packed entry; why: in ``_scan``).
 """
 
 import time
@@ -30,6 +31,7 @@ from sluicegate.queue.client import (
     sync_client,
     topology_from_environment,
 )
+from sluicegate.queue.entry_format import entry_event_ids
 from sluicegate.queue.lanes import Lane
 from sluicegate.queue.lock import LockEntry, held_lane_slots
 from sluicegate.queue.stats import QueueSnapshot, snapshot, snapshots
@@ -99,7 +101,8 @@ class Observer:
 
     def stream_lengths(self) -> dict[str, int]:
         """Entries each queue's stream holds (XLEN, one pipelined round trip): what Redis still
-        keeps of them, for any destination."""
+        keeps of them, for any destination. Entries, not events (a packed entry holds several):
+        the memory check only asks whether a drained stream is empty."""
         return self._redis(self._stream_lengths)
 
     def _stream_lengths(self) -> dict[str, int]:
@@ -121,7 +124,8 @@ class Observer:
 
     def pending_by_consumer(self) -> dict[str, int]:
         """Group consumer name -> entries it holds, summed over the queues (a consumer process
-        serves several queues under one name)."""
+        serves several queues under one name). Entries, not events (XPENDING's summary): its
+        callers ask whether a consumer holds anything."""
         return self._redis(self._pending_by_consumer)
 
     def _pending_by_consumer(self) -> dict[str, int]:
@@ -150,7 +154,8 @@ class Observer:
         """Destination -> queue -> where its ids are for that destination, read stream -> each
         group's position -> each group's pending -> dead letters -> each store. Queued: entries
         its group has not been handed yet; in flight: its group's pending ones; an entry handed
-        and no longer pending was acknowledged, so it must be in the store (or dead)."""
+        and no longer pending was acknowledged, so it must be in the store (or dead). A packed
+        entry's events share its place: all queued, or all in flight."""
         streams = [keys.stream_key(queue) for queue in self.queues]
         entries = self._redis(lambda: self._scan(streams))
         positions = self._redis(lambda: self._positions(streams))
@@ -223,10 +228,10 @@ class Observer:
             }
         return found
 
-    def _scan(self, streams: list[str]) -> dict[str, dict[str, str]]:
-        """Stream -> (entry id -> event id) for every entry of each stream: one pipelined XRANGE
-        per page, for all the streams with more to read."""
-        found: dict[str, dict[str, str]] = {stream: {} for stream in streams}
+    def _scan(self, streams: list[str]) -> dict[str, dict[str, list[str]]]:
+        """Stream -> (entry id -> its event ids) for every entry of each stream: one pipelined
+        XRANGE per page, for all the streams with more to read."""
+        found: dict[str, dict[str, list[str]]] = {stream: {} for stream in streams}
         starts = dict.fromkeys(streams, "-")
         while starts:
             with self.client.pipeline(transaction=False) as pipe:
@@ -235,7 +240,13 @@ class Observer:
                 pages = pipe.execute()
             for stream, page in zip(list(starts), pages, strict=True):
                 for entry_id, fields in page:
-                    found[stream][as_text(entry_id)] = as_text(fields[keys.FIELD_EVENT_ID.encode()])
+                    # One id, or a packed entry's several. Borrowed from queue.entry_format
+                    # rather than parsed again here: it is the format's definition (field names,
+                    # separator), a pure function of what XRANGE returned, sharing no code with
+                    # the consumers' read path (decode_entries reads by position). An id it
+                    # misread would show as lost, failing the check loudly; it cannot hide an
+                    # event the consumers lost: an acknowledged entry is gone, whoever reads.
+                    found[stream][as_text(entry_id)] = entry_event_ids(fields)
                 if len(page) < PAGE:
                     del starts[stream]
                 else:
@@ -276,22 +287,27 @@ class Observer:
 
 
 def _holdings(
-    entries: dict[str, str],
+    entries: dict[str, list[str]],
     handed: str,
     pending: set[str],
-    dead: dict[str, str],
+    dead: dict[str, list[str]],
     rows: list[str],
 ) -> Holdings:
-    """One queue's ids for one destination: ``entries`` (entry id -> event id) of the stream,
-    the last entry ``handed`` to its group, its group's ``pending`` entries, its dead letters,
-    and the ids of its store's rows."""
-    in_flight = {entries[entry] for entry in pending if entry in entries}
-    queued = {event_id for entry, event_id in entries.items() if _after(entry, handed)}
+    """One queue's ids for one destination: ``entries`` (entry id -> its event ids) of the
+    stream, the last entry ``handed`` to its group, its group's ``pending`` entries, its dead
+    letters, and the ids of its store's rows."""
+    in_flight = {event_id for entry in pending for event_id in entries.get(entry, ())}
+    queued = {
+        event_id
+        for entry, event_ids in entries.items()
+        if _after(entry, handed)
+        for event_id in event_ids
+    }
     counted = Counter(rows)
     return Holdings(
         queued=frozenset(queued - in_flight),
         in_flight=frozenset(in_flight),
-        dead=frozenset(dead.values()),
+        dead=frozenset(event_id for event_ids in dead.values() for event_id in event_ids),
         persisted=frozenset(counted),
         duplicated=frozenset(event_id for event_id, n in counted.items() if n > 1),
         rows=len(rows),
