@@ -4,7 +4,8 @@ deliveries) or dead-lettered (why), found by the event id.
 A stream has no index by a field's value, so the queue's stream and then its dead letters are
 read in ranges of ``_RANGE`` entries until the id turns up: the cost grows with the queue's depth
 (about 1 ms per thousand entries here; docs/retention.md). Acked entries are deleted, so a
-persisted event is found in the database, not here.
+persisted event is found in the database, not here. An event of a packed entry (one request's
+events: ``queue/entry_format.py``) is where its entry is: queued or in flight with it.
 """
 
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ import redis.asyncio
 
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text
+from sluicegate.queue.entry_format import entry_event_ids
 
 _RANGE = 1000
-_ID = keys.FIELD_EVENT_ID.encode()
 RedisStatus = Literal["queued", "in_flight", "dead"]
 
 
@@ -54,11 +55,11 @@ async def find(client: "redis.asyncio.Redis", queue: str, event_id: str) -> InRe
 async def _scan(
     client: "redis.asyncio.Redis", key: str, event_id: str
 ) -> tuple[str, dict[bytes, bytes]] | None:
-    wanted, start = event_id.encode(), "-"
+    start = "-"
     while True:
         rows: Any = await client.xrange(key, min=start, count=_RANGE)
         for entry_id, fields in rows:
-            if fields.get(_ID) == wanted:
+            if event_id in entry_event_ids(fields):
                 return as_text(entry_id), fields
         if len(rows) < _RANGE:
             return None
