@@ -5,6 +5,7 @@ import pytest
 
 from sluicegate.errors import TransientStoreError
 from sluicegate.events import Event
+from sluicegate.queue import keys
 from sluicegate.queue.history import stream_events
 from sluicegate.replay import Window, from_store, replay, within
 from sluicegate.repository.sqlite import SqliteRepository
@@ -89,3 +90,17 @@ def test_from_the_stream_while_the_events_are_still_there(redis_server, redis_cl
     assert [len(batch) for batch in batches] == [10, 10, 4]
     assert replay(batches, target).written == 24
     assert [row[1] for row in stored(target, "orders")] == list(range(T0 + 3, T0 + 27))
+
+
+def test_a_packed_entry_is_replayed_from_the_stream_event_by_event_in_order(
+    redis_server, redis_client, stores
+):
+    _, target = stores
+    accepted = [event._replace(accepted_at_ms=T0) for event in events("orders", 11)]
+    enqueue(redis_server.url, accepted, batch=4, packing=True)  # entries of 4, 4 and 3 events
+    assert redis_client.xlen(keys.stream_key("orders")) == 3
+    pages = list(stream_events(redis_client, "orders", page=2))
+    assert [len(page) for page in pages] == [8, 3]
+    assert [event for page in pages for event in page] == accepted
+    assert replay(within(pages, Window(T0), batch=5), target).written == 11
+    assert target.count("orders") == 11
