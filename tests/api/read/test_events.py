@@ -34,7 +34,9 @@ async def test_one_answer_for_every_state(
     store.persist([old])
     store.expire(RetentionPolicy(86_400.0, {}, 7 * 86_400.0), now_ms())
     async with running_api(backend_settings) as api:
-        flying, dead, stored, doomed, waiting = await post(api, "orders", 5)
+        # A request each, so an entry each (a packed entry's events move together).
+        ids = [event_id for _ in range(5) for event_id in await post(api, "orders", 1)]
+        flying, dead, stored, doomed, waiting = ids
         reader = QueueReader(redis_client, "orders", "host-1:4242")
         first, second, third, fourth = reader.read_new(4, block_ms=10)
         reader.dead_letter(second, "payload refused: no customer", deliveries=5)
