@@ -208,13 +208,14 @@ class Settings(BaseSettings):
     queue_max_depth: int = Field(
         1_000_000,
         ge=1,
-        description="Entries a queue may hold; above it the API answers 429 with Retry-After.",
+        description="Events a queue may hold that its slowest destination has still to store; "
+        "above it the API answers 429 with Retry-After.",
     )
     queue_entry_packing: bool = Field(
-        False,
+        True,
         description="The events of one request in one stream entry (Redis's work per request, "
         "not per event). Turn it off while consumers older than 0.5, which read one event an "
-        "entry, still run (a rolling upgrade: README, Upgrading).",
+        "entry, still run (a rolling upgrade from 0.4; README, Configuration).",
     )
     dead_letter_after: int = Field(
         5,

@@ -131,9 +131,9 @@ async def test_each_destination_has_its_rows_line_and_dead_letters(api, redis_cl
     await api.post("/v1/events/orders", json=[{"payload": {"n": n}} for n in range(3)])
     sql, lake = readers(redis_client, "orders")
     sql.ack(sql.read_new(3, block_ms=None), persisted=3, duplicates=0)
-    poison, *rest = lake.read_new(3, block_ms=None)
-    lake.dead_letter(poison, "refused by the lake", deliveries=3)
-    lake.ack(rest, persisted=2, duplicates=0)
+    entry = lake.read_new(3, block_ms=None)  # the request's one entry
+    refused = [(entry[0], "refused by the lake")]
+    lake.dead_letter_entry(entry, refused, deliveries=3, stored=2, duplicates=0)
     panel = (await api.get("/ui/panel")).text
     assert '<tr data-queue="orders" data-destination="lake">' in panel
     assert "sql: accepted 3 = persisted 3 + queued 0 + in flight 0 + dead 0" in panel
