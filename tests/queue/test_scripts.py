@@ -23,8 +23,9 @@ ENTRY_FIELDS = {
 }
 STATS_FIELDS = {
     keys.STAT_ACCEPTED,
-    keys.STAT_APPENDED,
-    keys.STAT_ENTRIES,
+    keys.STAT_REAPPENDED,
+    keys.STAT_PACKED_EXTRA,
+    keys.STAT_ENTRIES_DELETED,
     keys.STAT_PERSISTED,
     keys.STAT_DUPLICATES_SUPPRESSED,
     keys.STAT_DEAD_LETTERED,
@@ -115,11 +116,9 @@ def test_the_enqueue_writes_events_and_quarantined_dead_letters_as_the_consumer_
 
 
 def test_the_ack_counts_into_the_stats_fields_status_reads():
-    # appended: written by lib/counts.lua only on a stream from a version before counts;
-    # entries: the stream's entries, which the ack deletes
-    assert declared_fields(scripts.ACK, "stats") == {
-        keys.STAT_APPENDED,
-        keys.STAT_ENTRIES,
+    # lib/counts.lua's, read for the counts in events; the ack counts the entries it deletes
+    assert declared_fields(scripts.ACK, "stats", "writes") == {
+        keys.STAT_ENTRIES_DELETED,
         keys.STAT_PERSISTED,
         keys.STAT_DUPLICATES_SUPPRESSED,
     }

@@ -37,8 +37,11 @@ FIELD_PAYLOADS = "payloads"
 
 # Field names inside the per-queue stats hash.
 STAT_ACCEPTED = "accepted"
-STAT_APPENDED = "appended"  # events ever written to the stream (lua/lib/counts.lua)
-STAT_ENTRIES = "entries"  # entries the scripts wrote to the stream and did not delete
+# lua/lib/counts.lua: dead letters replayed into the stream, events packed beyond the first of
+# their entries, entries the scripts deleted from the stream
+STAT_REAPPENDED = "reappended"
+STAT_PACKED_EXTRA = "packed_extra"
+STAT_ENTRIES_DELETED = "entries_deleted"
 STAT_PERSISTED = "persisted"
 STAT_DUPLICATES_SUPPRESSED = "duplicates_suppressed"
 STAT_DEAD_LETTERED = "dead_lettered"

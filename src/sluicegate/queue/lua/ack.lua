@@ -19,7 +19,7 @@
 -- ARGV[5]  how many of the entries are packed (several events each; entry_format.py)
 -- ARGV[6…] the ids of the packed entries, then those of the single-event entries
 -- reads group fields: name pending
--- writes stats fields: persisted duplicates_suppressed entries
+-- writes stats fields: persisted duplicates_suppressed entries_deleted
 -- returns  1
 --!include counts
 --!include trim

@@ -25,7 +25,7 @@
 -- ARGV[10…] one triple per refused event: event id, payload, reason
 -- reads group fields: name pending
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
--- writes stats fields: dead_lettered persisted duplicates_suppressed entries
+-- writes stats fields: dead_lettered persisted duplicates_suppressed entries_deleted
 -- returns  1 when moved, 0 when the entry was handled before
 --!include counts
 --!include trim

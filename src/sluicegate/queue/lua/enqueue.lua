@@ -27,23 +27,26 @@
 --          reason
 -- writes entry fields: id payload accepted_at_ms traceparent reason deliveries dead_at_ms
 -- writes entry fields: n ids payloads
--- writes stats fields: accepted dead_lettered quarantined appended entries
+-- writes stats fields: accepted dead_lettered quarantined packed_extra
 -- returns  {1, depth after} when appended, {0, depth} when refused for depth
 --!include counts
 local call = redis.call
 local stream = KEYS[1]
-local appended = counted(stream, KEYS[2], KEYS[4])
 local depth = 0
-if call('EXISTS', stream) == 0 then
-  call('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
-  call('DEL', KEYS[4])
-  call('HSET', KEYS[4], ARGV[2], appended)
-  if #KEYS > 4 then call('SADD', KEYS[5], ARGV[3]) end
-else
-  local done = call('HVALS', KEYS[4])
-  if #done == 0 then depth = call('XLEN', stream) end  -- no group: nobody reads it yet
-  for i = 1, #done do depth = math.max(depth, appended - tonumber(done[i])) end
+local done = call('HVALS', KEYS[4])
+local appended = stream_counts(KEYS[2])
+if #done == 0 then  -- a new queue, one whose groups are all gone, or one from before counts
+  if call('EXISTS', stream) == 0 then
+    call('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
+    call('HSET', KEYS[4], ARGV[2], appended)
+    if #KEYS > 4 then call('SADD', KEYS[5], ARGV[3]) end
+  else
+    counted(stream, KEYS[2], KEYS[4])
+    done = call('HVALS', KEYS[4])
+    if #done == 0 then depth = call('XLEN', stream) end  -- no group: nobody reads it yet
+  end
 end
+for i = 1, #done do depth = math.max(depth, appended - tonumber(done[i])) end
 if depth >= tonumber(ARGV[1]) then
   return {0, depth}
 end
@@ -77,8 +80,7 @@ for i = last + 1, #ARGV, 4 do
        'reason', ARGV[i + 3], 'deliveries', 0, 'dead_at_ms', ARGV[i + 2], unpack(extra))
 end
 call('HINCRBY', KEYS[2], 'accepted', queued + quarantined)
-call('HINCRBY', KEYS[2], 'appended', queued)
-call('HINCRBY', KEYS[2], 'entries', packed > 0 and 1 or queued)
+if packed > 1 then call('HINCRBY', KEYS[2], 'packed_extra', packed - 1) end
 if quarantined > 0 then
   call('HINCRBY', KEYS[2], 'dead_lettered', quarantined)
   call('HINCRBY', KEYS[2], 'quarantined', quarantined)

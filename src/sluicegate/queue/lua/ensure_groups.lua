@@ -15,7 +15,7 @@
 -- ARGV[2…] pairs: a consumer group's name, its start ('0' or '$')
 -- reads group fields: name consumers pending lag
 -- reads entry fields: n
--- writes stats fields: appended
+-- writes stats fields: entries_deleted
 -- returns  how many groups it created
 --!include counts
 local existing = {}

@@ -8,7 +8,7 @@
 -- KEYS[1]  the queue's stream            sluicegate:{queue}:events
 -- KEYS[2]  the queue's done counts      sluicegate:{queue}:done (lua/lib/counts.lua)
 -- KEYS[3]  the queue's stats hash        sluicegate:{queue}:stats
--- writes stats fields: entries
+-- writes stats fields: entries_deleted
 -- ARGV[1]  the forgotten destination's consumer group
 -- reads group fields: name pending
 -- returns  {1 if the group was there and is gone (else 0), entries trimmed}

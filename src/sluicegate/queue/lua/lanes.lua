@@ -10,7 +10,6 @@
 -- ARGV[1]  '1': count the events of the pending entries too (reads each of them), else '0'
 -- reads group fields: name pending lag
 -- reads entry fields: n
--- reads stats fields: appended entries
 -- returns  {entries in the stream, the server's time (ms), then for each group six values:
 --          its name, entries pending (delivered, not acknowledged), its lag (entries never
 --          delivered to it; -1 when the server cannot tell), the id of the oldest entry it has
@@ -24,8 +23,9 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 local time = redis.call('TIME')
 local reply = {redis.call('XLEN', KEYS[1]), tonumber(time[1]) * 1000 + math.floor(time[2] / 1000)}
-local appended, entries = unpack(redis.call('HMGET', KEYS[2], 'appended', 'entries'))
-local observe = ARGV[1] == '1' and not (entries and tonumber(entries) == reply[1])
+local kept = redis.call('EXISTS', KEYS[3]) == 1  -- counts kept (lib/counts.lua)
+local appended, entries = stream_counts(KEYS[2])
+local observe = ARGV[1] == '1' and not (kept and entries == reply[1])
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 for _, group in ipairs(groups) do
   local info = group_info(group)
@@ -43,7 +43,7 @@ for _, group in ipairs(groups) do
   end
   local events = -1
   local done = redis.call('HGET', KEYS[3], info['name'])
-  if appended and done then events = tonumber(appended) - tonumber(done) end
+  if done then events = appended - tonumber(done) end
   local pending_events = -1
   if ARGV[1] == '1' then
     pending_events = 0

@@ -15,7 +15,7 @@
 -- reads entry fields:  id payload accepted_at_ms traceparent deliveries
 -- writes entry fields: id payload accepted_at_ms traceparent
 -- reads group fields: name
--- writes stats fields: duplicates_suppressed quarantined appended entries
+-- writes stats fields: duplicates_suppressed quarantined reappended
 -- reads group fields: pending lag
 -- reads entry fields: n
 -- returns  1 when moved, 0 when there is no such dead letter
@@ -34,12 +34,11 @@ else
              'accepted_at_ms', event['accepted_at_ms'])
 end
 redis.call('XDEL', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'appended', 1)
-redis.call('HINCRBY', KEYS[3], 'entries', 1)
 if tonumber(event['deliveries']) == 0 then
   redis.call('HINCRBY', KEYS[3], 'quarantined', -1)
   return 1
 end
+redis.call('HINCRBY', KEYS[3], 'reappended', 1)
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local info = {}
   for i = 1, #group, 2 do info[group[i]] = group[i + 1] end

@@ -37,9 +37,9 @@ local function group_fields(groups)
   return found
 end
 
--- Entries deleted leave the stats' count of the stream's entries (lib/counts.lua).
+-- Entries deleted are counted (lib/counts.lua: the entries the stream should hold).
 local function deleted(stats, count)
-  if count > 0 then redis.call('HINCRBY', stats, 'entries', -count) end
+  if count > 0 then redis.call('HINCRBY', stats, 'entries_deleted', count) end
   return count
 end
 
