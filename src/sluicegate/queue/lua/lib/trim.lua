@@ -6,6 +6,7 @@
 -- With one group that rule alone would keep, behind an entry left pending (a refused event
 -- waiting for its next delivery), everything acknowledged after it: those few are deleted by
 -- id (XDEL), as they always were, so a stream with one group never holds an acknowledged entry.
+-- `acknowledge` counts events with lib/counts.lua's entry_events: include counts before trim.
 local function stream_id(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return ms, tonumber(seq)
