@@ -15,6 +15,8 @@ events (docs/performance.md, "One entry per request").
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
+from operator import attrgetter
 
 from sluicegate.events import Delivery, Event
 from sluicegate.queue import keys
@@ -106,12 +108,6 @@ def events_of_fields(queue: str, fields: Mapping[bytes, bytes]) -> list[Event]:
     return _packed(queue, fields[_IDS], fields[_PAYLOADS], accepted_at_ms, traceparent)
 
 
-def event_count(fields: Mapping[bytes, bytes]) -> int:
-    """How many events one entry holds."""
-    count = fields.get(_COUNT)
-    return 1 if count is None else int(count)
-
-
 def entry_event_ids(fields: Mapping[bytes, bytes]) -> list[str]:
     """The event ids of one entry, without decoding its payloads."""
     ids = fields.get(_IDS)
@@ -120,13 +116,6 @@ def entry_event_ids(fields: Mapping[bytes, bytes]) -> list[str]:
     return ids.decode().split(SEPARATOR)
 
 
-def entries_by_id(deliveries: Iterable[Delivery]) -> Iterator[tuple[str, list[Delivery]]]:
+def entries_by_id(deliveries: Iterable[Delivery]) -> Iterator[list[Delivery]]:
     """``deliveries`` grouped by their entry, in order: a packed entry's events are adjacent."""
-    current: list[Delivery] = []
-    for delivery in deliveries:
-        if current and current[0].entry_id != delivery.entry_id:
-            yield current[0].entry_id, current
-            current = []
-        current.append(delivery)
-    if current:
-        yield current[0].entry_id, current
+    return (list(entry) for _, entry in groupby(deliveries, key=attrgetter("entry_id")))

@@ -42,7 +42,7 @@ class PoisonSplit:
     def persist_one_by_one(self, batch: Sequence[Delivery]) -> None:
         """Each entry's events one by one; an entry is acknowledged once all of them are stored,
         or, when some are refused for good, together with their move to the dead letters."""
-        for _, entry in entries_by_id(batch):
+        for entry in entries_by_id(batch):
             stored = duplicates = 0
             refused: list[tuple[Delivery, str]] = []
             for delivery in entry:
