@@ -39,7 +39,7 @@ def replay(
     Every destination of the queue gets them again; those that have them already absorb them
     (``lua/replay_dead_letter.lua`` keeps each destination's count exact meanwhile)."""
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
-    script_keys = _replay_keys(queue, destination)
+    script_keys = keys.dead_letter_move_keys(queue, destination)
     group = keys.consumer_group(destination)
     return sum(int(script(keys=script_keys, args=[entry, group])) for entry in entry_ids)
 
@@ -63,17 +63,12 @@ async def replay_async(
 ) -> int:
     """``replay`` for the API's asyncio client (the dashboard)."""
     script = client.register_script(lua(REPLAY_DEAD_LETTER).source)
-    script_keys = _replay_keys(queue, destination)
+    script_keys = keys.dead_letter_move_keys(queue, destination)
     group = keys.consumer_group(destination)
     moved = 0
     for entry_id in entry_ids:
         moved += int(await script(keys=script_keys, args=[entry_id, group]))
     return moved
-
-
-def _replay_keys(queue: str, destination: str) -> list[str]:
-    dead = keys.dead_letter_key(queue, destination)
-    return [keys.stream_key(queue), dead, keys.stats_key(queue), keys.done_key(queue)]
 
 
 def _decode(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:

@@ -107,6 +107,19 @@ def done_key(queue: str) -> str:
     return f"{PREFIX}:{{{queue}}}:done"
 
 
+def counted_keys(queue: str) -> list[str]:
+    """The stream, the stats hash and the done counts: the first KEYS of the scripts that read
+    or keep the queue's counts (``lua/lib/counts.lua``)."""
+    return [stream_key(queue), stats_key(queue), done_key(queue)]
+
+
+def dead_letter_move_keys(queue: str, destination: str) -> list[str]:
+    """The KEYS of the scripts that move events between the stream and a destination's dead
+    letters (``lua/dead_letter.lua``, ``lua/replay_dead_letter.lua``)."""
+    dead = dead_letter_key(queue, destination)
+    return [stream_key(queue), dead, stats_key(queue), done_key(queue)]
+
+
 def lock_key(queue: str, slot: int = 0, destination: str = DEFAULT_DESTINATION) -> str:
     """Lock slot ``slot`` of ``queue`` for ``destination`` (QUEUE_CONSUMERS slots each: one
     consumer holds each)."""

@@ -114,11 +114,6 @@ class StreamState:
         return max(self.now_ms - int(oldest.partition("-")[0]), 0) / 1000
 
 
-def lanes_keys(queue: str) -> list[str]:
-    """``lua/lanes.lua``'s KEYS."""
-    return [keys.stream_key(queue), keys.stats_key(queue), keys.done_key(queue)]
-
-
 def stream_states(
     client: "redis.Redis", queues: Sequence[str], events: bool = False
 ) -> dict[str, StreamState]:
@@ -128,7 +123,7 @@ def stream_states(
     for attempt in range(2):
         with client.pipeline(transaction=False) as pipe:
             for queue in queues:
-                pipe.evalsha(script.sha, 3, *lanes_keys(queue), "1" if events else "0")
+                pipe.evalsha(script.sha, 3, *keys.counted_keys(queue), "1" if events else "0")
             replies = pipe.execute(raise_on_error=False)
         if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
             break
@@ -167,8 +162,7 @@ def ensure_groups(client: "redis.Redis", queue: str, starts: Sequence[tuple[str,
     script = client.register_script(lua(ENSURE_GROUPS).source)
     drop = "" if any(group == keys.CONSUMER_GROUP for group, _ in starts) else keys.CONSUMER_GROUP
     args = [drop, *(part for pair in starts for part in pair)]
-    script_keys = [keys.stream_key(queue), keys.stats_key(queue), keys.done_key(queue)]
-    return int(script(keys=script_keys, args=args))
+    return int(script(keys=keys.counted_keys(queue), args=args))
 
 
 def forget_group(client: "redis.Redis", queue: str, destination: str) -> tuple[bool, int]:
@@ -177,6 +171,5 @@ def forget_group(client: "redis.Redis", queue: str, destination: str) -> tuple[b
     trimmed). For a destination gone from DESTINATIONS_FILE (``sluicegate destinations forget``)."""
     script = client.register_script(lua(FORGET_GROUP).source)
     group = keys.consumer_group(destination)
-    script_keys = [keys.stream_key(queue), keys.done_key(queue), keys.stats_key(queue)]
-    found, trimmed = script(keys=script_keys, args=[group])
+    found, trimmed = script(keys=keys.counted_keys(queue), args=[group])
     return bool(found), int(trimmed)

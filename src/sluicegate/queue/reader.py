@@ -45,7 +45,7 @@ class QueueReader:
         self.gathering = gathering
         self._stream = keys.stream_key(queue)
         self._ack_script = client.register_script(lua(ACK).source)
-        self._ack_keys = [self._stream, keys.stats_key(queue), keys.done_key(queue)]
+        self._ack_keys = keys.counted_keys(queue)
         self._forget_script = client.register_script(lua(FORGET_CONSUMER).source)
         self._dead_letter_script = client.register_script(lua(DEAD_LETTER).source)
         self._count_reclaimed_script = client.register_script(lua(COUNT_RECLAIMED).source)
@@ -69,8 +69,7 @@ class QueueReader:
         """Events of entries delivered to this consumer name and never acked (read with id 0),
         and whether there may be more (the read was full)."""
         entries = self.entries_for(count)
-        command = self._read_command("0", entries, block_ms=None, exact=True)
-        own = self._send_read_command(command).result()
+        own = self._send_read_command(self._read_command("0", entries, block_ms=None)).result()
         return own, len(dict.fromkeys(map(_ENTRY_ID, own))) >= entries
 
     def read_new(self, count: int, block_ms: int | None) -> list[Delivery]:
@@ -81,20 +80,16 @@ class QueueReader:
         self, start: str, count: int, block_ms: int | None
     ) -> PendingReply[list[Delivery]]:
         """Send XREADGROUP now, collect the batch later with ``result()``."""
-        return self._send_read_command(self._read_command(start, count, block_ms))
+        return self._send_read_command(self._read_command(start, self.entries_for(count), block_ms))
 
     def _send_read_command(self, command: list[str | int]) -> PendingReply[list[Delivery]]:
         return PendingReply(
             self.client, command, self._parse_read, self._recover_read, key=self._stream
         )
 
-    def _read_command(
-        self, start: str, count: int, block_ms: int | None, exact: bool = False
-    ) -> list[str | int]:
-        """XREADGROUP of about ``count`` events (``exact``: ``count`` entries)."""
+    def _read_command(self, start: str, entries: int, block_ms: int | None) -> list[str | int]:
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
         command: list[str | int] = ["XREADGROUP", "GROUP", self.group, self.consumer]
-        entries = count if exact else self.entries_for(count)
         return [*command, "COUNT", entries, *block, "STREAMS", self._stream, start]
 
     def _parse_read(self, reply: Any) -> list[Delivery]:
@@ -126,16 +121,16 @@ class QueueReader:
         the group's consumers (to take over those of dead ones, and to forget them), and then
         new entries (without blocking; not with ``read_new`` False). Everything in ``own``,
         ``claimed`` and ``new`` is delivered to this consumer."""
-        group = self.group
+        group, entries = self.group, self.entries_for(count)
         claim: list[str | int] = ["XAUTOCLAIM", self._stream, group, self.consumer]
-        claim += [int(min_idle_s * 1000), "0-0", "COUNT", self.entries_for(count)]
+        claim += [int(min_idle_s * 1000), "0-0", "COUNT", entries]
         commands: list[list[str | int]] = [
-            self._read_command("0", count, block_ms=None),
+            self._read_command("0", entries, block_ms=None),
             claim,
             ["XINFO", "CONSUMERS", self._stream, group],
         ]
         if read_new:
-            commands.append(self._read_command(">", count, block_ms=None))
+            commands.append(self._read_command(">", entries, block_ms=None))
         replies = round_trip(self.client, commands, key=self._stream)
         errors = [reply for reply in replies if isinstance(reply, ResponseError)]
         if errors:  # no group (the server lost its data): made again, nothing to do yet
@@ -217,8 +212,6 @@ class QueueReader:
         """``ack.lua``'s: the packed entries (the script reads how many events each holds),
         then the single ones."""
         counts = Counter(map(_ENTRY_ID, deliveries))
-        if len(counts) == len(deliveries):  # one event an entry
-            return [self.group, persisted, duplicates, self._suffix, 0, *counts]
         packed = [entry_id for entry_id, n in counts.items() if n > 1]
         singles = [entry_id for entry_id, n in counts.items() if n == 1]
         args: list[str | int] = [self.group, persisted, duplicates, self._suffix, len(packed)]
@@ -257,8 +250,7 @@ class QueueReader:
         are stored (``stored`` new, ``duplicates`` stored before), in one step (a script that
         runs on a full Redis too: ``lua/dead_letter.lua``)."""
         first = entry[0]
-        dead = keys.dead_letter_key(self.queue, self.destination)
-        script_keys = [self._stream, dead, keys.stats_key(self.queue), keys.done_key(self.queue)]
+        script_keys = keys.dead_letter_move_keys(self.queue, self.destination)
         args: list[str | int] = [self.group, first.entry_id, self._suffix]
         args += [stored, duplicates, deliveries, now_ms(), first.event.accepted_at_ms]
         args.append(first.event.traceparent or "")

@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from sluicegate.queue import keys
 from sluicegate.queue.client import as_text, is_cluster_client
-from sluicegate.queue.lanes import lanes_keys, parse_state
+from sluicegate.queue.lanes import parse_state
 from sluicegate.queue.scripts import LANES, lua
 
 _SCAN_COUNT = 1000  # keys a primary looks at per SCAN call
@@ -238,7 +238,7 @@ def _read_count(destinations: Sequence[str], slots: int) -> int:
 def _queue_reads(pipe: Any, queue: str, slots: int, destinations: Sequence[str]) -> None:
     """What a snapshot reads, in this order; all keys in the queue's slot."""
     reads: list[tuple[Any, ...]] = [
-        ("EVAL", lua(LANES).source, 3, *lanes_keys(queue), "1"),
+        ("EVAL", lua(LANES).source, 3, *keys.counted_keys(queue), "1"),
         ("HGETALL", keys.stats_key(queue)),
     ]
     for destination in destinations:

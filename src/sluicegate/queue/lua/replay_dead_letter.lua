@@ -40,8 +40,7 @@ if tonumber(event['deliveries']) == 0 then
 end
 redis.call('HINCRBY', KEYS[3], 'reappended', 1)
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local info = group_info(group)
   if info['name'] ~= ARGV[2] then
     local suffix = string.match(info['name'], '(:.*)$') or ''
     redis.call('HINCRBY', KEYS[3], 'duplicates_suppressed' .. suffix, -1)

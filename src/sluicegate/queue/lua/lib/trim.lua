@@ -6,7 +6,7 @@
 -- With one group that rule alone would keep, behind an entry left pending (a refused event
 -- waiting for its next delivery), everything acknowledged after it: those few are deleted by
 -- id (XDEL), as they always were, so a stream with one group never holds an acknowledged entry.
--- `acknowledge` counts events with lib/counts.lua's entry_events: include counts before trim.
+-- It uses lib/counts.lua's group_info and entry_events: include counts before trim.
 local function stream_id(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return ms, tonumber(seq)
@@ -30,11 +30,7 @@ end
 
 local function group_fields(groups)
   local found = {}
-  for index, group in ipairs(groups) do
-    local fields = {}
-    for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
-    found[index] = fields
-  end
+  for index, group in ipairs(groups) do found[index] = group_info(group) end
   return found
 end
 
@@ -71,12 +67,13 @@ end
 
 -- Acknowledge entries for a group and delete what no group needs any more. args[first…]: first
 -- the ids of `packed` packed entries (several events each: entry_format.py; how many is read
--- from the entry, lib/counts.lua), then the ids of single-event entries. With one group, the entries below its oldest pending one are all
--- acknowledged, and before this ack the stream held none: the trim takes this ack's entries by
--- whole stream nodes (1.3 µs of the server's time per id saved against XDEL) unless some were
--- newer than an entry still pending; then they go by id. The events this ack acknowledged are
--- counted as the group's done (lib/counts.lua): an entry acknowledged before (by a consumer that
--- lost it meanwhile) counts none. Returns that count.
+-- from the entry, lib/counts.lua), then the ids of single-event entries. With one group, the
+-- entries below its oldest pending one are all acknowledged, and before this ack the stream
+-- held none: the trim takes this ack's entries by whole stream nodes (1.3 µs of the server's
+-- time per id saved against XDEL) unless some were newer than an entry still pending; then they
+-- go by id. The events this ack acknowledged are counted as the group's done (lib/counts.lua):
+-- an entry acknowledged before (by a consumer that lost it meanwhile) counts none. Returns
+-- that count.
 local function acknowledge(stream, stats, done, group, args, first, packed)
   local singles = first + packed
   local entries, events = 0, 0
