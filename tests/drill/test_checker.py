@@ -291,3 +291,11 @@ def test_a_drained_stream_that_still_holds_entries_fails_the_end():
     assert final_problems(final(queued=3, streams=(("q-0", 3),))) == [
         "not drained: 3 queued and 0 in flight at the end"
     ]
+
+
+def test_redis_counts_that_do_not_add_up_fail_the_end():
+    assert final_problems(final(counters=(("orders", 0), ("orders/lake", 0)))) == []
+    assert final_problems(final(counters=(("orders", 0), ("orders/lake", -100)))) == [
+        "Redis's counts of orders/lake do not add up: accepted - (persisted + queued + "
+        "in flight + dead) = -100"
+    ]

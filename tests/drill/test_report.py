@@ -16,6 +16,7 @@ from sluicegate.drill.checker import (
 from sluicegate.drill.report import (
     DrillReport,
     StopRecord,
+    counters_line,
     memory_line,
     render,
     to_json,
@@ -241,3 +242,15 @@ def test_the_memory_line_says_whether_drained_streams_were_emptied():
     assert "memory: NOT reclaimed: 4 entries left in drained streams" in rendered(left)
     assert not left.passed
     assert to_json(left)["final"]["stream_entries_left"] == {"q": 4}
+
+
+def test_the_counts_line_says_whether_redis_counts_add_up():
+    assert counters_line(final()) is None  # not read
+    assert counters_line(final(counters=(("q", 0),))) == (
+        "counts: accepted = persisted + queued + in flight + dead in Redis's counts, 1 lane"
+    )
+    off = DrillReport(mode="local", options={}, final=final(counters=(("q", 0), ("r", 3))))
+    off.final_problems = final_problems(off.final)
+    assert "counts: Redis's counts do NOT add up in 1 of 2 lanes" in rendered(off)
+    assert not off.passed
+    assert to_json(off)["final"]["counters_unaccounted"] == {"q": 0, "r": 3}

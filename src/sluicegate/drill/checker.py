@@ -359,6 +359,10 @@ class FinalFacts:
     # Entries each queue's stream still holds at the end (None: not read). Once drained, every
     # destination has acknowledged everything, so the trimming rule must have emptied them all.
     streams: tuple[tuple[str, int], ...] | None = None
+    # Each lane's (queue/destination) Redis counts at the end: accepted - (persisted + queued +
+    # in flight + dead), what `sluicegate status` shows (None: not read). The scripts keep them
+    # in events, an ack counting only what it acknowledged, so it is 0 whatever was killed.
+    counters: tuple[tuple[str, int], ...] | None = None
 
     @property
     def drained(self) -> bool:
@@ -378,7 +382,18 @@ def final_problems(facts: FinalFacts) -> list[str]:
         ]
     if facts.shutdown is not None:
         problems += [f"final shutdown: {problem}" for problem in stop_problems(facts.shutdown)]
-    return problems + accounting_problems(facts.destinations) + memory_problems(facts)
+    problems += accounting_problems(facts.destinations) + memory_problems(facts)
+    return problems + counter_problems(facts)
+
+
+def counter_problems(facts: FinalFacts) -> list[str]:
+    """Redis's own counts (``sluicegate status``) add up in every lane."""
+    off = [(lane, unaccounted) for lane, unaccounted in facts.counters or () if unaccounted]
+    return [
+        f"Redis's counts of {lane} do not add up: accepted - (persisted + queued + in flight + "
+        f"dead) = {unaccounted:+,}"
+        for lane, unaccounted in off[:EXAMPLES]
+    ]
 
 
 def memory_problems(facts: FinalFacts) -> list[str]:

@@ -205,6 +205,20 @@ def memory_line(final: FinalFacts) -> str | None:
     )
 
 
+def counters_line(final: FinalFacts) -> str | None:
+    """Redis's counts (what `sluicegate status` shows) add up in every lane (None: not read)."""
+    if final.counters is None:
+        return None
+    off = sum(1 for _, unaccounted in final.counters if unaccounted)
+    lanes = len(final.counters)
+    if off:
+        return f"counts: Redis's counts do NOT add up in {off:,} of {lanes:,} lanes"
+    return (
+        f"counts: accepted = persisted + queued + in flight + dead in Redis's counts, "
+        f"{lanes:,} lane{'s' if lanes > 1 else ''}"
+    )
+
+
 def metrics_line(check: MetricsCheck) -> str:
     agents = f"{check.agents} agent{'s' if check.agents > 1 else ''}"
     verdict = "every promised name, queue gauges at 0" if not check.problems else "PROBLEMS"
@@ -237,19 +251,26 @@ def render(report: DrillReport, console: Console) -> None:
         console.print(f"[red]end: {problem}[/]")
     for error in report.errors:
         console.print(f"[red]error: {error}[/]")
-    if report.final is not None and len(report.final.destinations) > 1:
-        for line in report.final.destinations:
-            console.print(destination_line(line), highlight=False)
-    if report.final is not None and report.final.lag is not None:
-        console.print(lag_line(report.final.lag), highlight=False)
-    if report.metrics is not None and report.metrics.agents:
-        console.print(metrics_line(report.metrics), highlight=False)
-    memory = None if report.final is None else memory_line(report.final)
-    if memory is not None:
-        console.print(memory, highlight=False)
+    for line in _end_lines(report):
+        console.print(line, highlight=False)
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{verdict_line(report)}[/]", highlight=False)
     console.print(f"wall time {report.wall_s:.1f} s", highlight=False)
+
+
+def _end_lines(report: DrillReport) -> list[str]:
+    """The lines above the verdict: each destination's, the lag, the metrics, memory, counts."""
+    final = report.final
+    lines: list[str] = []
+    if final is not None and len(final.destinations) > 1:
+        lines += [destination_line(line) for line in final.destinations]
+    if final is not None and final.lag is not None:
+        lines.append(lag_line(final.lag))
+    if report.metrics is not None and report.metrics.agents:
+        lines.append(metrics_line(report.metrics))
+    if final is not None:
+        lines += [line for line in (memory_line(final), counters_line(final)) if line is not None]
+    return lines
 
 
 def _ids_json(verdict: IdVerdict) -> dict[str, Any]:
@@ -316,6 +337,7 @@ def _final_json(final: FinalFacts | None, problems: list[str]) -> dict[str, Any]
         "queues": [asdict(queue) for queue in final.queues],
         "destinations": [asdict(line) for line in final.destinations],
         "stream_entries_left": None if final.streams is None else dict(final.streams),
+        "counters_unaccounted": None if final.counters is None else dict(final.counters),
     }
 
 

@@ -41,6 +41,7 @@ from sluicegate.drill.schedule import AFTER_LOAD, PlannedStop, plan_stops
 from sluicegate.drill.system import System
 from sluicegate.errors import DrillError
 from sluicegate.masking import mask_url
+from sluicegate.queue.lanes import Lane
 
 _TICK_S = 0.05
 _MIN_LOAD_S = 5.0
@@ -361,6 +362,11 @@ class _Run:
             lag=lag_summary(database.worst_lag_ms(self.system.database_url, queues)),
             destinations=_destination_tallies(view, seen),
             streams=tuple(streams.items()),
+            counters=tuple(
+                (str(Lane(lane.queue, lane.destination)), lane.unaccounted)
+                for snapshot in seen.counts_by_queue
+                for lane in snapshot.lanes
+            ),
         )
         self.report.final = final
         stored = sum(line.persisted for line in final.destinations) or final.persisted
