@@ -8,6 +8,7 @@ certificate, with a CA made by the test.
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -42,8 +43,8 @@ def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list
             wait_for(lambda: repository.count("orders") == EVENTS, timeout_s=60, message="rows")
         finally:
             repository.close()
-        status = run_in_process(env, "status", "--json")
-        assert status.returncode == 0, status.stderr
+        # The rows commit just before their ack: status may be read in between.
+        status = wait_for(lambda: _acknowledged(env), timeout_s=30, message="the ack")
         [orders] = json.loads(status.stdout)
         assert (orders["queue"], orders["queued"], orders["persisted"]) == ("orders", 0, EVENTS)
         config = run_in_process(env, "config", "--json")
@@ -57,6 +58,13 @@ def _run_system(env: dict[str, str], tmp_path: Path, expected_mode: str) -> list
         agent.close()
     assert not any(is_alive(pid) for pid in agent.consumer_pids())
     return [*outputs, api.log_path.read_text(), agent.log_path.read_text()]
+
+
+def _acknowledged(env: dict[str, str]) -> subprocess.CompletedProcess[str] | None:
+    """``sluicegate status --json`` once it counts every event persisted; None before."""
+    status = run_in_process(env, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    return status if json.loads(status.stdout)[0]["persisted"] == EVENTS else None
 
 
 @pytest.fixture
