@@ -215,3 +215,41 @@ def test_the_tables_of_an_older_version_compress_new_payloads_with_lz4(postgres_
         event_id: json.loads(payload) for event_id, payload in stored.items()
     }
     repository.close()
+
+
+def key_collations(postgres_url: str) -> set[str]:
+    """The collations of the id and queue columns of events, its partitions and event_ids."""
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT c.collname FROM pg_attribute a "
+            "JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attname IN ('event_id', 'queue') AND a.attrelid IN ("
+            " SELECT to_regclass('events') UNION SELECT to_regclass('event_ids') "
+            " UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('events'))"
+        ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def test_ids_and_queues_compare_byte_by_byte(postgres_url: str) -> None:
+    repository = PostgresRepository(postgres_url)
+    assert repository.persist(make_events(3)) == 3
+    assert key_collations(postgres_url) == {"C"}
+    repository.close()
+
+
+def test_the_tables_of_an_older_version_keep_their_collation_and_work(postgres_url: str) -> None:
+    """Made before ``COLLATE "C"``: writes, redeliveries, pages, lookups and deletions as before,
+    and nothing is rebuilt behind the operator's back."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in SCHEMA:
+            conn.execute(statement.replace(' COLLATE "C"', ""))
+    repository = PostgresRepository(postgres_url)
+    stored = [event(at_ms=MIDNIGHT + n, event_id=f"id-{n}") for n in (2, 1, 0)]
+    assert repository.persist(stored) == 3
+    assert repository.persist([again(stored[0], now_ms()), *make_events(1)]) == 1
+    assert [row.event_id for row in repository.page("orders", None, 3)] == ["id-0", "id-1", "id-2"]
+    assert repository.locate("id-1") is not None
+    assert repository.delete("orders", ["id-2"], "erin") == 1
+    assert repository.persist(stored[:1]) == 0, "a deleted id is not stored again"
+    assert key_collations(postgres_url) == {"default"}
+    repository.close()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from sluicegate.events import now_ms
-from sluicegate.repository.sqlite import SqliteRepository
+from sluicegate.repository.sqlite import PAGE_SIZE, SqliteRepository
 from sluicegate.retention import DAY_MS, RetentionPolicy
 from tests.repository.contract import make_events
 from tests.repository.lifecycle_contract import MIDNIGHT, again, event
@@ -52,6 +52,7 @@ def test_expiry_lets_a_consumer_write_meanwhile_and_gives_the_space_back(tmp_pat
     assert max(waits) < WAIT_BOUND_S, f"slowest batch {max(waits):.3f} s"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0, "space given back"
+        assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 8192, "a new file"
     assert maintainer.persist([again(old[0], now_ms())]) == 0, "its id is still known"
     maintainer.close()
 
@@ -73,6 +74,12 @@ def test_an_older_file_gets_its_id_table_and_migrate_turns_on_incremental_vacuum
     assert repository.persist(stored[:1]) == 0
     assert repository.migrate() == 2
     assert repository.migrate() is None
+    repository.persist(make_events(2_000))
+    report = repository.expire(RetentionPolicy(86_400.0, {}, 7 * 86_400.0), now_ms() + 2 * DAY_MS)
+    assert report is not None
+    assert report.dropped == {"orders": 2_002}
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096, "an older file keeps its pages"
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0, "its space given back too"
     repository.close()

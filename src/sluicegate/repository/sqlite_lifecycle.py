@@ -23,7 +23,7 @@ from sluicegate.repository.lifecycle import (
 )
 from sluicegate.retention import RetentionPolicy
 
-_VACUUM_STEP_PAGES = 256  # 1 MiB of 4 KiB pages a step
+_VACUUM_STEP_BYTES = 1 << 20  # 1 MiB a step, whatever the page size (4 KiB in older files)
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 _TOMBSTONE = """
 INSERT INTO event_ids (event_id, queue, deleted_at, deleted_by) VALUES (?, ?, ?, ?)
@@ -147,9 +147,10 @@ def reclaim_space(db: sqlite3.Connection) -> None:
     """Give free pages back to the file system a step at a time (each a short write)."""
     if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
         return  # a file made before auto_vacuum was set: `sluicegate migrate` vacuums it
+    step_pages = _VACUUM_STEP_BYTES // db.execute("PRAGMA page_size").fetchone()[0]
     while db.execute("PRAGMA freelist_count").fetchone()[0]:
         started = time.monotonic()
-        db.execute(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES})").fetchall()
+        db.execute(f"PRAGMA incremental_vacuum({step_pages})").fetchall()
         _rest(started)
     # The shorter file is written to the WAL; a passive checkpoint (it waits for nobody) moves it
     # into the database file, which then shrinks.
