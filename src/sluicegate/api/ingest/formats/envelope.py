@@ -6,7 +6,7 @@ single event, ``[3].payload`` in a batch, ``line 4: payload`` in NDJSON.
 """
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sluicegate.api.ingest import jsontext
 from sluicegate.api.ingest.formats import checks, envelope_raw
@@ -158,6 +158,8 @@ def _event_ids(
     missing = given.count(None)
     if missing == len(given):
         ids = new_event_ids(missing)
+    elif not missing:  # every id given: nothing to mint (minting none still read the clock)
+        ids = cast(list[str], list(given))
     else:
         minted = iter(new_event_ids(missing))
         ids = [next(minted) if event_id is None else event_id for event_id in given]
