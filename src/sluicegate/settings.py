@@ -47,6 +47,7 @@ ClusterMode = Annotated[Literal["auto", "yes", "no"], BeforeValidator(_choice)]
 PostgresWrite = Annotated[
     Literal["arrays", "json", "copy", "executemany"], BeforeValidator(_choice)
 ]
+PostgresPayload = Annotated[Literal["json", "jsonb"], BeforeValidator(_choice)]
 
 MIB = 1024 * 1024
 # QUEUE_CONSUMERS when unset on PostgreSQL: while one consumer's batch is on the server, the other
@@ -384,6 +385,13 @@ class Settings(BaseSettings):
         "arrays",
         description="How a batch is written: arrays (one statement; fastest, PgBouncer-safe), "
         "json (one statement over a JSON document), copy or executemany.",
+    )
+    postgres_payload: PostgresPayload = Field(
+        "json",
+        description="Type of the payload column in the tables sluicegate makes: json (the text "
+        "as accepted, checked, not rebuilt) or jsonb (parsed: GIN indexes and jsonb operators "
+        "on it, about twice the server's CPU an event with 2 KB payloads). A table made before "
+        "keeps its type.",
     )
     database_replicas: int = Field(
         0,

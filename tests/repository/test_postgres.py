@@ -1,5 +1,6 @@
 """PostgreSQL against the repository contract (arrays, the default, and executemany; json and
-copy by tests of their own), and its failure modes.
+copy by tests of their own; arrays over a jsonb payload column), the payload column's two types,
+and its failure modes.
 
 Contract tests use a fresh schema of the machine's server; outage tests stop and start a private
 cluster (tests/postgres_server.py), never the machine's server.
@@ -18,6 +19,7 @@ from sluicegate.errors import RejectedEventError, TransientStoreError
 from sluicegate.events import Event
 from sluicegate.repository import EventStore, Repository, open_repository, postgres_writes
 from sluicegate.repository.postgres import PostgresRepository, classify, with_connect_defaults
+from sluicegate.repository.postgres_schema import PayloadType, payload_type
 from sluicegate.repository.postgres_writes import WriteStrategy
 from tests.postgres_server import PrivatePostgres, private_schema
 from tests.repository.contract import RepositoryContract, StoredRow, make_events
@@ -25,19 +27,22 @@ from tests.repository.lifecycle_contract import LifecycleContract
 
 pytestmark = pytest.mark.postgres
 
-# JSONB cannot hold U+0000 (its text type has no NUL), so this valid JSON is refused for good.
-NUL_PAYLOAD = '{"text": "a\\u0000b"}'
+# Not JSON: refused for good by the cast to the payload column's type, json or jsonb.
+NOT_JSON = '{"text": '
 
 
 class PostgresContract(RepositoryContract):
     strategy: WriteStrategy
+    payload: PayloadType = "json"
 
     @pytest.fixture
     def open_repo(self, postgres_url: str) -> Iterator[Callable[[], Repository]]:
         opened: list[PostgresRepository] = []
 
         def open_repo() -> Repository:
-            opened.append(PostgresRepository(postgres_url, strategy=self.strategy))
+            opened.append(
+                PostgresRepository(postgres_url, strategy=self.strategy, payload=self.payload)
+            )
             return opened[-1]
 
         yield open_repo
@@ -46,7 +51,7 @@ class PostgresContract(RepositoryContract):
 
     @pytest.fixture
     def poison(self) -> Callable[[str, str], Event]:
-        return lambda event_id, queue: Event(queue, event_id, NUL_PAYLOAD, 1)
+        return lambda event_id, queue: Event(queue, event_id, NOT_JSON, 1)
 
     @pytest.fixture
     def read_row(self, postgres_url: str) -> Callable[[str], StoredRow | None]:
@@ -93,6 +98,11 @@ class TestPostgresExecutemany(PostgresContract):
     strategy = "executemany"
 
 
+class TestPostgresArraysJsonb(PostgresContract):
+    strategy = "arrays"
+    payload = "jsonb"
+
+
 @pytest.fixture
 def private_pg_url(private_pg: PrivatePostgres) -> Iterator[str]:
     with private_schema(private_pg.dsn) as url:
@@ -106,7 +116,7 @@ def test_copy_writes_once_and_refuses_a_poison_batch(postgres_url: str) -> None:
     assert repository.persist(events) == 20
     assert repository.persist(events[10:] + make_events(5)) == 5
     with pytest.raises(RejectedEventError):
-        repository.persist([Event("orders", "poison", NUL_PAYLOAD, 1), *make_events(3)])
+        repository.persist([Event("orders", "poison", NOT_JSON, 1), *make_events(3)])
     assert repository.count() == 25
     repository.close()
 
@@ -121,7 +131,7 @@ def test_a_large_batch_goes_in_parts_of_one_transaction(
     assert repository.persist(events) == 9
     assert repository.persist(events) == 0
     with pytest.raises(RejectedEventError):  # the last document fails: the first ones roll back
-        repository.persist([*make_events(8), Event("orders", "poison", NUL_PAYLOAD, 1)])
+        repository.persist([*make_events(8), Event("orders", "poison", NOT_JSON, 1)])
     assert repository.count() == 9
     repository.close()
 
@@ -215,6 +225,57 @@ def test_arrays_takes_values_that_hold_its_separator_the_json_way(postgres_url: 
     assert repository.persist([Event("orders", "", '{"n": 2}', 1)]) == 1, "an empty id alone"
     assert repository.count() == 4
     repository.close()
+
+
+# As the API stores it: compact, a key given twice, a number as spelled, a NUL escaped.
+AS_ACCEPTED = '{"b":1,"a":2,"a":3,"n":1.50,"s":"\\u0000"}'
+
+
+def stored_payloads(postgres_url: str) -> dict[str, str]:
+    with psycopg.connect(postgres_url) as conn:
+        return dict(conn.execute("SELECT event_id, payload::text FROM events").fetchall())
+
+
+@pytest.mark.parametrize("strategy", ["arrays", "json", "copy", "executemany"])
+def test_a_json_column_keeps_the_payload_as_accepted(
+    postgres_url: str, strategy: WriteStrategy
+) -> None:
+    repository = PostgresRepository(postgres_url, strategy=strategy)
+    assert repository.persist([Event("orders", "kept", AS_ACCEPTED, 1), *make_events(1)]) == 2
+    assert repository.payload == "json"
+    assert stored_payloads(postgres_url)["kept"] == AS_ACCEPTED
+    with pytest.raises(RejectedEventError):
+        repository.persist([Event("orders", "poison", NOT_JSON, 1)])
+    repository.close()
+
+
+def test_a_jsonb_column_parses_the_payload_and_refuses_a_nul(postgres_url: str) -> None:
+    repository = PostgresRepository(postgres_url, payload="jsonb")
+    parsed = Event("orders", "parsed", AS_ACCEPTED.replace(',"s":"\\u0000"', ""), 1)
+    assert repository.persist([parsed]) == 1
+    assert stored_payloads(postgres_url)["parsed"] == '{"a": 3, "b": 1, "n": 1.50}'
+    with pytest.raises(RejectedEventError):  # jsonb's text has no NUL: refused for good
+        repository.persist([Event("orders", "nul", AS_ACCEPTED, 1)])
+    repository.close()
+
+
+@pytest.mark.parametrize(("made", "asked"), [("jsonb", "json"), ("json", "jsonb")])
+def test_a_table_keeps_its_payload_type_whatever_the_setting(
+    postgres_url: str, made: PayloadType, asked: PayloadType
+) -> None:
+    """Tables of an older sluicegate are jsonb: POSTGRES_PAYLOAD=json does not rewrite them,
+    and the writes cast to the type they find."""
+    first = PostgresRepository(postgres_url, payload=made)
+    assert first.persist(make_events(2)) == 2
+    first.close()
+    later = PostgresRepository(postgres_url, payload=asked)
+    assert later.persist([Event("orders", "later", '{"b":1,"a":2}', 1)]) == 1
+    assert later.payload == made
+    with psycopg.connect(postgres_url) as conn:
+        assert payload_type(conn) == made
+    as_stored = '{"a": 2, "b": 1}' if made == "jsonb" else '{"b":1,"a":2}'
+    assert stored_payloads(postgres_url)["later"] == as_stored
+    later.close()
 
 
 def test_open_repository_selects_postgres_by_scheme(postgres_url: str) -> None:

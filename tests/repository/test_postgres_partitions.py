@@ -14,11 +14,12 @@ from sluicegate.repository import postgres_schema
 from sluicegate.repository.postgres import PostgresRepository
 from sluicegate.repository.postgres_schema import (
     PARTITIONS_AHEAD_DAYS,
-    SCHEMA,
     days_from,
     ensure_partitions,
     partition_name,
     partitions,
+    payload_type,
+    schema,
 )
 from sluicegate.repository.postgres_writes import json_batch
 from sluicegate.retention import DAY_MS, RetentionPolicy, day_start_ms
@@ -48,6 +49,8 @@ def test_an_unpartitioned_table_waits_for_the_migrate_command(postgres_url: str)
         repository.persist(make_events(1))  # refused, not migrated behind the operator's back
     assert repository.migrate() == 40
     assert repository.migrate() is None, "a second run has nothing to do"
+    with psycopg.connect(postgres_url) as conn:
+        assert payload_type(conn) == "jsonb", "the rows moved as they were"
     assert repository.ids() == {e.event_id for e in old}
     assert repository.persist([again(old[0], now_ms())]) == 0, "old ids still dedupe"
     assert repository.persist(make_events(2)) == 2
@@ -148,11 +151,12 @@ def large_events(count: int) -> list[Event]:
 def previous_version_tables(postgres_url: str, events: list[Event]) -> list[Event]:
     """The tables the version before lz4 created, with ``events`` written as it wrote them."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        for statement in SCHEMA:
+        for statement in schema("jsonb"):
             conn.execute(statement)
         # every day a start makes: creating one waits for readers of the table (its own lock)
         ensure_partitions(conn, days_from(now_ms() - DAY_MS, PARTITIONS_AHEAD_DAYS + 1))
-        json_batch(conn, [(e.event_id, e.queue, e.payload, e.accepted_at_ms, 1) for e in events])
+        rows = [(e.event_id, e.queue, e.payload, e.accepted_at_ms, 1) for e in events]
+        json_batch(conn, rows, "jsonb")
         lz4 = conn.execute(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
@@ -241,7 +245,7 @@ def test_the_tables_of_an_older_version_keep_their_collation_and_work(postgres_u
     """Made before ``COLLATE "C"``: writes, redeliveries, pages, lookups and deletions as before,
     and nothing is rebuilt behind the operator's back."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        for statement in SCHEMA:
+        for statement in schema("jsonb"):
             conn.execute(statement.replace(' COLLATE "C"', ""))
     repository = PostgresRepository(postgres_url)
     stored = [event(at_ms=MIDNIGHT + n, event_id=f"id-{n}") for n in (2, 1, 0)]

@@ -17,7 +17,7 @@ from sluicegate.errors import SluicegateError
 from sluicegate.pages import decode_cursor, page_json
 from sluicegate.queue.client import async_client, is_cluster_async
 from sluicegate.queue.topology import Topology
-from sluicegate.repository import EventStore, open_repository
+from sluicegate.repository import EventStore, open_configured
 from sluicegate.repository.lifecycle import StoredState
 from sluicegate.settings import Settings
 from sluicegate.whereabouts import where_is
@@ -27,7 +27,7 @@ events_app = typer.Typer(help="Find, list and delete stored events.", no_args_is
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[EventStore]:
-    store = open_repository(settings.resolved_database_url)
+    store = open_configured(settings)
     try:
         yield store
     except SluicegateError as error:

@@ -31,7 +31,7 @@ from sluicegate.errors import SluicegateError
 from sluicegate.queue import dead_letters
 from sluicegate.queue.backoff_notes import current_backoffs
 from sluicegate.queue.keys import DEFAULT_DESTINATION
-from sluicegate.repository import open_repository
+from sluicegate.repository import open_configured
 
 app = typer.Typer(
     help="Sluicegate: event ingestion that never loses an event it has accepted.\n\n"
@@ -90,7 +90,7 @@ def status(
     if as_json_output and watch:
         fail("give --json or --watch, not both")
     settings = read_settings(REDIS_AND_DATABASE)
-    repository = open_repository(settings.resolved_database_url)
+    repository = open_configured(settings)
     registry = load_destinations(settings.destinations_file)
     stores = DestinationStores(repository, registry, settings)
     try:

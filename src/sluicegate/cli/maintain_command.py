@@ -24,7 +24,7 @@ from sluicegate.events import now_ms
 from sluicegate.logs import get_logger
 from sluicegate.queue.retention_record import record_pass
 from sluicegate.queue.stats import list_queues
-from sluicegate.repository import open_repository
+from sluicegate.repository import open_configured
 
 
 def maintain(
@@ -35,7 +35,7 @@ def maintain(
     """One retention pass: partitions made ahead, expired days dropped (PostgreSQL) or deleted
     in chunks (SQLite), ids past DEDUP_WINDOW forgotten; the figures go to the log and Redis."""
     settings = read_settings(REDIS_AND_DATABASE)
-    store = open_repository(settings.resolved_database_url)
+    store = open_configured(settings)
     started = time.monotonic()
     try:
         report = store.expire(settings.retention_policy, now_ms() if at is None else at)
@@ -70,7 +70,7 @@ def migrate() -> None:
     partitioned by day (one transaction; stop the agents first), SQLite's file is vacuumed into
     incremental auto-vacuum. Does nothing, and says so, when there is nothing to do."""
     settings = read_settings(DATABASE_ONLY)
-    store = open_repository(settings.resolved_database_url)
+    store = open_configured(settings)
     started = time.monotonic()
     try:
         moved = store.migrate()

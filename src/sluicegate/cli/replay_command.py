@@ -19,7 +19,7 @@ from sluicegate.destination.opening import open_destination
 from sluicegate.errors import RejectedEventError, SluicegateError, TransientStoreError
 from sluicegate.events import Event
 from sluicegate.replay import Tally, Window, from_store, replay, within
-from sluicegate.repository import Repository, open_repository
+from sluicegate.repository import Repository, open_configured
 from sluicegate.retention import parse_duration_s
 from sluicegate.settings import Settings
 
@@ -128,7 +128,7 @@ def _batches(
 
         client = stack.enter_context(redis_client(settings))
         return within(stream_events(client, queue, batch), window, batch)
-    store = open_repository(settings.resolved_database_url)
+    store = open_configured(settings)
     stack.callback(store.close)
     return from_store(store, queue, window, batch)
 

@@ -9,7 +9,7 @@ agent never loads deltalake and its threads before it forks).
 import importlib
 
 from sluicegate.destination.config import Destination
-from sluicegate.repository import Repository, open_repository
+from sluicegate.repository import Repository, open_configured
 from sluicegate.settings import Settings
 
 
@@ -19,9 +19,4 @@ def open_destination(destination: Destination, settings: Settings) -> Repository
         delta = importlib.import_module("sluicegate.destination.delta")
         writer: Repository = delta.DeltaDestination(destination.options)
         return writer
-    return open_repository(
-        destination.url or settings.resolved_database_url,
-        settings.postgres_write,
-        settings.database_replicas,
-        settings.database_replicas_timeout_s,
-    )
+    return open_configured(settings, destination.url)

@@ -20,6 +20,7 @@ from sluicegate.events import Event, now_ms
 from sluicegate.repository import postgres_lifecycle
 from sluicegate.repository.lifecycle import Cursor, RetentionReport, StoredEvent, StoredState
 from sluicegate.repository.postgres_schema import (
+    PayloadType,
     ensure_partitions,
     ensure_schema,
     is_missing_partition,
@@ -69,7 +70,9 @@ def with_connect_defaults(url: str) -> str:
 
 class PostgresRepository:
     """``replicas``: DATABASE_REPLICAS, standbys that must have flushed a batch before
-    ``persist`` returns (``repository/standbys.py``), waited for up to ``replicas_timeout_s``."""
+    ``persist`` returns (``repository/standbys.py``), waited for up to ``replicas_timeout_s``.
+    ``payload``: POSTGRES_PAYLOAD, the payload column's type in tables made here; ``self.payload``
+    is the type of the table found at connect (one made before keeps its own)."""
 
     def __init__(
         self,
@@ -77,10 +80,13 @@ class PostgresRepository:
         strategy: WriteStrategy = DEFAULT_STRATEGY,
         replicas: int = 0,
         replicas_timeout_s: float = 1.0,
+        payload: PayloadType = "json",
     ) -> None:
         self._conninfo = with_connect_defaults(url)
         self.strategy = strategy
         self._write = WRITERS[strategy]
+        self._wanted = payload
+        self.payload = payload
         self._conn: psycopg.Connection[Any] | None = None
         self.replicas = replicas
         self.replicas_timeout_s = replicas_timeout_s
@@ -119,18 +125,18 @@ class PostgresRepository:
         """Write; a day without a partition (a backlog from before the ones made ahead, or a
         replayed old event) gets one, and the batch is written again."""
         try:
-            return self._write(conn, rows)
+            return self._write(conn, rows, self.payload)
         except psycopg.Error as error:
             if not is_missing_partition(error):
                 raise
         ensure_partitions(conn, {day_start_ms(row[3]) for row in rows})
-        return self._write(conn, rows)
+        return self._write(conn, rows, self.payload)
 
     def migrate(self) -> int | None:
         """``sluicegate migrate`` (``postgres_schema.migrate``): rows moved, or None."""
         with self._classified_errors(), psycopg.connect(self._conninfo, autocommit=True) as conn:
             moved = migrate(conn, now_ms())
-            ensure_schema(conn, now_ms())
+            ensure_schema(conn, now_ms(), self._wanted)
             return moved
 
     @property
@@ -193,7 +199,7 @@ class PostgresRepository:
             return self._conn
         conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            ensure_schema(conn, now_ms())
+            self.payload = ensure_schema(conn, now_ms(), self._wanted)
             prepare_session(conn, self.strategy)
         except BaseException:
             conn.close()

@@ -27,7 +27,7 @@ writes never depend on the maintainer having run.
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import psycopg
 from psycopg import errors, sql
@@ -37,10 +37,13 @@ from sluicegate.retention import DAY_MS, day_start_ms
 
 PARTITIONS_AHEAD_DAYS = 3
 
-EVENTS = """CREATE TABLE IF NOT EXISTS events (
+# The payload's type (POSTGRES_PAYLOAD) is chosen when the table is made: json keeps the text as
+# accepted (checked, not rebuilt), jsonb parses it (docs/postgres.md, "The payload's type").
+PayloadType = Literal["json", "jsonb"]
+_EVENTS = """CREATE TABLE IF NOT EXISTS events (
     event_id     TEXT COLLATE "C" NOT NULL,
     queue        TEXT COLLATE "C" NOT NULL,
-    payload      JSONB NOT NULL,
+    payload      {payload} NOT NULL,
     accepted_at  BIGINT NOT NULL,
     persisted_at BIGINT NOT NULL
 ) PARTITION BY RANGE (accepted_at)"""
@@ -55,7 +58,29 @@ EVENT_IDS = """CREATE TABLE IF NOT EXISTS event_ids (
     deleted_at   BIGINT,
     deleted_by   TEXT
 )"""
-SCHEMA = (EVENTS, EVENTS_ORDER, EVENT_IDS)
+
+
+def schema(payload: PayloadType) -> tuple[str, ...]:
+    """The statements that make the tables, with the payload column of type ``payload``."""
+    return (_EVENTS.format(payload=payload.upper()), EVENTS_ORDER, EVENT_IDS)
+
+
+_PAYLOAD_TYPE = (
+    "SELECT format_type(atttypid, NULL) FROM pg_attribute "
+    "WHERE attrelid = to_regclass('events') AND attname = 'payload'"
+)
+
+
+def payload_type(conn: "psycopg.Connection[Any]") -> PayloadType | None:
+    """The type of the existing table's payload column (None: no table): the writes cast to it,
+    whatever POSTGRES_PAYLOAD says now."""
+    row = conn.execute(_PAYLOAD_TYPE).fetchone()
+    if row is None:
+        return None
+    if row[0] not in ("json", "jsonb"):
+        raise TransientStoreError(f"events.payload is of type {row[0]}: json or jsonb expected")
+    return cast(PayloadType, row[0])
+
 
 # CREATE … IF NOT EXISTS is not safe against a concurrent CREATE of the same table (both sessions
 # pass the check, one fails on a catalog unique index), so every creator takes this lock first.
@@ -77,18 +102,23 @@ class SchemaOutdatedError(TransientStoreError):
     pending in Redis) until a person runs ``sluicegate migrate``; never migrated silently."""
 
 
-def ensure_schema(conn: "psycopg.Connection[Any]", now_ms: int) -> None:
-    """Create the tables and the partitions of yesterday (a backlog across midnight), today and
-    the next few days if missing; refuse an unpartitioned table. Safe when several processes
-    start at once."""
+def ensure_schema(
+    conn: "psycopg.Connection[Any]", now_ms: int, payload: PayloadType = "json"
+) -> PayloadType:
+    """Create the tables (the payload column of type ``payload``) and the partitions of
+    yesterday (a backlog across midnight), today and the next few days if missing; refuse an
+    unpartitioned table. Safe when several processes start at once. Returns the payload's type
+    in the table as it is (an existing one keeps its own)."""
     with conn.transaction():
         conn.execute(SCHEMA_LOCK)
         if table_kind(conn) == "r":
             raise SchemaOutdatedError(OUTDATED)
-        for statement in SCHEMA:
+        for statement in schema(payload):
             conn.execute(statement)
+        made = payload_type(conn)
     use_lz4(conn)
     ensure_partitions(conn, days_from(now_ms - DAY_MS, PARTITIONS_AHEAD_DAYS + 1))
+    return made or payload  # (made above, in the transaction holding the schema lock)
 
 
 # ``events`` and its partitions whose payload is not compressed with lz4, if the server has lz4
@@ -201,7 +231,8 @@ def migrate(conn: "psycopg.Connection[Any]", now_ms: int) -> int | None:
         conn.execute(SCHEMA_LOCK)
         if table_kind(conn) != "r":
             return None
-        for statement in (*_RENAME_OLD, *SCHEMA):
+        kept = payload_type(conn) or "jsonb"  # the old table's: its rows move as they are
+        for statement in (*_RENAME_OLD, *schema(kept)):
             conn.execute(statement)
         row = conn.execute(_SPAN_OLD).fetchone()
         first, last = (now_ms, now_ms) if row is None or row[0] is None else row

@@ -18,12 +18,15 @@ statement per row, pipelined by psycopg. ``bench/bench_repositories.py`` measure
 """
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import orjson
 import psycopg
 
+from sluicegate.repository.postgres_schema import PayloadType
+
 WriteStrategy = Literal["arrays", "json", "copy", "executemany"]
+PAYLOAD_TYPES: tuple[PayloadType, ...] = get_args(PayloadType)
 Row = tuple[str, str, str, int, int]
 _Part = TypeVar("_Part")
 
@@ -52,7 +55,8 @@ WHERE event_id IN (SELECT event_id FROM fresh)
 
 # The one statement of ``json`` and ``arrays``: {incoming} (a query of the batch's rows as columns
 # i, q, p, a; its parameters come first) claims its ids, and the events whose id was new are
-# stored, their payloads cast to jsonb; then the batch's persisted_at, twice.
+# stored, their payloads cast to the column's type ({payload}: json checks the text, jsonb parses
+# it); then the batch's persisted_at, twice.
 _CLAIM_THEN_STORE = """
 WITH incoming AS (
     {incoming}
@@ -63,30 +67,39 @@ WITH incoming AS (
     RETURNING event_id
 )
 INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
-SELECT i, q, p::jsonb, a, %s FROM incoming
+SELECT i, q, p::{payload}, a, %s FROM incoming
 WHERE i IN (SELECT event_id FROM fresh)
 """
 
 
-# The payload goes as a JSON string and is cast to jsonb here, not embedded as raw JSON: a payload
-# that is not valid JSON then fails the cast (its batch is refused and split, as with COPY) and can
-# never change the document's structure. Every row of a batch has the same persisted_at.
-_MOVE_JSON = _CLAIM_THEN_STORE.format(
-    incoming="SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)"
-)
+# The payload goes as a JSON string and is cast to the column's type here, not embedded as raw
+# JSON: a payload that is not valid JSON then fails the cast (its batch is refused and split, as
+# with COPY) and can never change the document's structure. Every row of a batch has the same
+# persisted_at.
+_MOVE_JSON = {
+    payload: _CLAIM_THEN_STORE.format(
+        incoming="SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)",
+        payload=payload,
+    )
+    for payload in PAYLOAD_TYPES
+}
 
 # Each column's values joined by the ASCII record separator, which a JSON text never holds raw
 # (JSON escapes every control character inside a string, and allows none outside one), so the
 # split gives back each payload whole; a batch with a value that holds one goes the json way.
-# A payload is parsed by its cast to jsonb alone: one that is not valid JSON fails it (its batch
-# is refused and split).
+# A payload is checked by its cast alone: one that is not valid JSON fails it (its batch is
+# refused and split).
 SEPARATOR = "\x1e"
-_MOVE_ARRAYS = _CLAIM_THEN_STORE.format(
-    incoming="""SELECT * FROM unnest(
+_MOVE_ARRAYS = {
+    payload: _CLAIM_THEN_STORE.format(
+        incoming="""SELECT * FROM unnest(
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e'),
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e')::bigint[]
-    ) AS r(i, q, p, a)"""
-)
+    ) AS r(i, q, p, a)""",
+        payload=payload,
+    )
+    for payload in PAYLOAD_TYPES
+}
 # A text value is at most 1 GB in PostgreSQL; a larger batch (10,000 events of a raised
 # MAX_EVENT_BYTES) goes in parts of one transaction. For arrays the bound counts characters: at
 # most 4 bytes each in UTF-8.
@@ -99,25 +112,26 @@ WITH fresh AS (
     RETURNING event_id
 )
 INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
-SELECT %(id)s, %(queue)s, %(payload)s::jsonb, %(accepted)s, %(persisted)s FROM fresh
+SELECT %(id)s, %(queue)s, %(payload)s::{payload}, %(accepted)s, %(persisted)s FROM fresh
 """
+_INSERTS = {payload: _INSERT.format(payload=payload) for payload in PAYLOAD_TYPES}
 
 
-def arrays_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
+def arrays_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType) -> int:
     """One statement whose parameters are the batch's columns; returns how many rows were new."""
-    return _in_parts(conn, _array_parts(rows), _move_arrays)
+    return _in_parts(conn, _array_parts(rows), lambda c, part: _move_arrays(c, part, payload))
 
 
-def _move_arrays(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
+def _move_arrays(conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType) -> int:
     ids, queues, payloads, accepted, _ = zip(*rows, strict=True)
     columns = [SEPARATOR.join(ids), SEPARATOR.join(queues), SEPARATOR.join(payloads)]
     # A value holding a separator (never a JSON payload), or one empty value alone (which
     # string_to_array reads as none): the json statement takes the batch as it is.
     if any(column.count(SEPARATOR) != len(rows) - 1 or not column for column in columns):
-        return json_batch(conn, rows)
+        return json_batch(conn, rows, payload)
     params = (*columns, SEPARATOR.join(map(str, accepted)), rows[0][4], rows[0][4])
     try:
-        return max(conn.execute(_MOVE_ARRAYS, params).rowcount, 0)
+        return max(conn.execute(_MOVE_ARRAYS[payload], params).rowcount, 0)
     except UnicodeEncodeError as error:  # a str that is not Unicode text: the event's fault
         raise psycopg.DataError(f"event not encodable as UTF-8: {error}") from error
 
@@ -130,10 +144,10 @@ def _array_parts(rows: Sequence[Row]) -> list[Sequence[Row]]:
     return _array_parts(rows[:half]) + _array_parts(rows[half:])
 
 
-def json_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
+def json_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType) -> int:
     """One statement whose parameter is the batch as JSON; returns how many rows were new."""
-    persisted_at = rows[0][4]
-    return _in_parts(conn, _documents(rows), lambda c, d: _move_json(c, d, persisted_at))
+    statement, persisted_at = _MOVE_JSON[payload], rows[0][4]
+    return _in_parts(conn, _documents(rows), lambda c, d: _move_json(c, statement, d, persisted_at))
 
 
 def _in_parts(
@@ -148,8 +162,10 @@ def _in_parts(
         return sum(move(conn, part) for part in parts)
 
 
-def _move_json(conn: "psycopg.Connection[Any]", document: str, persisted_at: int) -> int:
-    return max(conn.execute(_MOVE_JSON, (document, persisted_at, persisted_at)).rowcount, 0)
+def _move_json(
+    conn: "psycopg.Connection[Any]", statement: str, document: str, persisted_at: int
+) -> int:
+    return max(conn.execute(statement, (document, persisted_at, persisted_at)).rowcount, 0)
 
 
 def _documents(rows: Sequence[Row]) -> list[str]:
@@ -164,8 +180,9 @@ def _documents(rows: Sequence[Row]) -> list[str]:
     return _documents(rows[:half]) + _documents(rows[half:])
 
 
-def copy_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
-    """COPY into the staging table, then move the new rows; returns how many were new."""
+def copy_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType) -> int:
+    """COPY into the staging table (made like ``events``: COPY reads each payload as the column's
+    type, whichever ``payload`` is), then move the new rows; returns how many were new."""
     with conn.transaction(), conn.cursor() as cursor:
         with cursor.copy(_COPY) as copy:
             for row in rows:
@@ -174,13 +191,15 @@ def copy_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
         return max(cursor.rowcount, 0)
 
 
-def executemany_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row]) -> int:
+def executemany_batch(
+    conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType
+) -> int:
     """Pipelined statements (psycopg 3 batches executemany into one round trip)."""
     params = [
         {"id": i, "queue": q, "payload": p, "accepted": a, "persisted": s} for i, q, p, a, s in rows
     ]
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.executemany(_INSERT, params)
+        cursor.executemany(_INSERTS[payload], params)
         return max(cursor.rowcount, 0)
 
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from sluicegate.api.problems import unavailable
 from sluicegate.errors import TransientStoreError
-from sluicegate.repository import EventStore, open_repository
+from sluicegate.repository import EventStore, open_configured
 from sluicegate.settings import Settings
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 class StoreAccess:
     def __init__(self, settings: Settings) -> None:
-        self._url = settings.resolved_database_url
+        self._settings = settings
         self._store: EventStore | None = None
         self._lock = threading.Lock()
 
@@ -41,5 +41,5 @@ class StoreAccess:
     def _locked(self, work: Callable[[EventStore], T]) -> T:
         with self._lock:
             if self._store is None:
-                self._store = open_repository(self._url)
+                self._store = open_configured(self._settings)
             return work(self._store)
