@@ -134,7 +134,7 @@ def test_facts_that_do_not_apply_are_not_checked():
 
 def test_a_kill_whose_orphans_are_never_reclaimed_fails():
     problems = stop_problems(StopFacts("kill", CLEAN, orphaned=500))
-    assert problems == ["500 entries held by killed consumers never reclaimed"]
+    assert problems == ["500 events held by killed consumers never reclaimed"]
 
 
 def test_a_loss_found_at_a_stop_fails_the_stop():

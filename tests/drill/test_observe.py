@@ -40,7 +40,7 @@ def test_a_packed_entry_is_queued_then_in_flight_with_all_its_events(
     tmp_path, redis_server, redis_client
 ):
     """One entry of a request's three events: each of its ids is queued, then in flight, with
-    the entry (the checker compares ids, one per event); a packed entry is one pending entry."""
+    the entry (the checker compares ids, one per event), held by its consumer, all of them."""
     packed = enqueue(redis_server.url, make_events("q", 3), packing=True)
     single = enqueue(redis_server.url, make_events("q", 2), batch=1, packing=True)
     assert redis_client.xlen(keys.stream_key("q")) == 3
@@ -49,7 +49,7 @@ def test_a_packed_entry_is_queued_then_in_flight_with_all_its_events(
         before = observer.holdings()
         QueueReader(redis_client, "q", consumer="c1").read_new(1, block_ms=None)  # one entry
         after = observer.holdings()
-        assert observer.pending_by_consumer() == {"c1": 1}
+        assert observer.pending_by_consumer() == {"c1": 3}, "its request's events"
     finally:
         observer.close()
     assert (before.queued, before.in_flight) == (frozenset(packed + single), frozenset())

@@ -149,7 +149,7 @@ class _Play:
     def _judge_drain(
         self, service: Service, drain: _Drain, exited: tuple[int | None, float, tuple[int, ...]]
     ) -> None:
-        """Gather a drain's facts for ``checker``: its stale locks and entries in flight only
+        """Gather a drain's facts for ``checker``: its stale locks and events in flight only
         for an agent drain nothing else disturbed."""
         agent = service is self.act.agent
         leftovers: tuple[int | None, int | None] = (None, None)
@@ -164,7 +164,7 @@ class _Play:
             self.stop_s = exited[1]
 
     def _held_by_the_living(self) -> int:
-        """Entries in flight, but for those of consumers the scenario killed: a stop right after
+        """Events in flight, but for those of consumers the scenario killed: a stop right after
         a SIGKILL may come before any successor took them over (they wait for a reclaim)."""
         pending = self.ctx.observer.pending_by_consumer()
         return sum(n for name, n in pending.items() if name not in self.killed)

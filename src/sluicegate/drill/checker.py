@@ -175,8 +175,8 @@ class StopFacts:
     stop_s: float | None = None  # how long the graceful stop took: at most deadline_s
     deadline_s: float | None = None
     stale_locks: int | None = None  # consumer locks left after a graceful stop: must be 0
-    in_flight: int | None = None  # pending entries after a graceful agent stop: must be 0
-    orphaned: int | None = None  # entries killed consumers held, after the reclaim wait: must be 0
+    in_flight: int | None = None  # events pending after a graceful agent stop: must be 0
+    orphaned: int | None = None  # events killed consumers held, after the reclaim wait: must be 0
     notes: tuple[str, ...] = field(default=())  # the fault's own failures (a restart that failed)
 
 
@@ -190,7 +190,7 @@ def graceful_stop_facts(
 ) -> StopFacts:
     """The promises of a graceful stop, from ``stopped`` (exit code or None when it had to be
     killed, seconds, children that outlived it): exit 0 within the deadline, nothing outliving
-    it; with ``leftovers`` (stale locks, entries in flight; None: not checked, as when something
+    it; with ``leftovers`` (stale locks, events in flight; None: not checked, as when something
     else disturbed the consumers' work) none left behind. ``who`` prefixes the notes."""
     exit_code, seconds, outlived = stopped
     notes = [f"process {pid} outlived its parent" for pid in outlived]
@@ -229,7 +229,7 @@ def stop_problems(facts: StopFacts) -> list[str]:
     if facts.in_flight:
         problems.append(f"{facts.in_flight:,} events in flight after a graceful stop (want 0)")
     if facts.orphaned:
-        problems.append(f"{facts.orphaned:,} entries held by killed consumers never reclaimed")
+        problems.append(f"{facts.orphaned:,} events held by killed consumers never reclaimed")
     return problems
 
 

@@ -136,7 +136,7 @@ class FaultContext:
         return "live" if procs.is_alive(pid) else "STALE"
 
     def leftovers(self, seen: Inspection, scope: AgentScope | None) -> tuple[int, int]:
-        """Stale locks and entries in flight after a graceful agent stop: everything when no
+        """Stale locks and events in flight after a graceful agent stop: everything when no
         agent runs any more (``scope`` None), else only what the stopped one left behind."""
         if scope is None:
             return seen.stale, seen.counts.in_flight
@@ -145,7 +145,7 @@ class FaultContext:
         return stale, self.held_by(scope.consumers - self.names(self.killed))
 
     def held_by(self, consumers: Iterable[str]) -> int:
-        """Entries the named consumers hold (delivered to them, not acknowledged)."""
+        """Events the named consumers hold (delivered to them, not acknowledged)."""
         pending = self.observer.pending_by_consumer()
         return sum(pending.get(name, 0) for name in set(consumers))
 

@@ -123,23 +123,26 @@ class Observer:
         return found
 
     def pending_by_consumer(self) -> dict[str, int]:
-        """Group consumer name -> entries it holds, summed over the queues (a consumer process
-        serves several queues under one name). Entries, not events (XPENDING's summary): its
-        callers ask whether a consumer holds anything."""
+        """Group consumer name -> events it holds (delivered, not acknowledged), summed over the
+        queues and destinations (a consumer process serves several queues under one name). A
+        packed entry holds its request's events; an entry gone from the stream still counts one,
+        so that "holds nothing" means it."""
         return self._redis(self._pending_by_consumer)
 
     def _pending_by_consumer(self) -> dict[str, int]:
-        with self.client.pipeline(transaction=False) as pipe:
-            for queue in self.queues:
-                for destination in self.destinations:
-                    pipe.xpending(keys.stream_key(queue), destination.group)
-            replies = pipe.execute(raise_on_error=False)
+        streams = [keys.stream_key(queue) for queue in self.queues]
         held: Counter[str] = Counter()
-        for summary in replies:
-            if isinstance(summary, ResponseError):  # no stream or no group yet
-                continue
-            for row in summary.get("consumers") or []:
-                held[as_text(row["name"])] += int(row["pending"])
+        for destination in self.destinations:
+            owners = self._pending_entries(streams, destination.group)
+            with self.client.pipeline(transaction=False) as pipe:
+                for stream, entries in owners.items():
+                    for entry in entries:
+                        pipe.xrange(stream, min=entry, max=entry)
+                found = iter(pipe.execute())
+            for entries in owners.values():
+                for consumer in entries.values():
+                    rows = next(found)
+                    held[consumer] += len(entry_event_ids(rows[0][1])) if rows else 1
         return dict(held)
 
     def holdings(self) -> Holdings:
@@ -254,9 +257,13 @@ class Observer:
         return found
 
     def _pending_entry_ids(self, streams: list[str], group: str) -> dict[str, set[str]]:
-        """Stream -> ids of its entries handed to ``group`` and not acknowledged (pipelined,
-        page by page)."""
-        found: dict[str, set[str]] = {stream: set() for stream in streams}
+        """Stream -> ids of its entries handed to ``group`` and not acknowledged."""
+        return {stream: set(held) for stream, held in self._pending_entries(streams, group).items()}
+
+    def _pending_entries(self, streams: list[str], group: str) -> dict[str, dict[str, str]]:
+        """Stream -> its entries handed to ``group`` and not acknowledged, each with the consumer
+        holding it (pipelined, page by page)."""
+        found: dict[str, dict[str, str]] = {stream: {} for stream in streams}
         starts = dict.fromkeys(streams, "-")
         while starts:
             with self.client.pipeline(transaction=False) as pipe:
@@ -267,7 +274,9 @@ class Observer:
                 if isinstance(page, ResponseError):  # no stream or no group yet
                     del starts[stream]
                     continue
-                found[stream].update(as_text(row["message_id"]) for row in page)
+                found[stream].update(
+                    (as_text(row["message_id"]), as_text(row["consumer"])) for row in page
+                )
                 if len(page) < PAGE:
                     del starts[stream]
                 else:
