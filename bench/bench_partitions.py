@@ -29,11 +29,14 @@ import psycopg
 from bench.bench_repositories import make_batches, server_settings
 from sluicegate.events import Event, now_ms
 from sluicegate.repository.postgres import PostgresRepository
-from sluicegate.repository.postgres_schema import EVENT_IDS, EVENTS, EVENTS_ORDER
+from sluicegate.repository.postgres_schema import schema as tables
 from sluicegate.repository.postgres_writes import Row, copy_batch, prepare_session, unique_rows
 from sluicegate.repository.sqlite import SqliteRepository
 from sluicegate.retention import DAY_MS, day_start_ms
 from tests.postgres_server import configured_dsn
+
+# The layout as 0.4 made it (JSONB payloads), measured in its variants below.
+EVENTS, EVENTS_ORDER, EVENT_IDS = tables("jsonb")
 
 Writer = Callable[[Sequence[Event]], int]
 Store = Callable[[], AbstractContextManager[Writer]]
@@ -119,7 +122,9 @@ def variant(dsn: str, ddl: Sequence[str]) -> Store:
             for statement in ddl:
                 conn.execute(statement)
             prepare_session(conn, "copy")
-            yield lambda batch: copy_batch(conn, unique_rows([_row(e) for e in batch]))
+            yield lambda batch: copy_batch(  # the ddl's payloads are JSONB
+                conn, unique_rows([_row(e) for e in batch]), "jsonb"
+            )
 
     return store
 

@@ -8,9 +8,10 @@ statement (``postgres_schema.py`` says why the partitioned ``events`` cannot do 
 acceptance times), its values joined by U+001E, parameters of one statement that splits them into
 arrays and reads those as rows: one round trip, its own transaction (a single statement is
 atomic), no session state, little for the consumer to do per event (a join is one C call a
-column), and nothing for the server to parse but each payload, once, into ``jsonb``. ``json``:
-the same statement over one JSON document, which the server parses twice (its ``json`` cast,
-then ``json_to_recordset``) before each payload's text is parsed again into ``jsonb``. ``copy``:
+column), and nothing for the server to parse but each payload, once, cast to the payload
+column's type (``json``: checked and kept; ``jsonb``: rebuilt). ``json``: the same statement over
+one JSON document, which the server parses twice (its ``json`` cast, then
+``json_to_recordset``) before each payload's text is cast again. ``copy``:
 BEGIN, COPY into a session-local staging table, one statement that moves the new rows, COMMIT:
 four round trips and more client CPU (psycopg's per-row COPY formatting). ``executemany``: one
 statement per row, pipelined by psycopg. ``bench/bench_repositories.py`` measures them
