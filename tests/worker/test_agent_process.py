@@ -45,10 +45,9 @@ def test_sigkill_of_agent_and_consumers_then_restart_loses_nothing(
     settings, redis_client, start_agent
 ):
     ids = set(enqueue(settings.redis_url, make_events("q", 30_000)))
-    first = start_agent(QUEUE_BATCH_SIZE="200")
     repository = persisted(settings)
-    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
-    repository._db.execute("BEGIN EXCLUSIVE")  # pin the consumer mid-batch
+    repository._db.execute("BEGIN EXCLUSIVE")  # pin the consumer's first batch: claimed, held
+    first = start_agent(QUEUE_BATCH_SIZE="200")
     wait_for(lambda: snapshot(redis_client, "q").in_flight > 0, message="a batch in flight")
     first.kill_all()
     repository._db.execute("ROLLBACK")
@@ -149,10 +148,11 @@ def test_after_sigkill_a_restart_recovers_at_once_not_after_the_ttl(settings, st
     """The dead holder ran here: its lock and pending entries are taken over without waiting."""
     long_ttl = {"QUEUE_AGENT_WORKER_TTL": "60", "QUEUE_BATCH_SIZE": "200"}
     ids = set(enqueue(settings.redis_url, make_events("q", 10_000)))
-    first = start_agent(**long_ttl)
     repository = persisted(settings)
-    wait_for(lambda: repository.count() > 0, message="the first batch to be persisted")
-    repository._db.execute("BEGIN EXCLUSIVE")  # pin the consumer mid-batch
+    # The consumer's first batch is pinned: claimed, never committed. (Locking after a first
+    # commit raced a consumer that stored all 10,000 before the lock was taken.)
+    repository._db.execute("BEGIN EXCLUSIVE")
+    first = start_agent(**long_ttl)
     client = redis.Redis.from_url(settings.redis_url)
     wait_for(lambda: snapshot(client, "q").in_flight > 0, message="a batch in flight")
     first.kill_all()
