@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -56,9 +57,10 @@ def naive_round(server: EmbeddedServer, events: list[Event], folder: Path) -> fl
         client.rpush("naive", *[f"{e.event_id}\t{e.payload}\t{e.accepted_at_ms}" for e in chunk])
     started = time.perf_counter()  # like the consumer's figure, this includes opening the DB
     repository = SqliteRepository(folder / "naive.db")
-    while raw := client.lpop("naive", BATCH):
+    # with a count and without decode_responses, LPOP answers a list of bytes, or None when empty
+    while raw := cast("list[bytes] | None", client.lpop("naive", BATCH)):
         batch = []
-        for line in raw:  # type: ignore[union-attr]
+        for line in raw:
             event_id, payload, accepted_at = line.decode().split("\t")
             batch.append(Event("naive", event_id, payload, int(accepted_at)))
         repository.persist(batch)

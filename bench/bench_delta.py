@@ -42,9 +42,9 @@ DELTA_BATCHES = (500, 2_000, 10_000, 50_000)
 
 
 @contextmanager
-def delta_store(folder: Path, **options: float) -> Iterator[DeltaDestination]:
+def delta_store(folder: Path) -> Iterator[DeltaDestination]:
     with tempfile.TemporaryDirectory(prefix="sluicegate-bench-delta-", dir=folder) as root:
-        lake = DeltaDestination(replace(DeltaOptions(Path(root).as_uri()), **options))
+        lake = DeltaDestination(DeltaOptions(Path(root).as_uri()))
         yield lake
         lake.close()
 

@@ -163,7 +163,9 @@ def git(*arguments: str, cwd: Path = ROOT) -> str:
 
 
 def run(args: argparse.Namespace) -> list[Measurement]:
-    codes = [("after", ROOT / "src", {})] if args.before else [("this", ROOT / "src", {})]
+    codes: list[tuple[str, Path, dict[str, str]]] = (
+        [("after", ROOT / "src", {})] if args.before else [("this", ROOT / "src", {})]
+    )
     if args.before:
         codes.insert(0, ("before", before_src(args.before), args.before_env))
     measurements: list[Measurement] = []

@@ -31,10 +31,11 @@ from pathlib import Path
 import psycopg
 import redis
 
+from sluicegate.drill.pg_server import PrivatePostgres
 from sluicegate.embedded.server import EmbeddedServer
 from sluicegate.settings import Settings
 from tests.loading import enqueue, make_events
-from tests.postgres_server import PrivatePostgres, private_postgres
+from tests.postgres_server import private_postgres
 
 _SAMPLE_S = 0.2
 _REFUSED = (b"too many clients", b"connection failed", b"53300")

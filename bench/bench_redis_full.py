@@ -148,6 +148,7 @@ def fill_part(folder: Path, cluster: bool) -> None:
             interval_s=0.5,
             message="every accepted event stored",
         )
+        assert stored is not None  # wait_for returns only a truthy value
         drain_s = time.monotonic() - started
         rows = _rows(folder)
         print(f"drained in {drain_s:.1f} s: stored {len(stored):,}")

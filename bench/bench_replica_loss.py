@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -80,11 +81,11 @@ def one_round(cluster: EmbeddedCluster, replicas: int, lag_s: float) -> tuple[in
         loader.join()
     client = sync_client(cluster.url)
     try:
-        stored = {
-            event_id
-            for _, fields in client.xrange(keys.stream_key(queue))
-            for event_id in entry_event_ids(fields)
-        }
+        # redis types a reply as bytes or str, for either decode_responses; this client's is bytes
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]", client.xrange(keys.stream_key(queue))
+        )
+        stored = {event_id for _, fields in entries for event_id in entry_event_ids(fields)}
     finally:
         client.close()
     return len(accepted), len(accepted - stored)

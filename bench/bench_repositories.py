@@ -172,7 +172,7 @@ def stores_named(names: Sequence[str], dsn: str) -> dict[str, Store]:
         elif name == "json-pglz":
             stores["postgresql json, pglz"] = postgres_store(dsn, "json", compression="pglz")
         elif name in STRATEGIES:
-            stores[f"postgresql {name}"] = postgres_store(dsn, name)  # type: ignore[arg-type]
+            stores[f"postgresql {name}"] = postgres_store(dsn, name)
         else:
             raise SystemExit(f"--stores: unknown {name!r}")
     return stores

@@ -39,10 +39,11 @@ import psycopg
 from bench.bench_api import load, start_api
 from bench.bench_many_queues import children, persisted, start_agent
 from bench.procstat import cpu_s
+from sluicegate.drill.pg_server import PrivatePostgres
 from sluicegate.embedded.cluster import EmbeddedCluster
 from sluicegate.embedded.server import EmbeddedServer
 from tests.loading import enqueue, make_events
-from tests.postgres_server import PrivatePostgres, private_postgres
+from tests.postgres_server import private_postgres
 
 CONSUMER_SHAPES = tuple(  # (queues, QUEUE_CONSUMERS), each against (queues, 1)
     (queues, consumers) for queues in (1, 8) for consumers in (1, 2, 4)

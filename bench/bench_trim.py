@@ -54,13 +54,19 @@ def fill(client: "redis.Redis", queue: str, events: int) -> None:
     payload = "x" * 180
     with client.pipeline(transaction=False) as pipe:
         for n in range(events):
-            fields = {keys.FIELD_EVENT_ID: f"e{n}", keys.FIELD_PAYLOAD: payload}
-            pipe.xadd(keys.stream_key(queue), {**fields, keys.FIELD_ACCEPTED_AT: 0})
+            pipe.xadd(
+                keys.stream_key(queue),
+                {
+                    keys.FIELD_EVENT_ID: f"e{n}",
+                    keys.FIELD_PAYLOAD: payload,
+                    keys.FIELD_ACCEPTED_AT: 0,
+                },
+            )
         pipe.execute()
 
 
 def script_usec(client: "redis.Redis") -> float:
-    stats: dict[str, dict[str, float]] = client.info("commandstats")  # type: ignore[assignment]
+    stats: dict[str, dict[str, float]] = client.info("commandstats")
     return float(stats.get("cmdstat_evalsha", {}).get("usec", 0))
 
 

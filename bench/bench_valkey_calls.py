@@ -33,6 +33,7 @@ import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import redis
@@ -77,6 +78,12 @@ def _request_fields(batch: int, size: int) -> list[tuple[str, str, int]]:
     return [(event_id, text, accepted_ms) for event_id in new_event_ids(batch)]
 
 
+def _wait_aof(client: redis.Redis) -> None:
+    """WAITAOF 1 0 0, sent now or queued on a pipeline: redis-py has no method for it, and its
+    ``execute_command`` has no annotations."""
+    client.execute_command("WAITAOF", 1, 0, 0)  # type: ignore[no-untyped-call]
+
+
 def enqueue_script(client: redis.Redis, args: argparse.Namespace) -> None:
     sha = client.script_load(lua(ENQUEUE).source)
     for _ in range(args.events // args.batch):
@@ -84,7 +91,7 @@ def enqueue_script(client: redis.Redis, args: argparse.Namespace) -> None:
         pipe = client.pipeline(transaction=False)
         pipe.evalsha(sha, 4, STREAM, STATS, keys.dead_letter_key(QUEUE), keys.QUEUES_SET,
                      10**9, GROUP, QUEUE, "", 0, *flat)  # fmt: skip
-        pipe.execute_command("WAITAOF", 1, 0, 0)
+        _wait_aof(pipe)
         pipe.execute()
 
 
@@ -96,7 +103,7 @@ def _enqueue_commands(transaction: bool) -> Phase:
                 pipe.xadd(STREAM, {"id": event_id, "payload": text, "accepted_at_ms": accepted})
             pipe.hincrby(STATS, "accepted", args.batch)
             pipe.execute()
-            client.execute_command("WAITAOF", 1, 0, 0)
+            _wait_aof(client)
 
     return phase
 
@@ -127,7 +134,16 @@ def enqueue_packed(client: redis.Redis, args: argparse.Namespace) -> None:
         pipe.xadd(STREAM, {"events": _packed(_request_fields(args.batch, args.payload))})
         pipe.hincrby(STATS, "accepted", args.batch)
         pipe.execute()
-        client.execute_command("WAITAOF", 1, 0, 0)
+        _wait_aof(client)
+
+
+def _read(client: redis.Redis, count: int) -> list[tuple[str, dict[str, str]]]:
+    """The next ``count`` entries for consumer ``c``, [] once drained. redis-py types the
+    reply of every protocol at once; with RESP2 and decode_responses (``measured``'s client) it
+    is [[stream, [(id, fields), …]]], or [] when there is nothing new to read."""
+    reply = cast("list[list[Any]]", client.xreadgroup(GROUP, "c", {STREAM: ">"}, count=count))
+    entries: list[tuple[str, dict[str, str]]] = reply[0][1] if reply else []
+    return entries
 
 
 def _consume(script: str, packed: bool = False) -> Phase:
@@ -137,17 +153,15 @@ def _consume(script: str, packed: bool = False) -> Phase:
     def phase(client: redis.Redis, args: argparse.Namespace) -> None:
         sha = client.script_load(script)
         count = max(1, args.read // args.batch) if packed else args.read
-        read = {STREAM: ">"}
-        batch = client.xreadgroup(GROUP, "c", read, count=count)
-        while batch:
-            entries = batch[0][1]
+        entries = _read(client, count)
+        while entries:
             if packed:
                 events = [e for _, fields in entries for e in _unpacked(fields["events"])]
                 assert len(events) == args.batch * len(entries)
             ids = [entry_id for entry_id, _ in entries]
-            following = client.xreadgroup(GROUP, "c", read, count=count)
+            following = _read(client, count)
             client.evalsha(sha, 2, STREAM, STATS, GROUP, len(ids), 0, "", *ids)
-            batch = following
+            entries = following
 
     return phase
 

@@ -73,16 +73,18 @@ class Measurement:
         )
 
 
+def _cpu_column(name: str) -> Callable[[Measurement], float]:
+    """One process's CPU µs/event: a function per name, so each column reads its own process."""
+    return lambda m: m.cpu_us.get(name, float("nan"))
+
+
 _COLUMNS: dict[str, tuple[str, Callable[[Measurement], float]]] = {
     "accepted/s": (",.0f", lambda m: m.accepted_per_s),
     "persisted/s": (",.0f", lambda m: m.persisted_per_s),
     "backlog": (",.0f", lambda m: m.backlog),
     "drain s": (".1f", lambda m: m.drain_s),
     "e2e/s": (",.0f", lambda m: m.end_to_end_per_s),
-    **{
-        f"µs {name}": (".1f", lambda m, name=name: m.cpu_us.get(name, float("nan")))
-        for name in (*PROCESSES, "total")
-    },
+    **{f"µs {name}": (".1f", _cpu_column(name)) for name in (*PROCESSES, "total")},
     "calls/ev": (".2f", lambda m: m.calls_per_event),
     "others": (".1f", lambda m: m.others_cores),
 }

@@ -66,7 +66,11 @@ def bench_cpu_s() -> float:
 
 class Database(Protocol):
     name: str
-    url: str | None  # DATABASE_URL; None: SQLite in the data folder, the embedded default
+
+    @property
+    def url(self) -> str | None:
+        """DATABASE_URL; None: SQLite in the data folder, the embedded default (a property:
+        read-only, so Sqlite's None and Postgres's str both fit)."""
 
     def rows(self) -> int: ...
     def backends_cpu_s(self) -> dict[str, float]: ...

@@ -45,6 +45,7 @@ def main() -> None:
         )
         try:
             port = wait_for(lambda: _port(log), message="api-listening")
+            assert port is not None  # wait_for returns only a truthy value
             run = wrk(port, body, args.seconds, 32, folder, api.pid)
             print(f"{run.requests_per_s:.0f} requests/s under the profiler")
             api.send_signal(signal.SIGINT)
