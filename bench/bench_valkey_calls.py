@@ -46,20 +46,20 @@ from sluicegate.queue import keys
 from sluicegate.queue.scripts import ACK, ENQUEUE, lua
 
 QUEUE = "calls"
-STREAM, STATS = keys.stream_key(QUEUE), keys.stats_key(QUEUE)
+STREAM, STATS, DONE = keys.counted_keys(QUEUE)
 GROUP = keys.CONSUMER_GROUP
 # The ack before XTRIM took over (ack.lua until issue 21): XACK, XDEL of every id. Both scripts
 # here take ack.lua's ARGV: group, inserted, duplicates, stats suffix, ids…
 _XDEL = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5))
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 6))
 redis.call('XINFO', 'GROUPS', KEYS[1])
-redis.call('XDEL', KEYS[1], unpack(ARGV, 5))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 6))
 redis.call('HINCRBY', KEYS[2], 'persisted', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'duplicates_suppressed', ARGV[3])
 return 1
 """
 _ACK_ONLY = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5))
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 6))
 redis.call('HINCRBY', KEYS[2], 'persisted', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'duplicates_suppressed', ARGV[3])
 return 1
@@ -89,8 +89,8 @@ def enqueue_script(client: redis.Redis, args: argparse.Namespace) -> None:
     for _ in range(args.events // args.batch):
         flat = [value for fields in _request_fields(args.batch, args.payload) for value in fields]
         pipe = client.pipeline(transaction=False)
-        pipe.evalsha(sha, 4, STREAM, STATS, keys.dead_letter_key(QUEUE), keys.QUEUES_SET,
-                     10**9, GROUP, QUEUE, "", 0, *flat)  # fmt: skip
+        pipe.evalsha(sha, 5, STREAM, STATS, keys.dead_letter_key(QUEUE), DONE, keys.QUEUES_SET,
+                     10**9, GROUP, QUEUE, "", 0, 0, *flat)  # fmt: skip
         _wait_aof(pipe)
         pipe.execute()
 
@@ -160,7 +160,7 @@ def _consume(script: str, packed: bool = False) -> Phase:
                 assert len(events) == args.batch * len(entries)
             ids = [entry_id for entry_id, _ in entries]
             following = _read(client, count)
-            client.evalsha(sha, 2, STREAM, STATS, GROUP, len(ids), 0, "", *ids)
+            client.evalsha(sha, 3, STREAM, STATS, DONE, GROUP, len(ids), 0, "", 0, *ids)
             entries = following
 
     return phase
