@@ -80,10 +80,15 @@ def connections(dsn: str) -> int:
 
 
 def lags_ms(dsn: str) -> dict[str, int]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT queue, max(persisted_at - accepted_at) FROM events GROUP BY queue"
-        ).fetchall()
+    """Each queue's worst lag; none when the run was stopped at the cap before a first batch
+    (the agent makes the table with it)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT queue, max(persisted_at - accepted_at) FROM events GROUP BY queue"
+            ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return {}
     return {queue: int(lag) for queue, lag in rows}
 
 
@@ -97,9 +102,13 @@ def persisted(dsn: str) -> int:
 
 
 def stored_ids(dsn: str) -> list[str]:
-    """Every stored event id, one per row (a duplicate would appear twice)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return [row[0] for row in conn.execute("SELECT event_id FROM events")]
+    """Every stored event id, one per row (a duplicate would appear twice); none without the
+    table, as in ``lags_ms``."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return [row[0] for row in conn.execute("SELECT event_id FROM events")]
+    except psycopg.errors.UndefinedTable:
+        return []
 
 
 @dataclass(frozen=True, slots=True)
