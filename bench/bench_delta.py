@@ -157,6 +157,7 @@ def exactly_once(args: argparse.Namespace) -> None:
             timings["MERGE, redelivered"].append(timed(lake.persist, batch, 0))
             last = ", ".join(f"{values[-1] * 1000:.0f} ms" for values in timings.values())
             print(f"round {round_ + 1}: {last}", flush=True)
+        whole_day.close()  # its compaction thread (started by persist) ends before the folder
     base = statistics.median(timings["plain append (at-least-once)"])
     print(f"{args.batch:,}-event batches into a table of {args.rows:,} rows, medians:")
     for name, values in timings.items():
