@@ -42,9 +42,14 @@ DELTA_BATCHES = (500, 2_000, 10_000, 50_000)
 
 
 @contextmanager
-def delta_store(folder: Path) -> Iterator[DeltaDestination]:
+def delta_store(folder: Path, compaction: bool = True) -> Iterator[DeltaDestination]:
+    """A Delta table in a temp folder; ``compaction=False``: no background compaction (the
+    exactly-once mode times MERGEs against files of a size it chose, which compaction merges)."""
     with tempfile.TemporaryDirectory(prefix="sluicegate-bench-delta-", dir=folder) as root:
-        lake = DeltaDestination(DeltaOptions(Path(root).as_uri()))
+        options = DeltaOptions(Path(root).as_uri())
+        if not compaction:
+            options = replace(options, optimize_interval_s=0)
+        lake = DeltaDestination(options)
         yield lake
         lake.close()
 
@@ -140,7 +145,7 @@ def plain_append(lake: DeltaDestination, events: Sequence[Event]) -> int:
 
 def exactly_once(args: argparse.Namespace) -> None:
     end_ms = now_ms()
-    with delta_store(args.folder) as lake:
+    with delta_store(args.folder, compaction=False) as lake:
         build(lake, args, end_ms)
         whole_day = DeltaDestination(replace(lake.options, dedup_window_s=DAY_MS / 1000))
         ways: dict[str, Callable[[Sequence[Event]], int]] = {

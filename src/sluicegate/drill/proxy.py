@@ -152,7 +152,12 @@ class Proxy:
             asyncio.ensure_future(self._pipe(reader, link.upstream)),
             asyncio.ensure_future(self._pipe(up_reader, writer)),
         ]
-        await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Our own ``_close`` cancels every task: end here, or asyncio's stream callback
+            # prints the cancellation as an error at every proxy's shutdown.
+            pass
         for task in link.tasks:
             task.cancel()
         writer.close()
