@@ -261,16 +261,21 @@ def test_a_jsonb_column_parses_the_payload_and_refuses_a_nul(postgres_url: str) 
 
 @pytest.mark.parametrize(("made", "asked"), [("jsonb", "json"), ("json", "jsonb")])
 def test_a_table_keeps_its_payload_type_whatever_the_setting(
-    postgres_url: str, made: PayloadType, asked: PayloadType
+    postgres_url: str, made: PayloadType, asked: PayloadType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Tables of an older sluicegate are jsonb: POSTGRES_PAYLOAD=json does not rewrite them,
-    and the writes cast to the type they find."""
+    the writes cast to the type they find, and the log says so once."""
     first = PostgresRepository(postgres_url, payload=made)
     assert first.persist(make_events(2)) == 2
     first.close()
+    assert "postgres-payload-type-kept" not in capsys.readouterr().out
     later = PostgresRepository(postgres_url, payload=asked)
     assert later.persist([Event("orders", "later", '{"b":1,"a":2}', 1)]) == 1
     assert later.payload == made
+    later.close()  # a reconnect: not said again
+    assert later.count() == 3
+    said = capsys.readouterr()
+    assert (said.out + said.err).count("postgres-payload-type-kept") == 1
     with psycopg.connect(postgres_url) as conn:
         assert payload_type(conn) == made
     as_stored = '{"a": 2, "b": 1}' if made == "jsonb" else '{"b":1,"a":2}'

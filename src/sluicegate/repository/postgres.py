@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluicegate.errors import DatabaseRefusedError, RejectedEventError, TransientStoreError
 from sluicegate.events import Event, now_ms
+from sluicegate.logs import get_logger
 from sluicegate.repository import postgres_lifecycle
 from sluicegate.repository.lifecycle import Cursor, RetentionReport, StoredEvent, StoredState
 from sluicegate.repository.postgres_schema import (
@@ -199,11 +200,19 @@ class PostgresRepository:
             return self._conn
         conn = psycopg.connect(self._conninfo, autocommit=True)
         try:
-            self.payload = ensure_schema(conn, now_ms(), self._wanted)
+            found = ensure_schema(conn, now_ms(), self._wanted)
             prepare_session(conn, self.strategy)
         except BaseException:
             conn.close()
             raise
+        if found != self.payload:  # said once, not at every reconnect
+            get_logger().warning(
+                "postgres-payload-type-kept",
+                table=found,
+                setting=self._wanted,
+                hint="a table keeps the type it was made with (docs/postgres.md)",
+            )
+        self.payload = found
         self._conn = conn
         return conn
 
