@@ -1,6 +1,7 @@
 """The consumer in this process, without a fork: it stops by itself once idle for a TTL."""
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -197,3 +198,30 @@ def test_a_consumer_that_caught_up_lingers_instead_of_reading_ahead(settings, re
     assert stop.waits == [0.05]
     assert stored(settings).ids("q") == set(ids)
     assert snapshot(redis_client, "q").in_flight == 0
+
+
+def test_a_lanes_spare_consumer_leaves_once_it_has_caught_up(settings, redis_client, inbox):
+    """QUEUE_CONSUMERS > 1: a consumer in the second slot helps with a backlog (full batches),
+    then leaves when a batch comes back smaller than a full one, instead of splitting a trickle
+    with the first slot's holder (each commit, read and wake-up paid twice). The first slot's
+    holder stays on (here: until the stop it is given while it waits)."""
+    settings = settings.model_copy(update={"queue_batch_size": 10})
+    backlog = enqueue(settings.redis_url, make_events("q", 25))  # two full batches, then 5
+    reader = QueueReader(redis_client, "q", consumer="spare")
+    spare_lock = Lock(redis_client, replace(new_lock_entry("q"), slot=1), ttl_s=5)
+    assert spare_lock.acquire()
+    spare = QueueVisit(settings, reader, stored(settings), spare_lock, StopWatch(inbox))
+    assert spare.run(Stay(batches=10)) is Outcome.SPARE
+    assert spare.served == 3
+    assert stored(settings).ids("q") == set(backlog)
+    assert snapshot(redis_client, "q").in_flight == 0
+    spare_lock.release()
+
+    trickle = enqueue(settings.redis_url, make_events("q", 5))
+    first_lock = Lock(redis_client, new_lock_entry("q"), ttl_s=5)
+    assert first_lock.acquire()
+    stop = _StopAtFirstWait(inbox)
+    first = QueueVisit(settings, QueueReader(redis_client, "q", consumer="first"),
+                       stored(settings), first_lock, stop)  # fmt: skip
+    assert first.run(Stay(batches=10)) is Outcome.STOPPED, "the first slot's holder stays"
+    assert stored(settings).ids("q") == set(backlog) | set(trickle)

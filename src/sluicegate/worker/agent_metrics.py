@@ -133,7 +133,8 @@ class _FiguresCollector(Collector):
         exits = CounterMetricFamily(
             "sluicegate_consumer_exits",
             "Visits of a consumer to a queue that ended, by reason (drained, share-used, idle, "
-            "stopped, lock-lost; killed, crashed when the process died in the visit).",
+            "stopped, lock-lost, gave-way, spare; killed, crashed when the process died in the "
+            "visit).",
             labels=[*_LANE, "reason"],
         )
         for lane, queue_figures in figures.items():

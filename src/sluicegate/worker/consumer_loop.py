@@ -108,8 +108,8 @@ class ConsumerLoop:
             self.rotation.rest(lane.destination, self._rests[lane.destination].next_delay_s())
         elif served:
             self._rests[lane.destination].reset()
-        if outcome in (None, Outcome.DRAINED, Outcome.LOCK_LOST):
-            self.rotation.skip(lane)
+        if outcome in (None, Outcome.DRAINED, Outcome.LOCK_LOST, Outcome.SPARE):
+            self.rotation.skip(lane)  # (a spare: back at the next listing, to see if needed)
         elif outcome is Outcome.IDLE:
             self.log.info("consumer-idle-exit", queue=lane.queue, destination=lane.destination)
             return False

@@ -36,7 +36,7 @@ HISTOGRAMS = {
     "latency": LATENCY_BUCKETS,
 }
 # Why a consumer left a queue, as it reports itself (worker.visit.Outcome's values).
-EXIT_REASONS = ("drained", "share-used", "idle", "stopped", "lock-lost")
+EXIT_REASONS = ("drained", "share-used", "idle", "stopped", "lock-lost", "gave-way", "spare")
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ class Outcome(Enum):
     LOCK_LOST = "lock-lost"
     IDLE = "idle"  # no other queue waiting, and nothing here for a TTL
     GAVE_WAY = "gave-way"  # its destination's store kept failing while another lane waited
+    SPARE = "spare"  # held a lane's second (or later) slot, and the lane has caught up
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class QueueVisit:
         self._next_maintenance = 0.0
         self._elsewhere: Callable[[], bool] = lambda: False
         self._linger_s = min(settings.queue_batch_linger_s, settings.queue_batch_timeout_s)
+        # A lane's first slot is taken first: a holder of another one is a consumer the lane
+        # needed while it had a backlog (QUEUE_CONSUMERS > 1), and leaves once it has caught up.
+        self._spare = lock.entry.slot > 0
         self.served = 0  # batches processed in this visit
         self.retrier = Retrier(
             settings.heartbeat_interval_s,
@@ -131,8 +135,9 @@ class QueueVisit:
             if batch:
                 self.served += 1
                 served = 0 if alone and served >= stay.batches else served + 1
-                leaving = served >= stay.batches and not alone
-                linger = alone and self._lingers_after(batch)
+                spared = self._spare and self._caught_up(batch)
+                leaving = spared or (served >= stay.batches and not alone)
+                linger = alone and not spared and self._lingers_after(batch)
                 read_ahead = not (leaving or linger)
                 ahead = self._process_reading_ahead(batch, read_ahead=read_ahead, block=alone)
                 batch = ahead or []
@@ -140,7 +145,7 @@ class QueueVisit:
                 if linger:
                     self.stop.wait(self._linger_s)
                 if leaving and not batch:
-                    return Outcome.SHARE_USED
+                    return Outcome.SPARE if spared else Outcome.SHARE_USED
                 if ahead == [] and not alone:  # the read ahead found nothing: no need to ask twice
                     return Outcome.DRAINED
             elif not alone:
@@ -149,10 +154,14 @@ class QueueVisit:
                 return Outcome.IDLE
         return Outcome.STOPPED
 
+    def _caught_up(self, batch: Sequence[Delivery]) -> bool:
+        """A batch smaller than a full one: nothing more was waiting."""
+        return len(batch) < self.settings.queue_batch_size
+
     def _lingers_after(self, batch: Sequence[Delivery]) -> bool:
-        """A batch smaller than a full one: the consumer has caught up, and with
-        QUEUE_BATCH_LINGER it lets the next batch fill up instead of reading ahead."""
-        return self._linger_s > 0 and len(batch) < self.settings.queue_batch_size
+        """Caught up: with QUEUE_BATCH_LINGER the consumer lets the next batch fill up instead
+        of reading ahead."""
+        return self._linger_s > 0 and self._caught_up(batch)
 
     def _persist_own_pending_before_leaving(self) -> None:
         """A read whose reply was lost (a reset connection; the client sends the read again, or
