@@ -7,10 +7,12 @@ from typing import Any, NamedTuple
 
 from sluicegate.queue import keys
 
-_ID = keys.FIELD_EVENT_ID.encode()
-_PAYLOAD = keys.FIELD_PAYLOAD.encode()
-_ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
-_TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
+# The fields of an entry of one event, as Redis returns them (``queue/entry_format.py`` reads
+# entries by them too).
+ID_FIELD = keys.FIELD_EVENT_ID.encode()
+PAYLOAD_FIELD = keys.FIELD_PAYLOAD.encode()
+ACCEPTED_AT_FIELD = keys.FIELD_ACCEPTED_AT.encode()
+TRACEPARENT_FIELD = keys.FIELD_TRACEPARENT.encode()
 
 
 # UUIDv7's fixed bits, set on random bytes by table lookups (bytes.translate): the version
@@ -95,12 +97,12 @@ class Event(NamedTuple):
 
     @classmethod
     def from_fields(cls, queue: str, fields: dict[bytes, bytes]) -> "Event":
-        traceparent = fields.get(_TRACEPARENT)
+        traceparent = fields.get(TRACEPARENT_FIELD)
         return cls(
             queue,
-            fields[_ID].decode(),
-            fields[_PAYLOAD].decode(),
-            int(fields[_ACCEPTED_AT]),
+            fields[ID_FIELD].decode(),
+            fields[PAYLOAD_FIELD].decode(),
+            int(fields[ACCEPTED_AT_FIELD]),
             None if traceparent is None else traceparent.decode(),
         )
 
@@ -117,11 +119,11 @@ def request_events(
     built no values (the schema gate parses the stored text, where a contract applies)."""
     if documents is None:
         return [
-            _new(Event, (queue, event_id, payload, accepted_at_ms, None, None))
+            new_tuple(Event, (queue, event_id, payload, accepted_at_ms, None, None))
             for event_id, payload in zip(event_ids, payloads, strict=True)
         ]
     return [
-        _new(Event, (queue, event_id, payload, accepted_at_ms, None, document))
+        new_tuple(Event, (queue, event_id, payload, accepted_at_ms, None, document))
         for event_id, payload, document in zip(event_ids, payloads, documents, strict=True)
     ]
 
@@ -133,4 +135,4 @@ class Delivery(NamedTuple):
     event: Event
 
 
-_new = tuple.__new__  # a named tuple made without its Python-level __new__: the hot path's
+new_tuple = tuple.__new__  # a named tuple made without its Python-level __new__: the hot path's

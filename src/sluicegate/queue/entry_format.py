@@ -18,23 +18,26 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
 from operator import attrgetter
 
-from sluicegate.events import Delivery, Event
+from sluicegate.events import (
+    ACCEPTED_AT_FIELD,
+    ID_FIELD,
+    PAYLOAD_FIELD,
+    TRACEPARENT_FIELD,
+    Delivery,
+    Event,
+    new_tuple,
+)
 from sluicegate.queue import keys
 
 SEPARATOR = "\x1e"
 
-_ID = keys.FIELD_EVENT_ID.encode()
-_PAYLOAD = keys.FIELD_PAYLOAD.encode()
-_ACCEPTED_AT = keys.FIELD_ACCEPTED_AT.encode()
-_TRACEPARENT = keys.FIELD_TRACEPARENT.encode()
 _COUNT = keys.FIELD_COUNT.encode()
 _IDS = keys.FIELD_IDS.encode()
 _PAYLOADS = keys.FIELD_PAYLOADS.encode()
-_SINGLE = [_ID, _PAYLOAD, _ACCEPTED_AT]
-_SINGLE_TRACED = [*_SINGLE, _TRACEPARENT]
-_PACKED = [_COUNT, _IDS, _PAYLOADS, _ACCEPTED_AT]
-_PACKED_TRACED = [*_PACKED, _TRACEPARENT]
-_new = tuple.__new__  # a named tuple made without its Python-level __new__: the hot path's
+_SINGLE = [ID_FIELD, PAYLOAD_FIELD, ACCEPTED_AT_FIELD]
+_SINGLE_TRACED = [*_SINGLE, TRACEPARENT_FIELD]
+_PACKED = [_COUNT, _IDS, _PAYLOADS, ACCEPTED_AT_FIELD]
+_PACKED_TRACED = [*_PACKED, TRACEPARENT_FIELD]
 
 
 def packable(events: Sequence[Event]) -> bool:
@@ -75,11 +78,11 @@ def decode_entries(
         if names in (_SINGLE, _SINGLE_TRACED):  # traced: from a request that sent a traceparent
             trace = flat[7].decode() if len(flat) == 8 else None
             fields = (queue, flat[1].decode(), flat[3].decode(), int(flat[5]), trace, None)
-            append(_new(Delivery, (entry_id, _new(Event, fields))))
+            append(new_tuple(Delivery, (entry_id, new_tuple(Event, fields))))
         elif names in (_PACKED, _PACKED_TRACED):
             trace = flat[9].decode() if len(flat) == 10 else None
             events = _packed(queue, flat[3], flat[5], int(flat[7]), trace)
-            deliveries += [_new(Delivery, (entry_id, event)) for event in events]
+            deliveries += [new_tuple(Delivery, (entry_id, event)) for event in events]
         else:
             by_name = dict(zip(names, flat[1::2], strict=False))
             deliveries += [Delivery(entry_id, event) for event in events_of_fields(queue, by_name)]
@@ -90,7 +93,7 @@ def _packed(
     queue: str, ids: bytes, payloads: bytes, accepted_at_ms: int, trace: str | None
 ) -> list[Event]:
     return [
-        _new(Event, (queue, event_id, payload, accepted_at_ms, trace, None))
+        new_tuple(Event, (queue, event_id, payload, accepted_at_ms, trace, None))
         for event_id, payload in zip(
             ids.decode().split(SEPARATOR), payloads.decode().split(SEPARATOR), strict=True
         )
@@ -102,8 +105,8 @@ def events_of_fields(queue: str, fields: Mapping[bytes, bytes]) -> list[Event]:
     readers off the hot path), packed or not."""
     if _IDS not in fields:
         return [Event.from_fields(queue, dict(fields))]
-    trace = fields.get(_TRACEPARENT)
-    accepted_at_ms = int(fields[_ACCEPTED_AT])
+    trace = fields.get(TRACEPARENT_FIELD)
+    accepted_at_ms = int(fields[ACCEPTED_AT_FIELD])
     traceparent = None if trace is None else trace.decode()
     return _packed(queue, fields[_IDS], fields[_PAYLOADS], accepted_at_ms, traceparent)
 
@@ -112,7 +115,7 @@ def entry_event_ids(fields: Mapping[bytes, bytes]) -> list[str]:
     """The event ids of one entry, without decoding its payloads."""
     ids = fields.get(_IDS)
     if ids is None:
-        return [fields[_ID].decode()]
+        return [fields[ID_FIELD].decode()]
     return ids.decode().split(SEPARATOR)
 
 

@@ -54,6 +54,11 @@ WHERE event_id IN (SELECT event_id FROM fresh)
 """
 
 
+def _per_payload_type(statement: str, **parts: str) -> dict[PayloadType, str]:
+    """``statement`` for each type of payload column ({payload}: what the payload is cast to)."""
+    return {payload: statement.format(payload=payload, **parts) for payload in PAYLOAD_TYPES}
+
+
 # The one statement of ``json`` and ``arrays``: {incoming} (a query of the batch's rows as columns
 # i, q, p, a; its parameters come first) claims its ids, and the events whose id was new are
 # stored, their payloads cast to the column's type ({payload}: json checks the text, jsonb parses
@@ -77,13 +82,10 @@ WHERE i IN (SELECT event_id FROM fresh)
 # JSON: a payload that is not valid JSON then fails the cast (its batch is refused and split, as
 # with COPY) and can never change the document's structure. Every row of a batch has the same
 # persisted_at.
-_MOVE_JSON = {
-    payload: _CLAIM_THEN_STORE.format(
-        incoming="SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)",
-        payload=payload,
-    )
-    for payload in PAYLOAD_TYPES
-}
+_MOVE_JSON = _per_payload_type(
+    _CLAIM_THEN_STORE,
+    incoming="SELECT * FROM json_to_recordset(%s::json) AS r(i text, q text, p text, a bigint)",
+)
 
 # Each column's values joined by the ASCII record separator, which a JSON text never holds raw
 # (JSON escapes every control character inside a string, and allows none outside one), so the
@@ -91,16 +93,13 @@ _MOVE_JSON = {
 # A payload is checked by its cast alone: one that is not valid JSON fails it (its batch is
 # refused and split).
 SEPARATOR = "\x1e"
-_MOVE_ARRAYS = {
-    payload: _CLAIM_THEN_STORE.format(
-        incoming="""SELECT * FROM unnest(
+_MOVE_ARRAYS = _per_payload_type(
+    _CLAIM_THEN_STORE,
+    incoming="""SELECT * FROM unnest(
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e'),
         string_to_array(%s, E'\\x1e'), string_to_array(%s, E'\\x1e')::bigint[]
     ) AS r(i, q, p, a)""",
-        payload=payload,
-    )
-    for payload in PAYLOAD_TYPES
-}
+)
 # A text value is at most 1 GB in PostgreSQL; a larger batch (10,000 events of a raised
 # MAX_EVENT_BYTES) goes in parts of one transaction. For arrays the bound counts characters: at
 # most 4 bytes each in UTF-8.
@@ -115,7 +114,7 @@ WITH fresh AS (
 INSERT INTO events (event_id, queue, payload, accepted_at, persisted_at)
 SELECT %(id)s, %(queue)s, %(payload)s::{payload}, %(accepted)s, %(persisted)s FROM fresh
 """
-_INSERTS = {payload: _INSERT.format(payload=payload) for payload in PAYLOAD_TYPES}
+_INSERTS = _per_payload_type(_INSERT)
 
 
 def arrays_batch(conn: "psycopg.Connection[Any]", rows: Sequence[Row], payload: PayloadType) -> int:
